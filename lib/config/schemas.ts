@@ -1,0 +1,211 @@
+import { bool, type ConfigOf, group, int, list, num, oneOf, str } from "./schema.ts";
+
+const HOST = /^[A-Za-z0-9.\-:\[\]*]+$/;
+const ENDPOINT = /^tcp:\/\/[A-Za-z0-9.\-\[\]:*]+:\d{1,5}$/;
+const Z85_KEY = /^$|^[0-9a-zA-Z.\-:+=^!\/*?&<>()\[\]{}@%$#]{40}$/;
+const ID = /^[A-Za-z0-9_.\-]{1,64}$/;
+
+/** Log levels every entrypoint accepts. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+
+/** The CURVE keys of the cluster plane (one keypair shared by the cluster's processes). */
+export const CURVE_SCHEMA = group({
+  public_key: str(
+    "",
+    "Z85 public key of the cluster keypair (`deno task keys`); empty = no CURVE",
+    {
+      pattern: Z85_KEY,
+      hint: "a 40-character Z85 key",
+    },
+  ),
+  secret_key: str("", "Z85 secret key of the cluster keypair", {
+    pattern: Z85_KEY,
+    hint: "a 40-character Z85 key",
+  }),
+}, "CURVE security of the cluster plane");
+
+/** Every field of a game node's config, with defaults, ranges and docs. */
+export const NODE_SCHEMA = {
+  mode: oneOf(
+    "single",
+    ["single", "cluster"] as const,
+    "single: no registry; cluster: register and replicate",
+  ),
+  node_id: str("node-1", "Unique name of this node in the cluster", {
+    pattern: ID,
+    hint: "1-64 of A-Z a-z 0-9 _ . -",
+  }),
+  role: oneOf("master", ["master", "slave"] as const, "Cluster role at start (the app tag)"),
+  bind: str("127.0.0.1", "Interface to listen on (`*` or `0.0.0.0` for all)", {
+    pattern: HOST,
+    hint: "a host name or address",
+  }),
+  host: str("127.0.0.1", "Address other processes use to reach this node", {
+    pattern: HOST,
+    hint: "a host name or address",
+  }),
+  client_port: int(7000, 0, 65535, "Port for clients (0 = any free port)"),
+  cluster_port: int(7001, 0, 65535, "Port for slaves' forwarding and snapshots (cluster mode)"),
+  publish_port: int(
+    7002,
+    0,
+    65535,
+    "Port the master publishes replication updates on (cluster mode)",
+  ),
+  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  registry: list(
+    ["tcp://127.0.0.1:7100"],
+    "Registry cluster endpoints, tried in order (standbys after the first)",
+    {
+      pattern: ENDPOINT,
+      hint: "tcp://HOST:PORT",
+    },
+  ),
+  log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
+  curve: CURVE_SCHEMA,
+  world: group({
+    width: num(10_000, 1, 1e7, "World width in metres"),
+    height: num(10_000, 1, 1e7, "World height in metres"),
+    cell_size: num(50, 1, 1e6, "Grid cell size in metres"),
+    max_users: int(200_000, 1, 10_000_000, "Most users the world holds"),
+    max_speed: num(50, 0, 1e6, "Largest velocity magnitude, m/s"),
+    initial_money: num(1000, -1e12, 1e12, "Money a new user starts with"),
+    tick_time: num(0.02, 0.001, 10, "Seconds per world tick"),
+    max_aoe_radius: num(50, 0, 1e6, "Largest aoe radius, m"),
+    max_aoe_amount: int(1_000_000, 0, 1_000_000_000, "Largest absolute aoe amount"),
+    max_query_radius: num(1000, 0, 1e7, "Largest query circle radius, m"),
+    max_query_results: int(1000, 1, 100_000, "Most users one query or aoe reply lists"),
+  }, "The world"),
+  clients: group({
+    idle_timeout_ms: int(
+      10_000,
+      100,
+      3_600_000,
+      "Drop a client silent this long (any message counts)",
+    ),
+    max_frame_bytes: int(65_536, 64, 16_777_216, "Largest client frame accepted"),
+    max_requests_per_second: int(1000, 1, 1_000_000, "Per-client request rate limit"),
+    max_clients: int(100_000, 1, 10_000_000, "Most client connections tracked at once"),
+    session_linger_ms: int(
+      30_000,
+      0,
+      86_400_000,
+      "Keep a dropped client's user this long for a resume",
+    ),
+  }, "Client handling"),
+  cluster: group({
+    register_timeout_ms: int(
+      5000,
+      100,
+      600_000,
+      "Exit if no registry accepts the node within this time",
+    ),
+    report_interval_ms: int(200, 20, 60_000, "State report (heartbeat) interval to the registry"),
+    registry_timeout_ms: int(
+      1500,
+      100,
+      600_000,
+      "Registry silent this long counts as down: retry and fail over",
+    ),
+    retry_max_ms: int(2000, 50, 60_000, "Largest backoff between registry retries"),
+    min_replicas_to_ack: int(
+      -1,
+      -1,
+      100,
+      "Slaves that must hold a write before it is acknowledged (-1: 1 when any slave is live)",
+    ),
+    ack_timeout_ms: int(
+      2000,
+      10,
+      600_000,
+      "Give up on replica acknowledgement after this long (reply TIMEOUT)",
+    ),
+    forward_timeout_ms: int(
+      3000,
+      10,
+      600_000,
+      "A slave's forwarded write fails with TIMEOUT after this long",
+    ),
+    snapshot_timeout_ms: int(
+      5000,
+      100,
+      600_000,
+      "Ask again when a snapshot does not arrive in this time",
+    ),
+    checksum_every_ticks: int(
+      50,
+      0,
+      1_000_000,
+      "Publish a world checksum every N ticks (0 = never)",
+    ),
+    fence_timeout_ms: int(
+      3000,
+      100,
+      600_000,
+      "A master cut off from registry and slaves this long stops acknowledging writes",
+    ),
+    replica_silence_ms: int(
+      1000,
+      50,
+      600_000,
+      "A slave with no update for this long asks for a snapshot",
+    ),
+  }, "Cluster behaviour"),
+  pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),
+};
+
+/** A game node's config. */
+export type NodeConfig = ConfigOf<typeof NODE_SCHEMA>;
+
+/** Every field of the registry's config. */
+export const REGISTRY_SCHEMA = {
+  bind: str("127.0.0.1", "Interface to listen on", {
+    pattern: HOST,
+    hint: "a host name or address",
+  }),
+  host: str("127.0.0.1", "Address clients and nodes use to reach the registry", {
+    pattern: HOST,
+    hint: "a host name or address",
+  }),
+  cluster_port: int(7100, 0, 65535, "Port for nodes (CURVE when keys are set)"),
+  discovery_port: int(7101, 0, 65535, "Port for clients asking for a node"),
+  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  node_timeout_ms: int(1000, 50, 600_000, "A node silent this long is dead (master: failover)"),
+  recovery_grace_ms: int(
+    3000,
+    0,
+    600_000,
+    "After start, rebuild from nodes' registrations without any failover",
+  ),
+  tick_ms: int(50, 5, 10_000, "How often liveness is checked"),
+  log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
+  curve: CURVE_SCHEMA,
+  pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),
+};
+
+/** The registry's config. */
+export type RegistryConfig = ConfigOf<typeof REGISTRY_SCHEMA>;
+
+/** Every field of the client's config. */
+export const CLIENT_SCHEMA = {
+  node: str("tcp://127.0.0.1:7000", "Node to connect to when no registry is given", {
+    pattern: ENDPOINT,
+    hint: "tcp://HOST:PORT",
+  }),
+  registry: list([], "Registry discovery endpoints; when set, nodes are found through them", {
+    pattern: ENDPOINT,
+    hint: "tcp://HOST:PORT",
+  }),
+  want_master: bool(false, "Ask the registry for the master rather than the least-loaded node"),
+  heartbeat_interval_ms: int(1000, 10, 600_000, "Ping the node after this long without traffic"),
+  server_timeout_ms: int(3000, 50, 600_000, "Node silent this long counts as gone: reconnect"),
+  request_timeout_ms: int(5000, 10, 600_000, "A request with no reply fails after this long"),
+  reconnect_min_ms: int(100, 1, 600_000, "First reconnect delay (doubles, with jitter)"),
+  reconnect_max_ms: int(3000, 1, 600_000, "Largest reconnect delay"),
+  format: oneOf("binary", ["binary", "json"] as const, "Wire format the client speaks"),
+  log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
+  pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),
+};
+
+/** The client's config. */
+export type ClientConfig = ConfigOf<typeof CLIENT_SCHEMA>;
