@@ -1,7 +1,7 @@
 import {
   configureSync,
-  defaultTextFormatter,
   getLogger,
+  getTextFormatter,
   jsonLinesFormatter,
   type Logger,
   type LogRecord,
@@ -20,16 +20,19 @@ export interface LoggingOptions {
 }
 
 const encoder = new TextEncoder();
+// Strings appear bare in text lines (`node-1`, not `"node-1"`); other values are inspected.
+const textFormatter = getTextFormatter({ timestamp: "date-time-tz", value: "bare" });
 
 /**
  * Configures logging once per process: every record under the `gameserver` category goes to stderr
  * (stdout stays free for a command's own output, such as the client's JSON), as text or JSON lines.
  */
 export function setupLogging(options: LoggingOptions): void {
-  const format = options.pretty === false ? jsonLinesFormatter : defaultTextFormatter;
+  const format = options.pretty === false ? jsonLinesFormatter : textFormatter;
   const sink = (record: LogRecord): void => {
     try {
-      Deno.stderr.writeSync(encoder.encode(format(record)));
+      const line = format(record);
+      Deno.stderr.writeSync(encoder.encode(line.endsWith("\n") ? line : line + "\n"));
     } catch {
       // stderr closed (e.g. a parent that stopped reading): logging must never crash the process.
     }

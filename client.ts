@@ -1,0 +1,79 @@
+/**
+ * `./client` — talks to a game node: an interactive console (no command), a one-shot command that
+ * prints JSON (`client.ts query 0 0 100 100`), or the load generator (`client.ts load`).
+ *
+ * @module
+ */
+import { CLIENT_SCHEMA, helpText, parseCommandLine } from "./lib/config/mod.ts";
+import { setupLogging } from "./lib/log/mod.ts";
+import { COMMAND_HELP, runConsole, runOneShot } from "./lib/client/mod.ts";
+import { exitCodeOf, runUntilSignal } from "./lib/cli/mod.ts";
+
+const COMMAND = {
+  name: "client",
+  summary: "GameServer client: console, one-shot commands (JSON on stdout) and load generator.",
+  usage: [
+    "client [flags]                         interactive console",
+    "client [flags] <command> [args…]       one command, JSON result on stdout (exit 1 on error)",
+    "client load [flags]                    load generator (see `client load --help`)",
+    "",
+    "Commands:",
+    ...COMMAND_HELP.split("\n").map((l) => `  ${l}`),
+  ],
+  schema: CLIENT_SCHEMA,
+  flags: {
+    node: { field: "node", doc: "Node endpoint, tcp://HOST:PORT" },
+    registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
+    format: { field: "format", doc: "binary or json" },
+    "log-level": { field: "log_level", doc: "debug, info, warning or error" },
+  },
+};
+
+if (import.meta.main) {
+  // "query --circle" is a command word, not a flag: take the command words before parsing flags.
+  const args = [...Deno.args];
+  const circle = args.indexOf("--circle");
+  if (circle >= 0) args.splice(circle, 1);
+  let cmd;
+  try {
+    cmd = await parseCommandLine(COMMAND, args);
+  } catch (err) {
+    console.error(`client: ${(err as Error).message}`);
+    Deno.exit(2);
+  }
+  if (cmd.help && cmd.positionals[0] !== "load") {
+    console.log(helpText(COMMAND));
+    Deno.exit(0);
+  }
+  const words = [...cmd.positionals];
+  if (circle >= 0 && words[0] === "query") words.splice(1, 0, "--circle");
+  let code = 0;
+  try {
+    if (words[0] === "load") {
+      const { runLoad } = await import("./lib/client/load_generator.ts");
+      code = await runUntilSignalCode((signal) =>
+        runLoad(Deno.args.slice(Deno.args.indexOf("load") + 1), signal)
+      );
+    } else {
+      setupLogging({
+        level: words.length ? "warning" : cmd.config.log_level,
+        pretty: cmd.config.pretty_log,
+      });
+      code = words.length === 0
+        ? await runUntilSignalCode(() => runConsole(cmd.config))
+        : await runOneShot(cmd.config, words);
+    }
+  } catch (err) {
+    console.error(`client: ${(err as Error)?.stack ?? err}`);
+    code = exitCodeOf(err);
+  }
+  Deno.exit(code);
+}
+
+async function runUntilSignalCode(main: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  let code = 0;
+  await runUntilSignal(async (signal) => {
+    code = await main(signal);
+  });
+  return code;
+}

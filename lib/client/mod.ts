@@ -1,0 +1,22 @@
+/**
+ * The client: connection with heartbeats and reconnection through the registry, sessions that resume
+ * their user, the interactive console, one-shot commands and the load generator.
+ *
+ * ```ts
+ * import { openSession } from "./mod.ts";
+ * import { Pump } from "../transport/mod.ts";
+ * import { CLIENT_SCHEMA, defaults } from "../config/mod.ts";
+ * await using pump = new Pump();
+ * const session = await openSession(pump, defaults(CLIENT_SCHEMA));
+ * await session.login();
+ * ```
+ *
+ * @module
+ */
+export { Backoff, type BackoffOptions } from "./backoff.ts";
+export { logConnectionEvent, openSession, runConsole, runOneShot } from "./client_app.ts";
+export { ClientSession, type Outcome } from "./client_session.ts";
+export { type Command, COMMAND_HELP, parseCommand, runCommand, velocityOf } from "./commands.ts";
+export { Connection, type ConnectionEvent, type ConnectionOptions } from "./connection.ts";
+export { clientEndpoint, discoverNode, type DiscoverOptions } from "./discovery.ts";
+export { DiscoveryError, RequestError } from "./errors.ts";

@@ -1,0 +1,216 @@
+import { World, type WorldOptions } from "../world/mod.ts";
+import { decodeOps, type Op, OpLogWriter } from "../replication/op_log.ts";
+import { ReplicationError } from "../replication/errors.ts";
+
+/** A user's session secret and how many times it was resumed (guards delayed expiries). */
+interface Credential {
+  token: string;
+  generation: number;
+}
+
+/** Result of a login or resume. */
+export type LoginResult =
+  | { ok: true; userId: number; token: string; resumed: boolean; generation: number }
+  | { ok: false; reason: "world_full" | "session_invalid" };
+
+const TOKEN_BYTES = 16;
+
+/**
+ * The replicated state of a node: the world plus each user's session credential. Every write goes
+ * through here as an {@linkcode Op}: the master applies it and records it in the op log; a slave
+ * replays the master's log with {@linkcode GameState.applyOps}, so both run the same code in the same
+ * order and stay bit-identical. Pure: ids, positions and tokens come from the caller.
+ */
+export class GameState {
+  /** The world engine. */
+  world: World;
+  readonly #options: WorldOptions;
+  readonly #credentials = new Map<number, Credential>();
+  readonly #log = new OpLogWriter();
+
+  /** Creates an empty state. */
+  constructor(options: WorldOptions) {
+    this.#options = options;
+    this.world = new World(options);
+  }
+
+  /** Ops applied since the last `drainOps()`. */
+  get pendingOps(): number {
+    return this.#log.count;
+  }
+
+  /** Logs in a new user at (x, y) with the given token (32 hex chars). */
+  login(x: number, y: number, token: string): LoginResult {
+    if (this.world.size >= this.#options.maxUsers) return { ok: false, reason: "world_full" };
+    const userId = this.world.nextUserId;
+    this.#apply({ type: "login", userId, x, y, token });
+    return { ok: true, userId, token, resumed: false, generation: 0 };
+  }
+
+  /** Resumes `userId` when `token` matches its credential. */
+  resume(userId: number, token: string): LoginResult {
+    const credential = this.#credentials.get(userId);
+    if (!credential || !this.world.has(userId) || !timingSafeEqual(credential.token, token)) {
+      return { ok: false, reason: "session_invalid" };
+    }
+    this.#apply({ type: "resume", userId });
+    return { ok: true, userId, token, resumed: true, generation: credential.generation };
+  }
+
+  /** The current resume generation of a user (undefined when unknown). */
+  generation(userId: number): number | undefined {
+    return this.#credentials.get(userId)?.generation;
+  }
+
+  /** Removes a user; false when unknown. */
+  logout(userId: number): boolean {
+    if (!this.world.has(userId)) return false;
+    this.#apply({ type: "logout", userId });
+    return true;
+  }
+
+  /** Removes a user whose client went away, unless it was resumed since (`generation` moved on). */
+  expire(userId: number, generation: number): boolean {
+    if (this.#credentials.get(userId)?.generation !== generation) return false;
+    this.#apply({ type: "expire", userId, generation });
+    return true;
+  }
+
+  /** Sets a user's velocity; false when unknown. */
+  setVelocity(userId: number, vx: number, vy: number): boolean {
+    if (!this.world.has(userId)) return false;
+    this.#apply({ type: "set_velocity", userId, vx, vy });
+    return true;
+  }
+
+  /** Applies an aoe from `userId`; returns users affected (ids in `out`), or -1 when unknown. */
+  aoe(userId: number, radius: number, amount: number, out: Uint32Array): number {
+    if (!this.world.has(userId)) return -1;
+    this.#log.write({ type: "aoe", userId, radius, amount });
+    return this.world.aoe(userId, radius, amount, out);
+  }
+
+  /** The encoded ops applied since the last call (the body of one replication update). */
+  drainOps(): Uint8Array {
+    return this.#log.drain();
+  }
+
+  /** Replays a master's op log; throws {@linkcode ReplicationError} when it does not fit the state. */
+  applyOps(bytes: Uint8Array): number {
+    const ops = decodeOps(bytes);
+    for (const op of ops) this.#apply(op);
+    // A replica records nothing: it never publishes.
+    this.#log.drain();
+    return ops.length;
+  }
+
+  /** A checksum of the whole replicated state. */
+  checksum(): number {
+    let h = this.world.checksum() >>> 0;
+    h = Math.imul(h ^ this.#credentials.size, 0x9e3779b1) >>> 0;
+    return h;
+  }
+
+  /** Binary snapshot of the credentials (the world has its own snapshot). */
+  credentialsSnapshot(): Uint8Array {
+    const out = new Uint8Array(4 + this.#credentials.size * (8 + TOKEN_BYTES));
+    const v = new DataView(out.buffer);
+    v.setUint32(0, this.#credentials.size, true);
+    let p = 4;
+    for (const [userId, c] of this.#credentials) {
+      v.setUint32(p, userId, true);
+      v.setUint32(p + 4, c.generation, true);
+      out.set(hexToBytes(c.token), p + 8);
+      p += 8 + TOKEN_BYTES;
+    }
+    return out;
+  }
+
+  /** Replaces the whole state with a snapshot; throws {@linkcode ReplicationError} when corrupt. */
+  restore(world: Uint8Array, credentials: Uint8Array): void {
+    let next: World;
+    try {
+      next = World.fromSnapshot(world, this.#options);
+    } catch (err) {
+      throw new ReplicationError(`Bad world snapshot: ${(err as Error).message}`, { cause: err });
+    }
+    const v = new DataView(credentials.buffer, credentials.byteOffset, credentials.byteLength);
+    if (credentials.length < 4) throw new ReplicationError("Credentials snapshot truncated");
+    const count = v.getUint32(0, true);
+    if (credentials.length !== 4 + count * (8 + TOKEN_BYTES)) {
+      throw new ReplicationError("Credentials snapshot has the wrong length");
+    }
+    const map = new Map<number, Credential>();
+    for (let i = 0, p = 4; i < count; i++, p += 8 + TOKEN_BYTES) {
+      map.set(v.getUint32(p, true), {
+        generation: v.getUint32(p + 4, true),
+        token: bytesToHex(credentials.subarray(p + 8, p + 8 + TOKEN_BYTES)),
+      });
+    }
+    this.world = next;
+    this.#credentials.clear();
+    for (const [k, c] of map) this.#credentials.set(k, c);
+    this.#log.drain();
+  }
+
+  #apply(op: Op): void {
+    const world = this.world;
+    switch (op.type) {
+      case "login": {
+        if (world.nextUserId !== op.userId) {
+          throw new ReplicationError(
+            `Login of user ${op.userId} but next id is ${world.nextUserId}`,
+          );
+        }
+        world.allocateUserId();
+        world.addUser(op.userId, op.x, op.y);
+        this.#credentials.set(op.userId, { token: op.token, generation: 0 });
+        break;
+      }
+      case "resume": {
+        const c = this.#credentials.get(op.userId);
+        if (!c) throw new ReplicationError(`Resume of unknown user ${op.userId}`);
+        c.generation = (c.generation + 1) >>> 0;
+        break;
+      }
+      case "logout":
+      case "expire":
+        world.removeUser(op.userId);
+        this.#credentials.delete(op.userId);
+        break;
+      case "set_velocity":
+        world.setVelocity(op.userId, op.vx, op.vy);
+        break;
+      case "aoe":
+        world.aoe(op.userId, op.radius, op.amount, SCRATCH);
+        break;
+    }
+    this.#log.write(op);
+  }
+}
+
+const SCRATCH = new Uint32Array(0);
+
+/** A fresh random session token (32 hex chars). */
+export function newToken(): string {
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+}
+
+function bytesToHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

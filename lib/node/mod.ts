@@ -1,0 +1,24 @@
+/**
+ * The game node: request handling for every role (single, master, slave), the replicated game state,
+ * the client table, and the server that wires them to sockets and the tick loop.
+ *
+ * ```ts
+ * import { NodeServer } from "./mod.ts";
+ * import { defaults, NODE_SCHEMA } from "../config/mod.ts";
+ * const server = await NodeServer.start(defaults(NODE_SCHEMA));
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+export { type AdmitResult, type ClientEntry, ClientTable, peerToKey } from "./client_table.ts";
+export {
+  type ForwardedWrite,
+  GameNode,
+  type GameNodeOptions,
+  type NodeLoadFigures,
+  type SendFn,
+  type WritePath,
+} from "./game_node.ts";
+export { GameState, type LoginResult, newToken } from "./game_state.ts";
+export { bindHost, NodeServer, type NodeServerOptions } from "./node_server.ts";

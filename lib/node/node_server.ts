@@ -1,0 +1,140 @@
+import { Pump, RouterSocket } from "../transport/mod.ts";
+import type { NodeConfig } from "../config/mod.ts";
+import { log } from "../log/mod.ts";
+import { GameNode } from "./game_node.ts";
+
+const logger = log("node");
+
+/** Options of {@linkcode NodeServer.start}. */
+export interface NodeServerOptions {
+  /** Stops the server when aborted. */
+  signal?: AbortSignal;
+  /** Shared pump (default: a new one owned by the server). */
+  pump?: Pump;
+}
+
+/**
+ * A running game node: the client socket, the tick loop and (in cluster mode) the registry link and
+ * replication, wired around a {@linkcode GameNode}.
+ */
+export class NodeServer implements AsyncDisposable {
+  /** The request-handling core. */
+  readonly node: GameNode;
+  /** The bound client port. */
+  readonly clientPort: number;
+  readonly #config: NodeConfig;
+  readonly #pump: Pump;
+  readonly #ownsPump: boolean;
+  readonly #socket: RouterSocket;
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #nextTickAt = 0;
+  #closing = false;
+
+  private constructor(
+    config: NodeConfig,
+    node: GameNode,
+    pump: Pump,
+    ownsPump: boolean,
+    socket: RouterSocket,
+  ) {
+    this.#config = config;
+    this.node = node;
+    this.#pump = pump;
+    this.#ownsPump = ownsPump;
+    this.#socket = socket;
+    this.clientPort = socket.port;
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** Binds the client port and starts ticking. */
+  static async start(config: NodeConfig, options: NodeServerOptions = {}): Promise<NodeServer> {
+    const pump = options.pump ?? new Pump();
+    const sendRef: { socket?: RouterSocket } = {};
+    const node = new GameNode({
+      config,
+      send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
+    }, performance.now());
+    let socket: RouterSocket;
+    try {
+      socket = await RouterSocket.bind(
+        pump,
+        `tcp://${bindHost(config.bind)}:${config.client_port}`,
+        (peer, frames) => node.handleFrame(peer, frames, performance.now()),
+        { maxMessageSize: config.clients.max_frame_bytes * 2 },
+      );
+    } catch (err) {
+      if (!options.pump) await pump[Symbol.asyncDispose]();
+      throw err;
+    }
+    sendRef.socket = socket;
+    const server = new NodeServer(config, node, pump, !options.pump, socket);
+    server.#startTicking();
+    options.signal?.addEventListener("abort", () => server.close(), { once: true });
+    logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
+      nodeId: config.node_id,
+      mode: config.mode,
+      host: config.host,
+      port: socket.port,
+    });
+    return server;
+  }
+
+  /** Resolves once the server has stopped. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  #startTicking(): void {
+    const tickMs = this.#config.world.tick_time * 1000;
+    this.#nextTickAt = performance.now() + tickMs;
+    const run = () => {
+      if (this.#closing) return;
+      const start = performance.now();
+      try {
+        this.node.tick(start);
+      } catch (err) {
+        logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
+      }
+      const end = performance.now();
+      this.node.recordTick(end - start, end);
+      this.#nextTickAt += tickMs;
+      // Far behind (a stall): skip ahead rather than burst through missed ticks.
+      if (this.#nextTickAt < end - 5 * tickMs) this.#nextTickAt = end + tickMs;
+      this.#timer = setTimeout(run, Math.max(0, this.#nextTickAt - end));
+    };
+    this.#timer = setTimeout(run, tickMs);
+    // The report window: roll tick statistics once per second in single mode.
+    const roll = setInterval(() => this.node.ticks.roll(), 1000);
+    this.#closed.then(() => clearInterval(roll));
+  }
+
+  /** Tells clients the node is going away, closes sockets and stops ticking. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closing) return this.#closed;
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    try {
+      this.node.broadcastNotice("NOTICE_KIND_SHUTDOWN", "Node shutting down");
+    } catch { /* best effort */ }
+    this.#socket.close();
+    if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
+    logger.info("Node {nodeId} stopped ({users} users, {connections} connections at the end)", {
+      nodeId: this.#config.node_id,
+      users: this.node.state.world.size,
+      connections: this.node.clients.connections,
+    });
+    this.#resolveClosed();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** ZeroMQ spells "every interface" as `*`. */
+export function bindHost(host: string): string {
+  return host === "0.0.0.0" ? "*" : host;
+}
