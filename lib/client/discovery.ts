@@ -1,6 +1,7 @@
 import { DealerSocket, type Pump } from "../transport/mod.ts";
 import { decodeEnvelope, encodeEnvelope, type NodeAddress } from "../protocol/mod.ts";
 import { DiscoveryError } from "./errors.ts";
+import { connectEndpoint } from "../config/mod.ts";
 
 /** Options of {@linkcode discoverNode}. */
 export interface DiscoverOptions {
@@ -64,6 +65,5 @@ function askOne(pump: Pump, endpoint: string, options: DiscoverOptions): Promise
 
 /** The client endpoint of a node address. */
 export function clientEndpoint(node: NodeAddress): string {
-  const host = node.host?.includes(":") ? `[${node.host}]` : node.host;
-  return `tcp://${host}:${node.clientPort}`;
+  return connectEndpoint(node.host ?? "", node.clientPort ?? 0);
 }

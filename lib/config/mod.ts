@@ -28,3 +28,12 @@ export {
   REGISTRY_SCHEMA,
   type RegistryConfig,
 } from "./schemas.ts";
+export {
+  type CommandLine,
+  type CommandSpec,
+  type FieldFlag,
+  helpText,
+  parseCommandLine,
+} from "./command_line.ts";
+export { type ClusterCurve, clusterCurve } from "./cluster_curve.ts";
+export { bindEndpoint, connectEndpoint } from "./endpoint.ts";

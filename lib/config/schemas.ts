@@ -172,7 +172,7 @@ export const REGISTRY_SCHEMA = {
   http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
   node_timeout_ms: int(1000, 50, 600_000, "A node silent this long is dead (master: failover)"),
   recovery_grace_ms: int(
-    3000,
+    5000,
     0,
     600_000,
     "After start, rebuild from nodes' registrations without any failover",

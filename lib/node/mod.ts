@@ -21,4 +21,4 @@ export {
   type WritePath,
 } from "./game_node.ts";
 export { GameState, type LoginResult, newToken } from "./game_state.ts";
-export { bindHost, NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { NodeServer, type NodeServerOptions } from "./node_server.ts";

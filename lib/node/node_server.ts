@@ -1,7 +1,8 @@
 import { Pump, RouterSocket } from "../transport/mod.ts";
-import type { NodeConfig } from "../config/mod.ts";
+import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
 import { GameNode } from "./game_node.ts";
+import { ClusterRuntime } from "./cluster_runtime.ts";
 
 const logger = log("node");
 
@@ -26,6 +27,7 @@ export class NodeServer implements AsyncDisposable {
   readonly #pump: Pump;
   readonly #ownsPump: boolean;
   readonly #socket: RouterSocket;
+  #cluster: ClusterRuntime | undefined;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -60,7 +62,7 @@ export class NodeServer implements AsyncDisposable {
     try {
       socket = await RouterSocket.bind(
         pump,
-        `tcp://${bindHost(config.bind)}:${config.client_port}`,
+        bindEndpoint(config.bind, config.client_port),
         (peer, frames) => node.handleFrame(peer, frames, performance.now()),
         { maxMessageSize: config.clients.max_frame_bytes * 2 },
       );
@@ -70,6 +72,15 @@ export class NodeServer implements AsyncDisposable {
     }
     sendRef.socket = socket;
     const server = new NodeServer(config, node, pump, !options.pump, socket);
+    if (config.mode === "cluster") {
+      try {
+        server.#cluster = await ClusterRuntime.start(pump, config, node, socket.port);
+      } catch (err) {
+        socket.close();
+        if (!options.pump) await pump[Symbol.asyncDispose]();
+        throw err;
+      }
+    }
     server.#startTicking();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
     logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
@@ -79,6 +90,11 @@ export class NodeServer implements AsyncDisposable {
       port: socket.port,
     });
     return server;
+  }
+
+  /** The cluster runtime (cluster mode only). */
+  get cluster(): ClusterRuntime | undefined {
+    return this.#cluster;
   }
 
   /** Resolves once the server has stopped. */
@@ -94,11 +110,13 @@ export class NodeServer implements AsyncDisposable {
       const start = performance.now();
       try {
         this.node.tick(start);
+        this.#cluster?.afterTick(performance.now());
       } catch (err) {
         logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
       }
       const end = performance.now();
-      this.node.recordTick(end - start, end);
+      // A slave measures the updates it applies instead (see ClusterRuntime).
+      if (this.node.authoritative) this.node.recordTick(end - start, end);
       this.#nextTickAt += tickMs;
       // Far behind (a stall): skip ahead rather than burst through missed ticks.
       if (this.#nextTickAt < end - 5 * tickMs) this.#nextTickAt = end + tickMs;
@@ -118,6 +136,7 @@ export class NodeServer implements AsyncDisposable {
     try {
       this.node.broadcastNotice("NOTICE_KIND_SHUTDOWN", "Node shutting down");
     } catch { /* best effort */ }
+    await this.#cluster?.close();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
     logger.info("Node {nodeId} stopped ({users} users, {connections} connections at the end)", {
@@ -132,9 +151,4 @@ export class NodeServer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** ZeroMQ spells "every interface" as `*`. */
-export function bindHost(host: string): string {
-  return host === "0.0.0.0" ? "*" : host;
 }

@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { DealerSocket, Pump } from "../lib/transport/mod.ts";
+import { CLIENT_SCHEMA, defaults } from "../lib/config/mod.ts";
+import { ClientSession, Connection } from "../lib/client/mod.ts";
+import { freePort, Proc, TempDir } from "./_harness.ts";
+
+function clientConfig(endpoint: string) {
+  return {
+    ...defaults(CLIENT_SCHEMA),
+    node: endpoint,
+    heartbeat_interval_ms: 200,
+    server_timeout_ms: 2000,
+  };
+}
+
+async function runClient(args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "client.ts", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  return { code: out.code, json: text ? JSON.parse(text.split("\n").at(-1)!) : {} };
+}
+
+Deno.test("a single-mode node on defaults serves the client end to end", async (t) => {
+  const port = freePort();
+  await using node = new Proc("node", "main.ts", [`--port=${port}`, "--log-level=debug"]);
+  await node.waitFor(/listening for clients on tcp:\/\/127\.0\.0\.1:\d+/);
+  const endpoint = `tcp://127.0.0.1:${port}`;
+
+  await t.step("one-shot commands print JSON", async () => {
+    const query = await runClient([`--node=${endpoint}`, "query", "0", "0", "10000", "10000"]);
+    assert.equal(query.code, 0);
+    assert.equal(query.json.ok, true);
+    const aoe = await runClient([`--node=${endpoint}`, "aoe", "50", "5"]);
+    assert.equal(aoe.code, 0, JSON.stringify(aoe.json));
+    assert.ok((aoe.json.login as { userId: number }).userId > 0);
+    const bad = await runClient([`--node=${endpoint}`, "query", "--circle", "0", "0", "999999"]);
+    assert.equal(bad.code, 1);
+    assert.equal((bad.json.error as { code: string }).code, "INVALID_ARGUMENT");
+  });
+
+  await t.step("a session logs in, moves, queries, casts an aoe and logs out", async () => {
+    await using pump = new Pump();
+    const config = clientConfig(endpoint);
+    const a = new Connection({ pump, config, clientId: crypto.randomUUID() });
+    const b = new Connection({ pump, config, clientId: crypto.randomUUID() });
+    a.start();
+    b.start();
+    try {
+      await a.ready(10_000);
+      await b.ready(10_000);
+      const alice = new ClientSession(a);
+      const bob = new ClientSession(b);
+      const la = await alice.login();
+      const lb = await bob.login();
+      assert.ok(la.ok && lb.ok);
+      assert.notEqual(alice.userId, bob.userId);
+      assert.equal(la.value.user?.vx ?? 0, 0, "a new user has no velocity");
+
+      const moved = await alice.setVelocity(3, 4);
+      assert.ok(moved.ok);
+      assert.equal(moved.value.user?.vx, 3);
+
+      const tooFast = await alice.setVelocity(1e6, 0);
+      assert.ok(!tooFast.ok && tooFast.error.code === "INVALID_ARGUMENT");
+
+      const everyone = await bob.queryRect(0, 0, 10_000, 10_000);
+      assert.ok(everyone.ok);
+      const ids = everyone.value.users?.map((u) => u.id) ?? [];
+      assert.ok(ids.includes(alice.userId) && ids.includes(bob.userId));
+
+      // Put the aoe where bob is: find bob, query a circle around him.
+      const me = everyone.value.users!.find((u) => u.id === bob.userId)!;
+      const around = await bob.queryCircle(me.x!, me.y!, 0);
+      assert.ok(around.ok && around.value.users!.some((u) => u.id === bob.userId));
+
+      const aoe = await bob.aoe(50, 7);
+      assert.ok(aoe.ok);
+      assert.ok(!(aoe.value.userIds ?? []).includes(bob.userId), "the caster is not affected");
+
+      const anonymous = new ClientSession(a);
+      const denied = await anonymous.aoe(10, 1);
+      assert.ok(!denied.ok && denied.error.code === "NOT_LOGGED_IN");
+      const readOnly = await anonymous.queryCircle(0, 0, 100);
+      assert.ok(readOnly.ok, "queries need no login");
+
+      const out = await alice.logout();
+      assert.ok(out.ok);
+      const after = await bob.queryRect(0, 0, 10_000, 10_000);
+      assert.ok(after.ok && !after.value.users!.some((u) => u.id === la.value.userId));
+
+      const status = await bob.status();
+      assert.ok(status.ok);
+      assert.equal(status.value.role, "ROLE_SINGLE");
+      assert.ok(
+        (status.value.load?.connections ?? 0) >= 3,
+        "not-logged-in clients count as connections",
+      );
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  await t.step("a client that moves to a new connection gets its user back", async () => {
+    await using pump = new Pump();
+    const connection = new Connection({
+      pump,
+      config: clientConfig(endpoint),
+      clientId: crypto.randomUUID(),
+    });
+    connection.start();
+    try {
+      await connection.ready(10_000);
+      const session = new ClientSession(connection);
+      assert.ok((await session.login()).ok);
+      const userId = session.userId;
+      connection.reconnectNow("test");
+      await connection.ready(10_000).catch(() => {});
+      // The new connection is a new ZeroMQ peer: the node detached the session until it resumes.
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const poll = async () => {
+        if (connection.connected) resolve();
+        else setTimeout(poll, 20);
+      };
+      poll();
+      await promise;
+      const denied = await session.setVelocity(1, 0);
+      assert.ok(!denied.ok && denied.error.code === "NOT_LOGGED_IN");
+      const resumed = await session.resume();
+      assert.ok(resumed?.ok, JSON.stringify(resumed));
+      assert.equal(resumed.value.userId, userId);
+      assert.equal(resumed.value.resumed, true);
+      assert.ok((await session.setVelocity(1, 0)).ok);
+    } finally {
+      connection.close();
+    }
+  });
+
+  await t.step("JSON frames from a plain ZeroMQ socket get JSON replies", async () => {
+    await using pump = new Pump();
+    const { promise, resolve } = Promise.withResolvers<string>();
+    const socket = DealerSocket.connect(
+      pump,
+      endpoint,
+      (frames) => resolve(new TextDecoder().decode(frames[0])),
+    );
+    try {
+      const clientId = crypto.randomUUID();
+      socket.send(new TextEncoder().encode(JSON.stringify({
+        client_id: clientId,
+        request_id: 9,
+        query_circle: { x: 100, y: 100, radius: 50 },
+      })));
+      const reply = JSON.parse(await promise);
+      assert.equal(reply.clientId, clientId);
+      assert.equal(reply.requestId, 9);
+      assert.ok("queryReply" in reply);
+    } finally {
+      socket.close();
+    }
+  });
+
+  await t.step("SIGTERM stops the node in order with exit code 0", async () => {
+    node.kill("SIGTERM");
+    const status = await node.status;
+    assert.equal(status.code, 0);
+    assert.ok(node.lines.some((l) => /Node .* stopped/.test(l)));
+  });
+});
+
+Deno.test("bad config files and flags exit with code 2 and name the field", async () => {
+  await using dir = new TempDir();
+  const path = dir.writeJson("bad.json", { world: { tick_time: -1 } });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", `--config=${path}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  const err = new TextDecoder().decode(out.stderr);
+  assert.match(err, /bad\.json: field "world\.tick_time" must be between/);
+
+  const unknown = dir.writeJson("unknown.json", { colour: "red" });
+  const out2 = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", `--config=${unknown}`],
+    stderr: "piped",
+  }).output();
+  assert.equal(out2.code, 2);
+  assert.match(new TextDecoder().decode(out2.stderr), /unknown field "colour"/);
+
+  const help = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "--help"],
+    stdout: "piped",
+  }).output();
+  assert.equal(help.code, 0);
+  assert.match(new TextDecoder().decode(help.stdout), /world\.tick_time/);
+});
+
+Deno.test("a silent client is dropped after the idle timeout and logged", async () => {
+  const port = freePort();
+  await using node = new Proc("node", "main.ts", [
+    `--port=${port}`,
+    "--set",
+    "clients.idle_timeout_ms=300",
+  ]);
+  await node.waitFor(/listening for clients/);
+  await using pump = new Pump();
+  const socket = DealerSocket.connect(pump, `tcp://127.0.0.1:${port}`, () => {});
+  try {
+    const clientId = crypto.randomUUID();
+    socket.send(
+      new TextEncoder().encode(JSON.stringify({ client_id: clientId, request_id: 1, ping: {} })),
+    );
+    await node.waitFor(new RegExp(`Client ${clientId} silent for 300 ms: dropped`), 10_000);
+  } finally {
+    socket.close();
+  }
+});
