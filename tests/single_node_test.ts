@@ -121,7 +121,7 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
       await connection.ready(10_000).catch(() => {});
       // The new connection is a new ZeroMQ peer: the node detached the session until it resumes.
       const { promise, resolve } = Promise.withResolvers<void>();
-      const poll = async () => {
+      const poll = () => {
         if (connection.connected) resolve();
         else setTimeout(poll, 20);
       };

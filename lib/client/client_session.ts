@@ -112,6 +112,20 @@ export class ClientSession {
     body: Envelope,
     key: K,
   ): Promise<Outcome<NonNullable<Envelope[K]>>> {
+    const out = await this.#callOnce(body, key);
+    // The node does not know this client's user on this connection (a reconnect moved it, or an
+    // earlier resume failed while the cluster was changing masters): resume, then retry once.
+    if (!out.ok && out.error.code === "NOT_LOGGED_IN" && key !== "loginReply" && this.#userId) {
+      const resumed = await this.resume();
+      if (resumed?.ok) return this.#callOnce(body, key);
+    }
+    return out;
+  }
+
+  async #callOnce<K extends keyof Envelope>(
+    body: Envelope,
+    key: K,
+  ): Promise<Outcome<NonNullable<Envelope[K]>>> {
     const start = performance.now();
     try {
       const reply = await this.#connection.request(this.clientId, body);

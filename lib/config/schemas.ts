@@ -144,6 +144,12 @@ export const NODE_SCHEMA = {
       600_000,
       "A master cut off from registry and slaves this long stops acknowledging writes",
     ),
+    publish_hwm: int(
+      100_000,
+      1,
+      10_000_000,
+      "Replication updates queued per slave before the publisher drops (the slave then resyncs)",
+    ),
     replica_silence_ms: int(
       1000,
       50,

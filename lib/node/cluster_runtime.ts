@@ -173,7 +173,7 @@ export class ClusterRuntime implements AsyncDisposable {
     try {
       publisher = await PublisherSocket.bind(pump, bindEndpoint(config.bind, config.publish_port), {
         curve: curve?.server,
-        sendHwm: 100_000,
+        sendHwm: config.cluster.publish_hwm,
       });
     } catch (err) {
       router.close();
@@ -618,6 +618,8 @@ export class ClusterRuntime implements AsyncDisposable {
         master: master.nodeId,
         epoch,
       });
+      // Writes waiting for replicas were never confirmed: fail them rather than acknowledge.
+      this.#acks.failAll("This node stepped down from master; the write may not have been applied");
       this.#acks.setReplicas([]);
     } else {
       logger.info("Following master {master} at {endpoint} (epoch {epoch})", {

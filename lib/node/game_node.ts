@@ -318,6 +318,7 @@ export class GameNode {
       masterId: this.masterId,
       tick: this.#tick,
       uptimeS: (now - this.#startedAt) / 1000,
+      checksum: this.state.checksum(),
     };
   }
 

@@ -252,16 +252,20 @@ export class RegistryLink implements AsyncDisposable {
           epoch,
           master: reply.master?.nodeId ? `, master ${reply.master.nodeId}` : "",
         });
-        onCommand({
-          type: "master_info",
-          master: reply.master?.nodeId ? reply.master : undefined,
-          epoch,
-          role: reply.role ?? undefined,
-        });
-        if (this.#registerWaiter) {
-          const waiter = this.#registerWaiter;
-          this.#registerWaiter = undefined;
-          waiter.resolve();
+        // Adopt the role first: a failure to follow the master must not be mistaken for silence.
+        try {
+          onCommand({
+            type: "master_info",
+            master: reply.master?.nodeId ? reply.master : undefined,
+            epoch,
+            role: reply.role ?? undefined,
+          });
+        } finally {
+          if (this.#registerWaiter) {
+            const waiter = this.#registerWaiter;
+            this.#registerWaiter = undefined;
+            waiter.resolve();
+          }
         }
         return;
       }
