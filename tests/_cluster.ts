@@ -87,6 +87,7 @@ export class TestCluster implements AsyncDisposable {
       publish_port: ports.publish,
       registry: [`tcp://127.0.0.1:${this.registryPorts.cluster}`],
       log_level: "debug",
+      state_file: `${this.dir.path}/${nodeId}.state.json`,
       curve: this.curve,
       world: { width: 2000, height: 2000, ...this.#options.world },
       cluster: { register_timeout_ms: 5000, report_interval_ms: 100, ...this.#options.cluster },

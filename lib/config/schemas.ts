@@ -62,6 +62,10 @@ export const NODE_SCHEMA = {
     },
   ),
   log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
+  state_file: str(
+    "",
+    "Where a cluster node remembers its last epoch and role across restarts (empty = nowhere; a restarted old master then counts as new)",
+  ),
   curve: CURVE_SCHEMA,
   world: group({
     width: num(10_000, 1, 1e7, "World width in metres"),

@@ -28,6 +28,7 @@ import { AckTracker, ReplicaSync, type SyncAction } from "../replication/mod.ts"
 import { log } from "../log/mod.ts";
 import type { ForwardedWrite, GameNode } from "./game_node.ts";
 import { type RegistryCommand, RegistryLink } from "./registry_link.ts";
+import { readStateFile, writeStateFile } from "./node_state_file.ts";
 
 const logger = log("cluster");
 const UPDATE_TOPIC = "u";
@@ -182,7 +183,16 @@ export class ClusterRuntime implements AsyncDisposable {
     const runtime = new ClusterRuntime(config, node, pump, curve, router, publisher);
     runtimeRef.runtime = runtime;
     runtime.#address.clientPort = clientPort;
-    node.epoch = 0;
+    // A restarted node claims the epoch it last had, so the registry knows it as a returning node.
+    const remembered = readStateFile(config.state_file, config.node_id);
+    node.epoch = remembered?.epoch ?? 0;
+    if (remembered) {
+      logger.info("Remembered epoch {epoch} as {role} from {path}", {
+        epoch: remembered.epoch,
+        role: remembered.role,
+        path: config.state_file,
+      });
+    }
     node.writePath = {
       forward: (write) => runtime.#forward(write),
       whenDurable: (ack, fail) => runtime.#whenDurable(ack, fail),
@@ -213,6 +223,13 @@ export class ClusterRuntime implements AsyncDisposable {
       this.#checkFence(now);
     } else {
       this.#handleSync(this.#sync.tick(now));
+      // Updates stopped (the master is silent or being replaced): fail forwarded writes now rather
+      // than at their timeout, so clients retry through the next master sooner.
+      if (this.#sync.state !== "live" && this.#forwards.size > 0) {
+        this.#failForwards(
+          "The master is not answering; the write may not have been applied, retry it",
+        );
+      }
       for (const [key, pending] of this.#forwards) {
         if (pending.deadline > now) continue;
         this.#forwards.delete(key);
@@ -550,11 +567,21 @@ export class ClusterRuntime implements AsyncDisposable {
     }
   }
 
+  #remember(): void {
+    writeStateFile(this.#config.state_file, {
+      nodeId: this.#config.node_id,
+      epoch: this.#node.epoch,
+      role: this.#node.authoritative ? "master" : "slave",
+    });
+  }
+
   #becomeMaster(epoch: number, why: string): void {
     const node = this.#node;
     const wasMaster = node.role === "ROLE_MASTER";
+    const epochChanged = node.epoch !== epoch;
     node.epoch = epoch;
     node.masterId = this.#config.node_id;
+    if (wasMaster && epochChanged) this.#remember();
     if (wasMaster) return;
     node.role = "ROLE_MASTER";
     this.#master = undefined;
@@ -562,18 +589,12 @@ export class ClusterRuntime implements AsyncDisposable {
     this.#subscriber = undefined;
     this.#masterLink?.close();
     this.#masterLink = undefined;
-    for (const pending of this.#forwards.values()) {
-      pending.write.done({
-        clientId: pending.write.clientId,
-        requestId: pending.write.requestId,
-        error: { code: "UNAVAILABLE", message: "The master changed; retry the write" },
-      });
-    }
-    this.#forwards.clear();
+    this.#failForwards("The master changed; the write may not have been applied, retry it");
     // Any unpublished local ops do not exist on a slave; the op log is empty for a replica anyway.
     node.state.drainOps();
     this.#replicas.clear();
     this.#fenced = false;
+    this.#remember();
     logger.info("Now MASTER at epoch {epoch} ({why}); {users} users, continuing from seq {seq}", {
       epoch,
       why,
@@ -582,12 +603,30 @@ export class ClusterRuntime implements AsyncDisposable {
     });
   }
 
+  /** Fails writes forwarded to a master that is gone: the client retries through the new one. */
+  #failForwards(message: string): void {
+    for (const pending of this.#forwards.values()) {
+      pending.write.done({
+        clientId: pending.write.clientId,
+        requestId: pending.write.requestId,
+        error: { code: "UNAVAILABLE", message },
+      });
+    }
+    this.#forwards.clear();
+  }
+
   #follow(master: NodeAddress, epoch: number): void {
     const node = this.#node;
     const wasMaster = node.authoritative;
+    if (this.#master && this.#master.nodeId !== master.nodeId) {
+      this.#failForwards(
+        `The master changed to ${master.nodeId}; the write may not have been applied, retry it`,
+      );
+    }
     node.role = "ROLE_SLAVE";
     node.epoch = epoch;
     node.masterId = master.nodeId ?? "";
+    this.#remember();
     this.#master = master;
     const clusterEndpoint = connectEndpoint(master.host ?? "", master.clusterPort ?? 0);
     const publishEndpoint = connectEndpoint(master.host ?? "", master.publishPort ?? 0);

@@ -1,0 +1,150 @@
+/**
+ * What every socket class shares: zeromq options, the non-blocking send with drop counting, and
+ * the pump registration. Public classes wrap one of these so the raw socket stays private.
+ *
+ * @module
+ */
+
+import type * as zmq from "zeromq";
+import type { Pump } from "./pump.ts";
+import type { SocketOptions, SocketStats } from "./types.ts";
+import { kAttach, kContext, kCounters, kDetach, kKick, type PollTarget } from "./_internal.ts";
+import { FULFILLED, PENDING, promiseDetails } from "./_promise_state.ts";
+
+/** Default per-peer high-water mark (zeromq's own default of 1,000 drops bursts too early). */
+export const DEFAULT_HWM = 10_000;
+/** Default linger in ms: enough to flush a last reply, short enough never to hold up an exit. */
+export const DEFAULT_LINGER_MS = 100;
+
+/** What a send accepts: one frame or several. */
+export type OutFrames = Uint8Array | string | (Uint8Array | string)[];
+
+/** zeromq constructor options common to all our sockets (timeouts 0: never wait, never crash). */
+export function commonOptions(
+  pump: Pump,
+  options: SocketOptions,
+  readable: boolean,
+  writable = true,
+): Record<string, unknown> {
+  const result: Record<string, unknown> = {
+    context: pump[kContext],
+    linger: options.linger ?? DEFAULT_LINGER_MS,
+  };
+  if (writable) {
+    // Subscribers have no send side: zeromq rejects these options there.
+    result.sendTimeout = 0;
+    result.sendHighWaterMark = options.sendHwm ?? DEFAULT_HWM;
+  }
+  if (readable) {
+    // Publishers have no receive side: zeromq rejects the option there.
+    result.receiveHighWaterMark = options.receiveHwm ?? DEFAULT_HWM;
+    // A receiveTimeout that expires segfaults in Deno; 0 makes receive() non-blocking.
+    result.receiveTimeout = 0;
+    if (options.maxMessageSize !== undefined) result.maxMessageSize = options.maxMessageSize;
+  }
+  return result;
+}
+
+/** The TCP port in a zeromq endpoint such as `tcp://127.0.0.1:5555` (0 if none). */
+export function portOf(endpoint: string): number {
+  const port = Number(endpoint.slice(endpoint.lastIndexOf(":") + 1));
+  return Number.isInteger(port) ? port : 0;
+}
+
+/** One zeromq socket attached to a pump. */
+export class SocketTarget implements PollTarget {
+  closed = false;
+  lastActive = 0;
+  slot = 0;
+  readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
+  readonly pump: Pump;
+  readonly kind: string;
+  readonly socket: zmq.Socket;
+  readonly receives: boolean;
+  readonly #deliver: (message: Uint8Array[]) => void;
+  readonly #onClose: (() => void) | undefined;
+
+  constructor(
+    pump: Pump,
+    socket: zmq.Socket,
+    options: {
+      kind: string;
+      receives: boolean;
+      deliver?: (message: Uint8Array[]) => void;
+      onClose?: () => void;
+    },
+  ) {
+    this.pump = pump;
+    this.socket = socket;
+    this.kind = options.kind;
+    this.receives = options.receives;
+    this.#deliver = options.deliver ?? (() => {});
+    this.#onClose = options.onClose;
+  }
+
+  /** Starts polling this socket. */
+  attach(): void {
+    this.pump[kAttach](this);
+  }
+
+  deliver(message: Uint8Array[]): void {
+    this.stats.received++;
+    this.#deliver(message);
+  }
+
+  /** Sends without waiting; `false` (and a counted drop) if zeromq did not take the message. */
+  send(frames: OutFrames): boolean {
+    if (this.closed) {
+      this.#dropped(undefined);
+      return false;
+    }
+    let promise: Promise<void>;
+    try {
+      promise = (this.socket as zmq.Socket & zmq.Writable).send(frames);
+    } catch (error) {
+      this.#dropped(error);
+      return false;
+    }
+    const details = promiseDetails(promise);
+    if (details !== undefined && details[0] === FULFILLED) {
+      this.#sent();
+      return true;
+    }
+    if (details === undefined || details[0] === PENDING) {
+      // The outcome is known only later: report it then (sendTimeout 0 makes this rare).
+      promise.then(() => this.#sent(), (error) => this.#dropped(error));
+      this.pump[kKick]();
+      return true;
+    }
+    promise.catch(() => {});
+    this.#dropped(details[1]);
+    return false;
+  }
+
+  /** Stops polling and closes the zeromq socket; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pump[kDetach](this);
+    this.socket.close();
+    this.#onClose?.();
+  }
+
+  #sent(): void {
+    this.stats.sent++;
+    this.pump[kCounters].sent++;
+    this.lastActive = performance.now();
+    // A reply will probably follow soon: keep the pump polling eagerly.
+    this.pump[kKick]();
+  }
+
+  #dropped(error: unknown): void {
+    const counters = this.pump[kCounters];
+    this.stats.dropped++;
+    counters.dropped++;
+    if ((error as { code?: string } | undefined)?.code === "EHOSTUNREACH") {
+      this.stats.unroutable++;
+      counters.unroutable++;
+    }
+  }
+}
