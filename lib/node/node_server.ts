@@ -82,6 +82,7 @@ export class NodeServer implements AsyncDisposable {
       }
     }
     server.#startTicking();
+    if (config.http_port > 0) server.#serveHttp();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
     logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
       nodeId: config.node_id,
@@ -128,6 +129,47 @@ export class NodeServer implements AsyncDisposable {
     this.#closed.then(() => clearInterval(roll));
   }
 
+  #http: Deno.HttpServer | undefined;
+
+  #serveHttp(): void {
+    const config = this.#config;
+    this.#http = Deno.serve({
+      hostname: config.bind === "*" ? "0.0.0.0" : config.bind,
+      port: config.http_port,
+      onListen: ({ port }) =>
+        logger.info("Status on http://{host}:{port}/status and /metrics", { host: config.host, port }),
+    }, (req) => {
+      const path = new URL(req.url).pathname;
+      const status = this.node.statusReply(performance.now());
+      if (path === "/status") {
+        return Response.json({
+          ...status,
+          counters: this.node.counters,
+          registry: this.#cluster?.registry.endpoint,
+          registryHealthy: this.#cluster?.registry.healthy,
+        });
+      }
+      if (path === "/metrics") {
+        const l = status.load;
+        const lines = [
+          `gameserver_connections ${l.connections}`,
+          `gameserver_sessions ${l.sessions}`,
+          `gameserver_users ${l.users}`,
+          `gameserver_tick_avg_ms ${l.tickAvgMs}`,
+          `gameserver_tick_p99_ms ${l.tickP99Ms}`,
+          `gameserver_load_factor ${l.loadFactor}`,
+          `gameserver_last_seq ${l.lastSeq}`,
+          `gameserver_epoch ${status.epoch}`,
+          ...Object.entries(this.node.counters).map(([k, v]) =>
+            `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
+          ),
+        ];
+        return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+      }
+      return new Response("Not found: try /status or /metrics\n", { status: 404 });
+    });
+  }
+
   /** Tells clients the node is going away, closes sockets and stops ticking. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing) return this.#closed;
@@ -137,6 +179,7 @@ export class NodeServer implements AsyncDisposable {
       this.node.broadcastNotice("NOTICE_KIND_SHUTDOWN", "Node shutting down");
     } catch { /* best effort */ }
     await this.#cluster?.close();
+    await this.#http?.shutdown();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
     logger.info("Node {nodeId} stopped ({users} users, {connections} connections at the end)", {
