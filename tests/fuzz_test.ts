@@ -184,3 +184,51 @@ Deno.test("10,000 random and mutated frames get error replies and leave the worl
     await server.close();
   }
 });
+
+Deno.test("a flood from one client is rate-limited with a reply per request; others are served", async () => {
+  const config = defaults(NODE_SCHEMA);
+  config.client_port = 0;
+  config.log_level = "error";
+  config.clients.max_requests_per_second = 200;
+  await using pump = new Pump();
+  const server = await NodeServer.start(config, { pump });
+  const endpoint = `tcp://127.0.0.1:${server.clientPort}`;
+  const codes = new Map<string, number>();
+  const total = 1000;
+  let replies = 0;
+  const done = Promise.withResolvers<void>();
+  const flooder = DealerSocket.connect(pump, endpoint, (frames) => {
+    const reply = decodeEnvelope(frames[0]);
+    const code = reply.error?.code ?? "OK";
+    codes.set(code, (codes.get(code) ?? 0) + 1);
+    if (++replies === total) done.resolve();
+  });
+  try {
+    const clientId = crypto.randomUUID();
+    for (let i = 1; i <= total; i++) {
+      flooder.send(encodeEnvelope({ clientId, requestId: i, ping: {} }));
+    }
+    const timer = setTimeout(
+      () => done.reject(new Error(`only ${replies}/${total} replies`)),
+      20_000,
+    );
+    await done.promise;
+    clearTimeout(timer);
+    assert.ok((codes.get("RATE_LIMITED") ?? 0) > 0, JSON.stringify([...codes]));
+    assert.ok((codes.get("OK") ?? 0) >= 200);
+
+    const other = Promise.withResolvers<Envelope>();
+    const polite = DealerSocket.connect(
+      pump,
+      endpoint,
+      (frames) => other.resolve(decodeEnvelope(frames[0])),
+    );
+    polite.send(encodeEnvelope({ clientId: crypto.randomUUID(), requestId: 1, ping: {} }));
+    const reply = await other.promise;
+    polite.close();
+    assert.ok(reply.pong, JSON.stringify(reply));
+  } finally {
+    flooder.close();
+    await server.close();
+  }
+});

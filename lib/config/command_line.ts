@@ -111,7 +111,8 @@ export function helpText<S extends Schema>(spec: CommandSpec<S>): string {
   );
   for (const row of describe(spec.schema)) {
     const cells = row.split(" | ").map((c) =>
-      c.replace(/^\| |\|$/g, "").replaceAll("`", "").trim()
+      // Undo the Markdown: code spans and the escaped "|" between enum values.
+      c.replace(/^\| |\|$/g, "").replaceAll("`", "").replaceAll("\\|", "|").trim()
     );
     lines.push(`  ${cells[0].padEnd(34)} ${cells[1].padEnd(26)} ${cells[2] ?? ""}`);
   }

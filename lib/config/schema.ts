@@ -140,7 +140,8 @@ export function applyObject<S extends Schema>(
   const out = { ...base } as Record<string, unknown>;
   for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
     const where = path ? `${path}.${name}` : name;
-    const spec = schema[name];
+    // Own fields only: "constructor" or "toString" must not find Object.prototype members.
+    const spec = Object.hasOwn(schema, name) ? schema[name] : undefined;
     if (!spec) {
       const known = Object.keys(schema).join(", ");
       throw new ConfigError(`${source}: unknown field "${where}" (known here: ${known})`);
@@ -176,7 +177,7 @@ export function applyFlag<S extends Schema>(
   let fields: Schema = schema;
   let target = config as Record<string, unknown>;
   for (let i = 0; i < parts.length; i++) {
-    spec = fields[parts[i]];
+    spec = Object.hasOwn(fields, parts[i]) ? fields[parts[i]] : undefined;
     if (!spec) {
       throw new ConfigError(`${source}: unknown field "${parts.slice(0, i + 1).join(".")}"`);
     }

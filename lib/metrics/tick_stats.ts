@@ -50,7 +50,8 @@ export class TickStats {
     this.#last = {
       count: this.#count,
       avgMs: avg,
-      p99Ms: sorted[Math.min(n - 1, Math.floor(n * 0.99))],
+      // Nearest rank: the ceil(0.99·n)-th smallest (integer maths, so 100 samples give the 99th).
+      p99Ms: sorted[Math.ceil((n * 99) / 100) - 1],
       maxMs: this.#max,
       loadFactor: avg / this.#tickMs,
     };

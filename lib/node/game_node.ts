@@ -204,7 +204,13 @@ export class GameNode {
       this.#replyError(peer, format, clientId, requestId, e.code, e.message);
       return;
     }
+    const boundBefore = this.clients.get(clientId)?.userId ?? 0;
     const admitted = this.clients.admit(clientId, peer, format, now);
+    // A session detached by a move to another connection lingers like a dropped client's: if the
+    // client never resumes, its user must still expire after session_linger_ms.
+    if (boundBefore !== 0 && this.clients.get(clientId)?.userId === 0) {
+      this.#linger(boundBefore, now);
+    }
     if (admitted.type === "full") {
       this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", "Node is at max_clients");
       return;
@@ -483,17 +489,20 @@ export class GameNode {
           ? ` (user ${gone.userId} kept ${this.#config.clients.session_linger_ms} ms for a resume)`
           : "",
       });
-      if (gone.userId) {
-        const generation = this.state.generation(gone.userId);
-        if (generation !== undefined) {
-          this.#lingering.set(gone.userId, {
-            deadline: now + this.#config.clients.session_linger_ms,
-            generation,
-          });
-        }
-      }
+      if (gone.userId) this.#linger(gone.userId, now);
     }
     if (this.#lingering.size > 0) this.#expireLingering(now);
+  }
+
+  /** Keeps a user whose client is gone for `session_linger_ms`, then expires it unless resumed. */
+  #linger(userId: number, now: number): void {
+    const generation = this.state.generation(userId);
+    if (generation !== undefined) {
+      this.#lingering.set(userId, {
+        deadline: now + this.#config.clients.session_linger_ms,
+        generation,
+      });
+    }
   }
 
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */

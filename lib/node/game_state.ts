@@ -86,8 +86,10 @@ export class GameState {
   /** Applies an aoe from `userId`; returns users affected (ids in `out`), or -1 when unknown. */
   aoe(userId: number, radius: number, amount: number, out: Uint32Array): number {
     if (!this.world.has(userId)) return -1;
+    // Apply first: an aoe the world rejects (throws) must not reach the replicas' log.
+    const total = this.world.aoe(userId, radius, amount, out);
     this.#log.write({ type: "aoe", userId, radius, amount });
-    return this.world.aoe(userId, radius, amount, out);
+    return total;
   }
 
   /** The encoded ops applied since the last call (the body of one replication update). */
@@ -162,7 +164,8 @@ export class GameState {
             `Login of user ${op.userId} but next id is ${world.nextUserId}`,
           );
         }
-        world.allocateUserId();
+        // addUser() raises nextUserId past the id itself, and only once the user is in: a position
+        // it rejects leaves the world (and its id sequence) as it was.
         world.addUser(op.userId, op.x, op.y);
         this.#credentials.set(op.userId, { token: op.token, generation: 0 });
         break;

@@ -58,7 +58,7 @@ export function decodeEnvelope(
 ): Envelope {
   if (format === "json") return EnvelopeType.toObject(decodeJson(EnvelopeType, frame), DECODED);
   try {
-    return EnvelopeType.toObject(EnvelopeType.decode(frame), DECODED);
+    return EnvelopeType.toObject(EnvelopeType.decode(plainBytes(frame)), DECODED);
   } catch (err) {
     throw new ProtocolError("BAD_FRAME", `Malformed protobuf envelope: ${errorText(err)}`, {
       cause: err,
@@ -84,7 +84,7 @@ export function envelopeToJson(envelope: Envelope): Record<string, unknown> {
 /** Decodes a cluster-plane frame; throws {@linkcode ProtocolError} `BAD_FRAME` when malformed. */
 export function decodeCluster(frame: Uint8Array): ClusterMessage {
   try {
-    return ClusterType.toObject(ClusterType.decode(frame), DECODED);
+    return ClusterType.toObject(ClusterType.decode(plainBytes(frame)), DECODED);
   } catch (err) {
     throw new ProtocolError("BAD_FRAME", `Malformed cluster message: ${errorText(err)}`, {
       cause: err,
@@ -100,7 +100,7 @@ export function encodeCluster(message: ClusterMessage): Uint8Array {
 /** Decodes a replication update; throws {@linkcode ProtocolError} `BAD_FRAME` when malformed. */
 export function decodeUpdate(frame: Uint8Array): ReplicationUpdate {
   try {
-    return UpdateType.toObject(UpdateType.decode(frame), DECODED);
+    return UpdateType.toObject(UpdateType.decode(plainBytes(frame)), DECODED);
   } catch (err) {
     throw new ProtocolError("BAD_FRAME", `Malformed replication update: ${errorText(err)}`, {
       cause: err,
@@ -111,6 +111,15 @@ export function decodeUpdate(frame: Uint8Array): ReplicationUpdate {
 /** Encodes a replication update. */
 export function encodeUpdate(update: ReplicationUpdate): Uint8Array {
   return UpdateType.encode(update as protobuf.Message).finish();
+}
+
+/**
+ * A plain Uint8Array view of the same bytes (no copy). protobufjs reads Node Buffers (what ZeroMQ and
+ * its own encoder return) with a reader whose strings silently stop at the end of a truncated frame;
+ * its plain-array reader throws instead.
+ */
+function plainBytes(frame: Uint8Array): Uint8Array {
+  return new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
 }
 
 function errorText(err: unknown): string {
@@ -160,10 +169,15 @@ function normaliseJson(type: protobuf.Type, value: unknown, path: string): Recor
   const out: Record<string, unknown> = {};
   const oneofSeen = new Map<string, string>();
   for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
-    const field = type.fields[key] ?? type.fields[snakeToCamel(key)];
+    // Own properties only: "constructor" or "toString" must not find Object.prototype members.
+    const name = Object.hasOwn(type.fields, key) ? key : snakeToCamel(key);
+    const field = Object.hasOwn(type.fields, name) ? type.fields[name] : undefined;
     const where = path ? `${path}.${key}` : key;
     if (!field) throw new ProtocolError("BAD_FRAME", `Unknown field "${where}"`);
     if (raw === null) continue;
+    if (Object.hasOwn(out, field.name)) {
+      throw new ProtocolError("BAD_FRAME", `Field "${where}" is given more than once`);
+    }
     if (field.partOf) {
       const other = oneofSeen.get(field.partOf.name);
       if (other) {
@@ -186,7 +200,7 @@ function normaliseScalar(field: protobuf.Field, raw: unknown, where: string): un
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Type) return normaliseJson(resolved, raw, where);
   if (resolved instanceof protobuf.Enum) {
-    if (typeof raw === "string" && raw in resolved.values) return raw;
+    if (typeof raw === "string" && Object.hasOwn(resolved.values, raw)) return raw;
     if (typeof raw === "number" && Number.isInteger(raw)) return raw;
     throw new ProtocolError("BAD_FRAME", `${where} is not a valid ${resolved.name}`);
   }
@@ -209,7 +223,8 @@ function normaliseScalar(field: protobuf.Field, raw: unknown, where: string): un
       if (typeof raw !== "number" && typeof raw !== "string") {
         throw new ProtocolError("BAD_FRAME", `${where} must be a number`);
       }
-      if (typeof raw === "string" && Number.isNaN(n) && raw !== "NaN") {
+      // Number("") and Number(" ") are 0: a blank string is no number.
+      if (typeof raw === "string" && (Number.isNaN(n) ? raw !== "NaN" : raw.trim() === "")) {
         throw new ProtocolError("BAD_FRAME", `${where} must be a number`);
       }
       return n;
