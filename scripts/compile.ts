@@ -41,7 +41,11 @@ if (import.meta.main) {
       entry,
     ];
     console.error(`deno ${args.join(" ")}`);
-    const { code } = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" })
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args,
+      stdout: "inherit",
+      stderr: "inherit",
+    })
       .output();
     if (code !== 0) {
       console.error(`compile: building ${output} failed (exit ${code})`);

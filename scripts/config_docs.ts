@@ -5,12 +5,19 @@
  *
  * @module
  */
-import { CLIENT_SCHEMA, describe, NODE_SCHEMA, REGISTRY_SCHEMA, type Schema } from "../lib/config/mod.ts";
+import {
+  CLIENT_SCHEMA,
+  describe,
+  NODE_SCHEMA,
+  REGISTRY_SCHEMA,
+  type Schema,
+} from "../lib/config/mod.ts";
 
 /** The README's config reference section body. */
 export function configReference(): string {
   const table = (title: string, schema: Schema) =>
-    [`#### ${title}`, "", "| field | default | meaning |", "|---|---|---|", ...describe(schema), ""].join("\n");
+    [`#### ${title}`, "", "| field | default | meaning |", "|---|---|---|", ...describe(schema), ""]
+      .join("\n");
   return [
     table("Game node (`main.ts`, `./gameserver`)", NODE_SCHEMA),
     table("Registry (`registry.ts`, `./registry`)", REGISTRY_SCHEMA),

@@ -10,7 +10,11 @@ function normalise(text: string): string {
 
 Deno.test("README.md holds the current config reference", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  assert.equal(normalise(readme), normalise(withConfigReference(readme)), "run `deno task docs:config`");
+  assert.equal(
+    normalise(readme),
+    normalise(withConfigReference(readme)),
+    "run `deno task docs:config`",
+  );
 });
 
 Deno.test("README.md starts with the two commands: run a node, run the tests", async () => {

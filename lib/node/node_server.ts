@@ -137,7 +137,10 @@ export class NodeServer implements AsyncDisposable {
       hostname: config.bind === "*" ? "0.0.0.0" : config.bind,
       port: config.http_port,
       onListen: ({ port }) =>
-        logger.info("Status on http://{host}:{port}/status and /metrics", { host: config.host, port }),
+        logger.info("Status on http://{host}:{port}/status and /metrics", {
+          host: config.host,
+          port,
+        }),
     }, (req) => {
       const path = new URL(req.url).pathname;
       const status = this.node.statusReply(performance.now());

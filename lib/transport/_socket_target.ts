@@ -56,6 +56,8 @@ export class SocketTarget implements PollTarget {
   closed = false;
   lastActive = 0;
   slot = 0;
+  pending = false;
+  fd = -1;
   readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
   readonly pump: Pump;
   readonly kind: string;
@@ -98,6 +100,9 @@ export class SocketTarget implements PollTarget {
       this.#dropped(undefined);
       return false;
     }
+    // Sending may consume zeromq's wake-up signal, and a reply will probably follow: make the
+    // pump look at this socket again before it waits.
+    this.pump[kKick](this);
     let promise: Promise<void>;
     try {
       promise = (this.socket as zmq.Socket & zmq.Writable).send(frames);
@@ -113,7 +118,6 @@ export class SocketTarget implements PollTarget {
     if (details === undefined || details[0] === PENDING) {
       // The outcome is known only later: report it then (sendTimeout 0 makes this rare).
       promise.then(() => this.#sent(), (error) => this.#dropped(error));
-      this.pump[kKick]();
       return true;
     }
     promise.catch(() => {});
@@ -134,8 +138,6 @@ export class SocketTarget implements PollTarget {
     this.stats.sent++;
     this.pump[kCounters].sent++;
     this.lastActive = performance.now();
-    // A reply will probably follow soon: keep the pump polling eagerly.
-    this.pump[kKick]();
   }
 
   #dropped(error: unknown): void {
