@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { ConfigError, helpText, NODE_SCHEMA, parseCommandLine } from "./lib/config/mod.ts";
-import { log, setupLogging } from "./lib/log/mod.ts";
+import { NODE_SCHEMA } from "./lib/config/mod.ts";
 import { NodeServer } from "./lib/node/mod.ts";
-import { exitCodeOf, runUntilSignal } from "./lib/cli/mod.ts";
+import { parseOrExit, runProgram } from "./lib/cli/mod.ts";
 
 const COMMAND = {
   name: "gameserver",
@@ -28,32 +27,9 @@ const COMMAND = {
 };
 
 if (import.meta.main) {
-  let cmd;
-  try {
-    cmd = await parseCommandLine(COMMAND, Deno.args);
-  } catch (err) {
-    console.error(`gameserver: ${(err as Error).message}`);
-    Deno.exit(2);
-  }
-  if (cmd.help) {
-    console.log(helpText(COMMAND));
-    Deno.exit(0);
-  }
-  const config = cmd.config;
-  setupLogging({ level: config.log_level, pretty: config.pretty_log });
-  const logger = log("main");
-  if (cmd.file) logger.info("Config loaded from {file}", { file: cmd.file });
-  try {
-    await runUntilSignal(async (signal) => {
-      const server = await NodeServer.start(config, { signal });
-      await server.closed;
-    });
-  } catch (err) {
-    const code = exitCodeOf(err);
-    logger.fatal("gameserver stopped: {error}", {
-      error: err instanceof ConfigError ? err.message : (err as Error)?.stack ?? String(err),
-    });
-    Deno.exit(code);
-  }
-  Deno.exit(0);
+  const cmd = await parseOrExit(COMMAND, Deno.args);
+  await runProgram("gameserver", cmd, async (signal) => {
+    const server = await NodeServer.start(cmd.config, { signal });
+    await server.closed;
+  });
 }

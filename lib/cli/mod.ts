@@ -1,13 +1,16 @@
 /**
- * What every entrypoint shares: one root `AbortSignal` wired to SIGINT/SIGTERM, and exit codes.
+ * What every entrypoint shares: command-line parsing with `--help` and exit code 2, one root
+ * `AbortSignal` wired to SIGINT/SIGTERM, logging setup and the documented exit codes.
  *
  * ```ts
- * import { runUntilSignal } from "./mod.ts";
- * await runUntilSignal(async (signal) => {
- *   await new Promise((resolve) => signal.addEventListener("abort", resolve));
- * });
+ * import { parseOrExit, runProgram } from "./mod.ts";
+ * import { REGISTRY_SCHEMA } from "../config/mod.ts";
+ * const spec = { name: "demo", summary: "A demo.", schema: REGISTRY_SCHEMA, flags: {} };
+ * const cmd = await parseOrExit(spec, Deno.args);
+ * await runProgram("demo", cmd, (signal) => new Promise((r) => signal.addEventListener("abort", r)));
  * ```
  *
  * @module
  */
+export { parseOrExit, runProgram } from "./run_program.ts";
 export { exitCodeOf, RegistrationError, runUntilSignal } from "./run_until_signal.ts";
