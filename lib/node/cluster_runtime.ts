@@ -197,6 +197,11 @@ export class ClusterRuntime implements AsyncDisposable {
       forward: (write) => runtime.#forward(write),
       whenDurable: (ack, fail) => runtime.#whenDurable(ack, fail),
       canAcknowledge: () => !runtime.#fenced,
+      expire: (userId, generation) =>
+        runtime.#masterLink?.send(encodeCluster({
+          epoch: node.epoch,
+          expireUser: { userId, generation },
+        })),
     };
     try {
       await runtime.#link.register(config.cluster.register_timeout_ms);
@@ -351,6 +356,13 @@ export class ClusterRuntime implements AsyncDisposable {
         this.#replicas.set(nodeId, { contact: Math.max(publishedAt, known?.contact ?? 0), seq });
         this.#updateReplicas(now);
         this.#acks.onAck(nodeId, seq, now);
+        return;
+      }
+      case "expireUser": {
+        const userId = message.expireUser?.userId ?? 0;
+        if (node.authoritative && node.state.expire(userId, message.expireUser?.generation ?? 0)) {
+          logger.info("User {userId} removed: its client did not come back to a slave", { userId });
+        }
         return;
       }
       case "forwardRequest": {

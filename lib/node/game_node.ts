@@ -38,6 +38,8 @@ export interface WritePath {
   forward?: (write: ForwardedWrite) => boolean;
   /** Master: call `ack` once the writes applied so far are durable (replicated), or `fail` on timeout. */
   whenDurable?: (ack: () => void, fail: (code: ErrorCode, message: string) => void) => void;
+  /** Slave: ask the master to remove a vanished client's user unless it was resumed since. */
+  expire?: (userId: number, generation: number) => void;
   /** Master: false while fenced (cut off from registry and every slave): writes are refused. */
   canAcknowledge?: () => boolean;
 }
@@ -530,16 +532,12 @@ export class GameNode {
     for (const [userId, pending] of this.#lingering) {
       if (pending.deadline > now) continue;
       this.#lingering.delete(userId);
-      const expire = (): void => {
-        if (this.state.expire(userId, pending.generation)) {
-          logger.info("User {userId} removed: its client did not come back", { userId });
-        }
-      };
-      if (this.authoritative) {
-        expire();
+      if (!this.authoritative) {
+        // The master decides; it ignores the request when the user was resumed meanwhile.
+        this.writePath.expire?.(userId, pending.generation);
+      } else if (this.state.expire(userId, pending.generation)) {
+        logger.info("User {userId} removed: its client did not come back", { userId });
       }
-      // On a slave the master's own clients expire there; a slave's lingering users are left to a
-      // resume or an explicit logout (forwarding an expiry is a known gap, see README).
     }
   }
 

@@ -495,13 +495,15 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
     h.node.tick(5000);
     assert.equal(h.node.load().users, 0);
   });
-  await t.step("a slave leaves its dropped clients' users alone", () => {
+  await t.step("a slave asks the master to expire its dropped clients' users", () => {
     const h = new Harness((c) => {
       c.mode = "cluster";
       c.role = "slave";
       c.clients.idle_timeout_ms = 1000;
       c.clients.session_linger_ms = 0;
     });
+    const asked: [number, number][] = [];
+    h.node.writePath = { expire: (userId, generation) => asked.push([userId, generation]) };
     const id = h.node.state.login(1, 1, "ab".repeat(16));
     assert.ok(id.ok);
     const entry = h.node.clients.admit(A, PEER_1, "binary", 0);
@@ -510,8 +512,10 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
     h.node.tick(5000);
     h.node.tick(10_000);
     assert.equal(h.node.load().connections, 0);
+    // The slave's world changes only through the master's updates.
     assert.equal(h.node.load().users, 1);
     assert.equal(h.node.tickCount, 0);
+    assert.deepEqual(asked, [[id.userId, 0]]);
   });
 });
 
