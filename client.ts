@@ -30,6 +30,13 @@ const COMMAND = {
 };
 
 if (import.meta.main) {
+  // `load` has flags of its own: hand it every argument but the word itself (flags before it too).
+  const loadAt = Deno.args.indexOf("load");
+  if (loadAt >= 0 && Deno.args.slice(0, loadAt).every((a) => /^--[^=]+=/.test(a))) {
+    const { runLoad } = await import("./lib/client/load_generator.ts");
+    const loadArgs = Deno.args.filter((_, i) => i !== loadAt);
+    Deno.exit(await runUntilSignalCode((signal) => runLoad(loadArgs, signal)));
+  }
   // "query --circle" is a command word, not a flag: take the command words before parsing flags.
   const args = [...Deno.args];
   const circle = args.indexOf("--circle");

@@ -31,6 +31,7 @@ export interface ConnectionOptions {
 }
 
 interface Pending {
+  clientId: string;
   resolve: (reply: Envelope) => void;
   reject: (err: RequestError) => void;
   deadline: number;
@@ -47,7 +48,8 @@ export class Connection implements AsyncDisposable {
   readonly #clientId: string;
   readonly #onEvent: (event: ConnectionEvent) => void;
   readonly #backoff: Backoff;
-  readonly #pending = new Map<string, Pending>();
+  // Keyed by request id alone (unique per connection); the reply's client id is checked on arrival.
+  readonly #pending = new Map<number, Pending>();
   readonly #format: WireFormat;
   #socket: DealerSocket | undefined;
   #endpoint = "";
@@ -135,11 +137,11 @@ export class Connection implements AsyncDisposable {
     this.#nextRequestId = this.#nextRequestId >= 0xffffffff ? 1 : this.#nextRequestId + 1;
     const { promise, resolve, reject } = Promise.withResolvers<Envelope>();
     const now = performance.now();
-    this.#pending.set(`${clientId}/${requestId}`, { resolve, reject, deadline: now + timeoutMs });
+    this.#pending.set(requestId, { clientId, resolve, reject, deadline: now + timeoutMs });
     body.clientId = clientId;
     body.requestId = requestId;
     if (!this.#socket?.send([encodeEnvelope(body, this.#format)])) {
-      this.#pending.delete(`${clientId}/${requestId}`);
+      this.#pending.delete(requestId);
       return Promise.reject(new RequestError("UNAVAILABLE", "Not connected to a node"));
     }
     this.#counters.sent++;
@@ -236,10 +238,10 @@ export class Connection implements AsyncDisposable {
       }
       return;
     }
-    const key = `${reply.clientId}/${reply.requestId}`;
-    const pending = this.#pending.get(key);
-    if (pending) {
-      this.#pending.delete(key);
+    const requestId = reply.requestId ?? 0;
+    const pending = this.#pending.get(requestId);
+    if (pending && pending.clientId === reply.clientId) {
+      this.#pending.delete(requestId);
       pending.resolve(reply);
     }
   }

@@ -62,10 +62,12 @@ export class LatencyHistogram {
   percentile(p: number): number {
     if (this.#count === 0) return 0;
     const rank = Math.max(1, Math.ceil((Math.min(100, Math.max(0, p)) / 100) * this.#count));
+    if (rank >= this.#count) return this.#max;
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.#counts[i];
       if (seen >= rank) {
+        if (i === BUCKETS - 1) return this.#max; // the overflow bucket has no upper edge
         const value = i === 0 ? this.#min : MIN_MS * 2 ** ((i - 0.5) / PER_OCTAVE);
         return Math.min(this.#max, Math.max(this.#min, value));
       }
