@@ -1,0 +1,1036 @@
+import { crc32 } from "./_crc32.ts";
+import { BlockAllocator } from "./block_allocator.ts";
+import {
+  InvalidArgumentError,
+  InvariantError,
+  OutOfBoundsError,
+  SnapshotError,
+  UserExistsError,
+  WorldFullError,
+} from "./errors.ts";
+import { Grid } from "./grid.ts";
+import { IdIndex } from "./id_index.ts";
+
+/** Default grid cell edge in metres, measured best for 50 m queries (see bench/world_bench.ts). */
+export const DEFAULT_CELL_SIZE = 50;
+/** Largest user id (ids are uint32 > 0). */
+export const MAX_USER_ID = 0xffffffff;
+/** Largest `maxUsers` a world accepts (positions are int32). */
+export const MAX_WORLD_USERS = 1 << 28;
+
+/** How a World is shaped. */
+export interface WorldOptions {
+  /** World width in metres: x lies in [0, width]. */
+  width: number;
+  /** World height in metres: y lies in [0, height]. */
+  height: number;
+  /** Grid cell edge in metres; default DEFAULT_CELL_SIZE (suited to a 50 m query radius). */
+  cellSize?: number;
+  /** Most users the world holds; its arrays grow on demand up to what that needs. */
+  maxUsers: number;
+  /** Largest speed in m/s that setVelocity() accepts (callers validate; the world asserts). */
+  maxSpeed: number;
+  /** Money of a newly added user; default 0. */
+  initialMoney?: number;
+}
+
+/** One user's state, as returned by World.getUser(). */
+export interface UserRecord {
+  /** User id (uint32 > 0). */
+  id: number;
+  /** Position x in metres. */
+  x: number;
+  /** Position y in metres. */
+  y: number;
+  /** Velocity x in m/s. */
+  vx: number;
+  /** Velocity y in m/s. */
+  vy: number;
+  /** Money balance. */
+  money: number;
+}
+
+/** Sizes of a World's structures, for metrics and the benchmark. */
+export interface WorldStats {
+  /** Users in the world. */
+  users: number;
+  /** Users whose velocity is not zero. */
+  moving: number;
+  /** Record positions in the pool (users, room in their cells' blocks, free blocks). */
+  poolLength: number;
+  /** Positions inside the buckets' blocks (used or room to grow). */
+  poolInBlocks: number;
+  /** Times the pool grew because no free block was left. */
+  poolGrowths: number;
+  /** Effective grid cell edge in metres. */
+  cellSize: number;
+  /** Grid columns. */
+  cols: number;
+  /** Grid rows. */
+  rows: number;
+  /** Grid buckets (cells, or hash buckets when hashed). */
+  buckets: number;
+  /** True when grid cells are hashed into buckets (large sparse world). */
+  hashed: boolean;
+  /** Bytes of every typed array the world holds. */
+  bytes: number;
+}
+
+/** Initial number of pool positions and of per-user list entries. */
+const INITIAL_LENGTH = 64;
+/** Factor by which the pool grows when no free block is left. */
+const POOL_GROWTH = 1.25;
+/** Marks a bucket without a block. */
+const NO_BLOCK = 255;
+/** Relative slack on the speed assertion, so a caller that checks with Math.hypot never disagrees. */
+const SPEED_SLACK = 1 + 1e-9;
+/** Relative pad of a circle's bounding box, covering rounding in dx*dx + dy*dy <= r*r. */
+const CIRCLE_PAD = 1e-12;
+
+const SNAPSHOT_MAGIC = 0x31575347; // "GSW1" little-endian
+const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_HEADER = 36;
+const SNAPSHOT_RECORD = 44;
+const SNAPSHOT_TRAILER = 4;
+
+/**
+ * The authoritative game world: users with a position, a velocity and money in a
+ * `width` × `height` metre rectangle, a uniform grid for range queries, and a fixed-step mover.
+ *
+ * Layout: user records live in a pool of typed arrays (structure of arrays: ids; x and y
+ * interleaved; vx and vy interleaved; money) where each grid bucket owns one contiguous
+ * power-of-two block, so a query reads a cell's users from one run of memory. A user that changes
+ * cell moves to its new cell's block; a full block moves to one twice as large, a half-full one to
+ * one half as large. A buddy allocator hands out the blocks and merges freed ones, so the pool
+ * never needs rebuilding: it only grows (positions kept) when no free block is left. An
+ * open-addressing hash maps ids to positions; a dense list holds the moving users, and step()
+ * sweeps the pool in order instead when most users move.
+ *
+ * Pure and deterministic: no I/O, no clock, no randomness; every layout decision depends only on
+ * the call history, so the same calls in the same order give bit-identical state and the same
+ * layout. `checksum()` is order-independent, so it also matches between worlds with equal state
+ * and different layouts (such as one restored from a snapshot). The order of query results and of
+ * forEachUser() follows the layout: repeatable for one call history, otherwise unspecified.
+ */
+export class World {
+  /** World width in metres. */
+  readonly width: number;
+  /** World height in metres. */
+  readonly height: number;
+  /** Most users the world holds. */
+  readonly maxUsers: number;
+  /** Largest accepted speed in m/s. */
+  readonly maxSpeed: number;
+  /** Money of a newly added user. */
+  readonly initialMoney: number;
+
+  #size = 0;
+  #nextUserId = 1;
+  #poolGrowths = 0;
+  readonly #grid: Grid;
+  readonly #alloc: BlockAllocator;
+  readonly #index: IdIndex;
+  readonly #maxSpeedSq: number;
+  // Per bucket: its block in the pool.
+  /** Start (-1 without a block) and user count of each bucket's block, interleaved. */
+  readonly #blocks: Int32Array;
+  readonly #blockClass: Uint8Array;
+  // Per pool position (a record, or free room: id 0 and velocity 0).
+  #ids: Uint32Array;
+  /** x, y of each position, interleaved: a cell's block is one run of cache lines. */
+  #pos: Float64Array;
+  /** vx, vy of each position, interleaved. */
+  #vel: Float64Array;
+  #money: Float64Array;
+  /** Index of the record in #moving, -1 at rest. */
+  #movingPos: Int32Array;
+  // Per user.
+  #moving: Int32Array;
+  #movingCount = 0;
+  /** Ids of the users whose cell changed during a step (moved after the sweep); per user. */
+  #pending: Uint32Array;
+  /** Bucket each pending user's record is still in. */
+  #pendingBucket: Int32Array;
+
+  /** Creates an empty world; throws InvalidArgumentError for bad options. */
+  constructor(options: WorldOptions) {
+    const { width, height, maxUsers, maxSpeed } = options;
+    const cellSize = options.cellSize ?? DEFAULT_CELL_SIZE;
+    const initialMoney = options.initialMoney ?? 0;
+    if (!(width > 0) || !Number.isFinite(width)) {
+      throw new InvalidArgumentError(`width must be a positive finite number, got ${width}`);
+    }
+    if (!(height > 0) || !Number.isFinite(height)) {
+      throw new InvalidArgumentError(`height must be a positive finite number, got ${height}`);
+    }
+    if (!Number.isInteger(maxUsers) || maxUsers < 1 || maxUsers > MAX_WORLD_USERS) {
+      throw new InvalidArgumentError(
+        `maxUsers must be an integer in [1, ${MAX_WORLD_USERS}], got ${maxUsers}`,
+      );
+    }
+    if (!(maxSpeed >= 0) || !Number.isFinite(maxSpeed)) {
+      throw new InvalidArgumentError(`maxSpeed must be a finite number >= 0, got ${maxSpeed}`);
+    }
+    if (!Number.isFinite(initialMoney)) {
+      throw new InvalidArgumentError(`initialMoney must be finite, got ${initialMoney}`);
+    }
+    this.width = width;
+    this.height = height;
+    this.maxUsers = maxUsers;
+    this.maxSpeed = maxSpeed;
+    this.initialMoney = initialMoney;
+    this.#maxSpeedSq = maxSpeed * maxSpeed * SPEED_SLACK;
+    this.#grid = new Grid(width, height, cellSize, maxUsers);
+    const buckets = this.#grid.bucketCount;
+    this.#blocks = new Int32Array(2 * buckets);
+    for (let b = 0; b < buckets; b++) this.#blocks[2 * b] = -1;
+    this.#blockClass = new Uint8Array(buckets).fill(NO_BLOCK);
+    this.#alloc = new BlockAllocator(INITIAL_LENGTH);
+    this.#ids = new Uint32Array(INITIAL_LENGTH);
+    this.#pos = new Float64Array(2 * INITIAL_LENGTH);
+    this.#vel = new Float64Array(2 * INITIAL_LENGTH);
+    this.#money = new Float64Array(INITIAL_LENGTH);
+    this.#movingPos = new Int32Array(INITIAL_LENGTH);
+    const perUser = Math.min(maxUsers, INITIAL_LENGTH);
+    this.#moving = new Int32Array(perUser);
+    this.#pending = new Uint32Array(perUser);
+    this.#pendingBucket = new Int32Array(perUser);
+    this.#index = new IdIndex(perUser);
+  }
+
+  /** Number of users in the world. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The id allocateUserId() returns next; ids are never reused in a world's life. */
+  get nextUserId(): number {
+    return this.#nextUserId;
+  }
+
+  /** Returns a fresh user id (nextUserId++); throws WorldFullError when the id space is spent. */
+  allocateUserId(): number {
+    const id = this.#nextUserId;
+    if (id > MAX_USER_ID) throw new WorldFullError("Every user id has been allocated");
+    this.#nextUserId = id + 1;
+    return id;
+  }
+
+  /**
+   * Adds user `id` at rest at (x, y) with `initialMoney`; raises nextUserId past `id`, so a replica
+   * replaying addUser() stays in step with the master without calling allocateUserId().
+   * Throws InvalidArgumentError, OutOfBoundsError, UserExistsError or WorldFullError.
+   */
+  addUser(id: number, x: number, y: number): void {
+    checkId(id);
+    this.#checkPosition(x, y);
+    if (this.#index.get(id) >= 0) throw new UserExistsError(id);
+    if (this.#size >= this.maxUsers) {
+      throw new WorldFullError(`The world is full: it holds maxUsers = ${this.maxUsers} users`);
+    }
+    this.#insert(id, x, y, 0, 0, this.initialMoney);
+    if (id >= this.#nextUserId) this.#nextUserId = id + 1;
+  }
+
+  /** Removes user `id`; returns false when it is not in the world. */
+  removeUser(id: number): boolean {
+    const p = this.#index.get(id);
+    if (p < 0) return false;
+    if (this.#movingPos[p] >= 0) this.#stopMoving(p);
+    this.#index.delete(id);
+    this.#takeOut(
+      p,
+      this.#grid.bucketOfKey(this.#grid.keyOf(this.#pos[2 * p], this.#pos[2 * p + 1])),
+    );
+    this.#size--;
+    return true;
+  }
+
+  /** True when user `id` is in the world. */
+  has(id: number): boolean {
+    return this.#index.get(id) >= 0;
+  }
+
+  /**
+   * Sets the velocity of user `id` in m/s; returns false when the user is unknown.
+   * Throws InvalidArgumentError for a non-finite component or a speed above maxSpeed.
+   */
+  setVelocity(id: number, vx: number, vy: number): boolean {
+    this.#checkVelocity(vx, vy);
+    const p = this.#index.get(id);
+    if (p < 0) return false;
+    this.#vel[2 * p] = vx;
+    this.#vel[2 * p + 1] = vy;
+    const moving = vx !== 0 || vy !== 0;
+    if (moving && this.#movingPos[p] < 0) this.#startMoving(p);
+    else if (!moving && this.#movingPos[p] >= 0) this.#stopMoving(p);
+    return true;
+  }
+
+  /** Returns user `id` (filling `out` when given), or undefined when unknown. */
+  getUser(id: number, out?: UserRecord): UserRecord | undefined {
+    const p = this.#index.get(id);
+    if (p < 0) return undefined;
+    const user = out ?? { id: 0, x: 0, y: 0, vx: 0, vy: 0, money: 0 };
+    user.id = id;
+    user.x = this.#pos[2 * p];
+    user.y = this.#pos[2 * p + 1];
+    user.vx = this.#vel[2 * p];
+    user.vy = this.#vel[2 * p + 1];
+    user.money = this.#money[p];
+    return user;
+  }
+
+  /**
+   * Advances time by `dt` seconds: every moving user goes to p + v·dt; one that leaves the world
+   * is clamped to the edge and that velocity component is negated (bounce). Users whose cell
+   * changes are then moved to their new cell's block. Allocates nothing, except in the rare step
+   * that must grow the pool.
+   */
+  step(dt: number): void {
+    if (!(dt >= 0) || dt === Infinity) {
+      throw new InvalidArgumentError(`dt must be a finite number >= 0, got ${dt}`);
+    }
+    const changed = this.#advance(dt);
+    // Moving records during the sweep could visit one twice: they move afterwards, found by id.
+    for (let i = 0; i < changed; i++) {
+      this.#relink(this.#index.get(this.#pending[i]), this.#pendingBucket[i]);
+    }
+  }
+
+  /**
+   * Writes into `out` the ids (up to out.length) of the users with x1 ≤ x ≤ x2 and y1 ≤ y ≤ y2
+   * (corners in any order, borders included) and returns how many matched in all — more than
+   * out.length means the answer was truncated.
+   */
+  queryRect(x1: number, y1: number, x2: number, y2: number, out: Uint32Array): number {
+    if (Number.isNaN(x1) || Number.isNaN(y1) || Number.isNaN(x2) || Number.isNaN(y2)) {
+      throw new InvalidArgumentError("queryRect() corners must not be NaN");
+    }
+    const lx = Math.min(x1, x2);
+    const hx = Math.max(x1, x2);
+    const ly = Math.min(y1, y2);
+    const hy = Math.max(y1, y2);
+    if (hx < 0 || lx > this.width || hy < 0 || ly > this.height || this.#size === 0) return 0;
+    const grid = this.#grid;
+    const cx1 = grid.cellX(lx > 0 ? lx : 0);
+    const cx2 = grid.cellX(hx < this.width ? hx : this.width);
+    const cy1 = grid.cellY(ly > 0 ? ly : 0);
+    const cy2 = grid.cellY(hy < this.height ? hy : this.height);
+    const ids = this.#ids;
+    const pos = this.#pos;
+    const cap = out.length;
+    let count = 0;
+    if ((cx2 - cx1 + 1) * (cy2 - cy1 + 1) > this.#size) {
+      // More cells than users: a sweep of the pool is cheaper than a walk of the cells.
+      const end = this.#alloc.length;
+      for (let p = 0; p < end; p++) {
+        if (ids[p] === 0) continue;
+        const px = pos[2 * p];
+        const py = pos[2 * p + 1];
+        if (px >= lx && px <= hx && py >= ly && py <= hy) {
+          if (count < cap) out[count] = ids[p];
+          count++;
+        }
+      }
+      return count;
+    }
+    const blocks = this.#blocks;
+    const cols = grid.cols;
+    const hashed = grid.hashed;
+    for (let cy = cy1; cy <= cy2; cy++) {
+      const innerRow = cy > cy1 && cy < cy2;
+      for (let cx = cx1; cx <= cx2; cx++) {
+        const key = cy * cols + cx;
+        const b = hashed ? grid.bucketOf(cx, cy) : key;
+        const start = blocks[2 * b];
+        const end = start + blocks[2 * b + 1];
+        if (innerRow && cx > cx1 && cx < cx2) {
+          // Cells strictly inside the range hold only matches (cellX/cellY are monotonic); in a
+          // hashed grid the bucket may also hold users of other cells.
+          for (let p = start; p < end; p++) {
+            if (hashed && grid.keyOf(pos[2 * p], pos[2 * p + 1]) !== key) continue;
+            if (count < cap) out[count] = ids[p];
+            count++;
+          }
+          continue;
+        }
+        for (let p = start; p < end; p++) {
+          const px = pos[2 * p];
+          const py = pos[2 * p + 1];
+          if (hashed && grid.keyOf(px, py) !== key) continue;
+          if (px >= lx && px <= hx && py >= ly && py <= hy) {
+            if (count < cap) out[count] = ids[p];
+            count++;
+          }
+        }
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Writes into `out` the ids (up to out.length) of the users within `radius` of (x, y), border
+   * included (dx·dx + dy·dy ≤ radius·radius), and returns how many matched in all.
+   */
+  queryCircle(x: number, y: number, radius: number, out: Uint32Array): number {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      throw new InvalidArgumentError(`queryCircle() centre must be finite, got (${x}, ${y})`);
+    }
+    checkRadius(radius);
+    return this.#circle(x, y, radius, out, -1, false, 0);
+  }
+
+  /**
+   * Adds `amount` to the money of every other user within `radius` of user `sourceId`, writes
+   * their ids into `out` (up to out.length) and returns how many were affected in all, or -1 when
+   * the source is unknown.
+   */
+  aoe(sourceId: number, radius: number, amount: number, out: Uint32Array): number {
+    checkRadius(radius);
+    if (!Number.isFinite(amount)) {
+      throw new InvalidArgumentError(`aoe() amount must be finite, got ${amount}`);
+    }
+    const p = this.#index.get(sourceId);
+    if (p < 0) return -1;
+    return this.#circle(this.#pos[2 * p], this.#pos[2 * p + 1], radius, out, p, true, amount);
+  }
+
+  /** Calls `fn` for every user in pool order (repeatable); `fn` must not change the world. */
+  forEachUser(
+    fn: (id: number, x: number, y: number, vx: number, vy: number, money: number) => void,
+  ): void {
+    const end = this.#alloc.length;
+    for (let p = 0; p < end; p++) {
+      const id = this.#ids[p];
+      if (id !== 0) {
+        fn(
+          id,
+          this.#pos[2 * p],
+          this.#pos[2 * p + 1],
+          this.#vel[2 * p],
+          this.#vel[2 * p + 1],
+          this.#money[p],
+        );
+      }
+    }
+  }
+
+  /**
+   * A uint32 hash of the whole state: every user's id, position, velocity and money (exact bits),
+   * the user count and nextUserId. Users are combined order-independently, so worlds with equal
+   * state agree whatever their layout.
+   */
+  checksum(): number {
+    let sum = 0;
+    let xor = 0;
+    const end = this.#alloc.length;
+    for (let p = 0; p < end; p++) {
+      const id = this.#ids[p];
+      if (id === 0) continue;
+      let h = mix(0x2545f491, id);
+      h = mixFloat(h, this.#pos[2 * p]);
+      h = mixFloat(h, this.#pos[2 * p + 1]);
+      h = mixFloat(h, this.#vel[2 * p]);
+      h = mixFloat(h, this.#vel[2 * p + 1]);
+      h = mixFloat(h, this.#money[p]);
+      h = fmix(h ^ 44);
+      sum = (sum + h) | 0;
+      xor ^= fmix((h + 0x9e3779b9) | 0);
+    }
+    let h = mix(0x6a09e667, this.#size);
+    h = mixFloat(h, this.#nextUserId);
+    h = mix(h, sum);
+    h = mix(h, xor);
+    return fmix(h ^ 20);
+  }
+
+  /**
+   * The whole state as compact little-endian bytes: a 36-byte header (magic "GSW1", version,
+   * flags, width, height, nextUserId, count), 44 bytes per user in pool order (id u32; x, y, vx,
+   * vy, money f64) and a CRC-32 of everything before it.
+   */
+  snapshot(): Uint8Array {
+    const n = this.#size;
+    const bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, SNAPSHOT_MAGIC, true);
+    view.setUint16(4, SNAPSHOT_VERSION, true);
+    view.setUint16(6, 0, true);
+    view.setFloat64(8, this.width, true);
+    view.setFloat64(16, this.height, true);
+    view.setFloat64(24, this.#nextUserId, true);
+    view.setUint32(32, n, true);
+    let o = SNAPSHOT_HEADER;
+    const end = this.#alloc.length;
+    for (let p = 0; p < end; p++) {
+      const id = this.#ids[p];
+      if (id === 0) continue;
+      view.setUint32(o, id, true);
+      view.setFloat64(o + 4, this.#pos[2 * p], true);
+      view.setFloat64(o + 12, this.#pos[2 * p + 1], true);
+      view.setFloat64(o + 20, this.#vel[2 * p], true);
+      view.setFloat64(o + 28, this.#vel[2 * p + 1], true);
+      view.setFloat64(o + 36, this.#money[p], true);
+      o += SNAPSHOT_RECORD;
+    }
+    view.setUint32(o, crc32(bytes, 0, o), true);
+    return bytes;
+  }
+
+  /**
+   * Rebuilds a world from snapshot() bytes, with the same state and checksum. Throws
+   * SnapshotError for truncated or corrupt bytes, or a snapshot that does not fit `options`
+   * (other dimensions, more users than maxUsers, a speed above maxSpeed…); never returns a
+   * partly built world.
+   */
+  static fromSnapshot(bytes: Uint8Array, options: WorldOptions): World {
+    const world = new World(options);
+    if (!(bytes instanceof Uint8Array)) throw new SnapshotError("Snapshot must be a Uint8Array");
+    const minimum = SNAPSHOT_HEADER + SNAPSHOT_TRAILER;
+    if (bytes.length < minimum) {
+      throw new SnapshotError(`Snapshot is truncated: ${bytes.length} bytes, need ${minimum}`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(0, true) !== SNAPSHOT_MAGIC) {
+      throw new SnapshotError("Snapshot has a bad magic number");
+    }
+    const version = view.getUint16(4, true);
+    if (version !== SNAPSHOT_VERSION) {
+      throw new SnapshotError(`Snapshot version ${version} is not supported`);
+    }
+    const count = view.getUint32(32, true);
+    const expected = SNAPSHOT_HEADER + count * SNAPSHOT_RECORD + SNAPSHOT_TRAILER;
+    if (bytes.length !== expected) {
+      throw new SnapshotError(
+        `Snapshot of ${count} users must be ${expected} bytes, got ${bytes.length}`,
+      );
+    }
+    const end = expected - SNAPSHOT_TRAILER;
+    if (view.getUint32(end, true) !== crc32(bytes, 0, end)) {
+      throw new SnapshotError("Snapshot checksum mismatch: the bytes are corrupt");
+    }
+    if (view.getUint16(6, true) !== 0) throw new SnapshotError("Snapshot has unknown flags");
+    const width = view.getFloat64(8, true);
+    const height = view.getFloat64(16, true);
+    if (width !== world.width || height !== world.height) {
+      throw new SnapshotError(
+        `Snapshot is of a ${width} × ${height} world, options say ${world.width} × ${world.height}`,
+      );
+    }
+    const nextUserId = view.getFloat64(24, true);
+    if (!Number.isInteger(nextUserId) || nextUserId < 1 || nextUserId > MAX_USER_ID + 1) {
+      throw new SnapshotError(`Snapshot has an invalid nextUserId ${nextUserId}`);
+    }
+    if (count > world.maxUsers) {
+      throw new SnapshotError(
+        `Snapshot holds ${count} users, more than maxUsers ${world.maxUsers}`,
+      );
+    }
+    let o = SNAPSHOT_HEADER;
+    for (let i = 0; i < count; i++, o += SNAPSHOT_RECORD) {
+      const id = view.getUint32(o, true);
+      const x = view.getFloat64(o + 4, true);
+      const y = view.getFloat64(o + 12, true);
+      const vx = view.getFloat64(o + 20, true);
+      const vy = view.getFloat64(o + 28, true);
+      const money = view.getFloat64(o + 36, true);
+      try {
+        checkId(id);
+        if (id >= nextUserId) {
+          throw new InvalidArgumentError(`id ${id} is not below nextUserId ${nextUserId}`);
+        }
+        world.#checkPosition(x, y);
+        world.#checkVelocity(vx, vy);
+        if (!Number.isFinite(money)) throw new InvalidArgumentError(`money ${money} is not finite`);
+        if (world.#index.get(id) >= 0) throw new UserExistsError(id);
+      } catch (error) {
+        throw new SnapshotError(
+          `Snapshot user ${i} is invalid: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      world.#insert(id, x, y, vx, vy, money);
+    }
+    world.#nextUserId = nextUserId;
+    return world;
+  }
+
+  /**
+   * For tests: throws an InvariantError unless the id index, the blocks, the pool's free room,
+   * the moving list and the counts all agree and every user sits in the cell of its position.
+   */
+  checkInvariants(): void {
+    const grid = this.#grid;
+    const length = this.#alloc.length;
+    if (this.#size > this.maxUsers) {
+      throw new InvariantError(`Size ${this.#size} exceeds maxUsers ${this.maxUsers}`);
+    }
+    if (this.#ids.length !== length || this.#money.length !== length) {
+      throw new InvariantError(`Pool arrays do not match the allocator's ${length} positions`);
+    }
+    if (this.#index.size !== this.#size) {
+      throw new InvariantError(`Id index holds ${this.#index.size} ids, the world ${this.#size}`);
+    }
+    this.#index.checkInvariants();
+    this.#alloc.checkInvariants();
+    // Every position belongs to exactly one block: a bucket's or a free one.
+    const owned = new Uint8Array(length);
+    const own = (start: number, k: number, what: string) => {
+      if (start < 0 || start + 2 ** k > length) {
+        throw new InvariantError(`${what} block ${start} of class ${k} leaves the pool`);
+      }
+      for (let p = start; p < start + 2 ** k; p++) {
+        if (owned[p]) throw new InvariantError(`Position ${p} belongs to two blocks (${what})`);
+        owned[p] = 1;
+      }
+    };
+    this.#alloc.forEachFree((start, k) => own(start, k, "free"));
+    let users = 0;
+    let moving = 0;
+    for (let b = 0; b < grid.bucketCount; b++) {
+      const start = this.#blocks[2 * b];
+      const count = this.#blocks[2 * b + 1];
+      const k = this.#blockClass[b];
+      if (start < 0) {
+        if (count !== 0 || k !== NO_BLOCK) {
+          throw new InvariantError(`Bucket ${b} has no block but count ${count}, class ${k}`);
+        }
+        continue;
+      }
+      if (k === NO_BLOCK || count < 1 || count > 2 ** k) {
+        throw new InvariantError(`Bucket ${b} has a bad block: count ${count}, class ${k}`);
+      }
+      own(start, k, `bucket ${b}`);
+      for (let p = start; p < start + count; p++) {
+        users++;
+        const id = this.#ids[p];
+        if (id === 0 || id >= this.#nextUserId) {
+          throw new InvariantError(`Position ${p} has id ${id} outside [1, ${this.#nextUserId})`);
+        }
+        if (this.#index.get(id) !== p) {
+          throw new InvariantError(`Id index maps ${id} to ${this.#index.get(id)}, not ${p}`);
+        }
+        const x = this.#pos[2 * p];
+        const y = this.#pos[2 * p + 1];
+        if (!(x >= 0 && x <= this.width && y >= 0 && y <= this.height)) {
+          throw new InvariantError(`User ${id} at (${x}, ${y}) is outside the world`);
+        }
+        const key = grid.keyOf(x, y);
+        if (grid.bucketOfKey(key) !== b) {
+          throw new InvariantError(`User ${id} at (${x}, ${y}) of cell ${key} is in bucket ${b}`);
+        }
+        const isMoving = this.#vel[2 * p] !== 0 || this.#vel[2 * p + 1] !== 0;
+        const m = this.#movingPos[p];
+        if (isMoving !== m >= 0) {
+          throw new InvariantError(`User ${id} moving=${isMoving} has moving index ${m}`);
+        }
+        if (m >= 0) {
+          moving++;
+          if (m >= this.#movingCount || this.#moving[m] !== p) {
+            throw new InvariantError(`Moving list entry ${m} does not point back to ${p}`);
+          }
+        }
+        if (!Number.isFinite(this.#money[p])) {
+          throw new InvariantError(`User ${id} has money ${this.#money[p]}`);
+        }
+      }
+      for (let p = start + count; p < start + 2 ** k; p++) owned[p] = 2; // room in the block
+    }
+    for (let p = 0; p < length; p++) {
+      if (!owned[p]) throw new InvariantError(`Position ${p} belongs to no block`);
+      const held = owned[p] === 1 && this.#ids[p] !== 0;
+      if (!held && (this.#ids[p] !== 0 || this.#vel[2 * p] !== 0 || this.#vel[2 * p + 1] !== 0)) {
+        throw new InvariantError(`Free position ${p} is not clear`);
+      }
+    }
+    if (users !== this.#size) {
+      throw new InvariantError(`Blocks hold ${users} users, the world counts ${this.#size}`);
+    }
+    if (moving !== this.#movingCount) {
+      throw new InvariantError(`Moving list counts ${this.#movingCount}, ${moving} users move`);
+    }
+  }
+
+  /** Sizes of the world's structures (allocates a small object; not for the hot path). */
+  stats(): WorldStats {
+    const grid = this.#grid;
+    const bytes = this.#ids.byteLength + this.#pos.byteLength + this.#vel.byteLength +
+      this.#money.byteLength +
+      this.#pendingBucket.byteLength + this.#movingPos.byteLength + this.#moving.byteLength +
+      this.#pending.byteLength + this.#blocks.byteLength +
+      this.#blockClass.byteLength + this.#alloc.byteLength + this.#index.byteLength;
+    let inBlocks = 0;
+    for (let b = 0; b < grid.bucketCount; b++) {
+      if (this.#blocks[2 * b] >= 0) inBlocks += 2 ** this.#blockClass[b];
+    }
+    return {
+      users: this.#size,
+      moving: this.#movingCount,
+      poolLength: this.#ids.length,
+      poolInBlocks: inBlocks,
+      poolGrowths: this.#poolGrowths,
+      cellSize: grid.cellSize,
+      cols: grid.cols,
+      rows: grid.rows,
+      buckets: grid.bucketCount,
+      hashed: grid.hashed,
+      bytes,
+    };
+  }
+
+  /**
+   * The hot loop of step(): moves and bounces every moving user and lists, in #pending, the ids
+   * of those whose cell changed; returns how many. Kept apart from the rarer relinking so that
+   * their type feedback cannot deoptimise it.
+   */
+  #advance(dt: number): number {
+    const grid = this.#grid;
+    const cols = grid.cols;
+    const lastCol = cols - 1;
+    const lastRow = grid.rows - 1;
+    const inv = grid.inverseCellSize;
+    // `* 1` pins float64 registers: a plain field read can leave px/py boxed on every user.
+    const w = this.width * 1;
+    const h = this.height * 1;
+    const ids = this.#ids;
+    const pos = this.#pos;
+    const vel = this.#vel;
+    const hashed = grid.hashed;
+    const moving = this.#moving;
+    const pending = this.#pending; // as long as #moving: every moving user fits
+    const pendingBucket = this.#pendingBucket;
+    // Sweeping the pool in order beats chasing the moving list once most users move.
+    const sweep = this.#movingCount * 4 >= this.#alloc.length;
+    const n = sweep ? this.#alloc.length : this.#movingCount;
+    let changed = 0;
+    for (let k = 0; k < n; k++) {
+      const p = sweep ? k : moving[k];
+      // No test for rest: a resting user or free room (velocity 0) stays where it is, in the
+      // same cell, and skipping it costs more in mispredicted branches than it saves.
+      const vxp = vel[2 * p];
+      const vyp = vel[2 * p + 1];
+      // The cell before the move: a record's cell is a function of its position.
+      const ox = pos[2 * p];
+      const oy = pos[2 * p + 1];
+      let ocx = (ox * inv) | 0;
+      if (ocx > lastCol) ocx = lastCol;
+      let ocy = (oy * inv) | 0;
+      if (ocy > lastRow) ocy = lastRow;
+      let px = ox + vxp * dt;
+      if (px < 0) {
+        px = 0;
+        vel[2 * p] = -vxp;
+      } else if (px > w) {
+        px = w;
+        vel[2 * p] = -vxp;
+      }
+      let py = oy + vyp * dt;
+      if (py < 0) {
+        py = 0;
+        vel[2 * p + 1] = -vyp;
+      } else if (py > h) {
+        py = h;
+        vel[2 * p + 1] = -vyp;
+      }
+      pos[2 * p] = px;
+      pos[2 * p + 1] = py;
+      // Grid.cellX()/cellY(), inlined.
+      let cx = (px * inv) | 0;
+      if (cx > lastCol) cx = lastCol;
+      let cy = (py * inv) | 0;
+      if (cy > lastRow) cy = lastRow;
+      if (cx !== ocx || cy !== ocy) {
+        pending[changed] = ids[p];
+        pendingBucket[changed++] = hashed ? grid.bucketOf(ocx, ocy) : ocy * cols + ocx;
+      }
+    }
+    return changed;
+  }
+
+  #checkPosition(x: number, y: number): void {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      throw new InvalidArgumentError(`Position must be finite, got (${x}, ${y})`);
+    }
+    if (x < 0 || x > this.width || y < 0 || y > this.height) {
+      throw new OutOfBoundsError(
+        `Position (${x}, ${y}) is outside the world [0, ${this.width}] × [0, ${this.height}]`,
+      );
+    }
+  }
+
+  #checkVelocity(vx: number, vy: number): void {
+    if (!Number.isFinite(vx) || !Number.isFinite(vy)) {
+      throw new InvalidArgumentError(`Velocity must be finite, got (${vx}, ${vy})`);
+    }
+    if (vx * vx + vy * vy > this.#maxSpeedSq) {
+      throw new InvalidArgumentError(
+        `Speed ${Math.hypot(vx, vy)} m/s exceeds maxSpeed ${this.maxSpeed} m/s`,
+      );
+    }
+  }
+
+  /** Adds a new record (validated by the caller). */
+  #insert(id: number, x: number, y: number, vx: number, vy: number, money: number): void {
+    if (this.#size === this.#moving.length) this.#growUsers();
+    const p = this.#claim(this.#grid.bucketOfKey(this.#grid.keyOf(x, y)));
+    this.#ids[p] = id;
+    this.#pos[2 * p] = x + 0; // -0 becomes +0, which x + 0·dt in step() would do anyway
+    this.#pos[2 * p + 1] = y + 0;
+    this.#vel[2 * p] = vx;
+    this.#vel[2 * p + 1] = vy;
+    this.#money[p] = money;
+    this.#movingPos[p] = -1;
+    this.#index.set(id, p);
+    this.#size++;
+    if (vx !== 0 || vy !== 0) this.#startMoving(p);
+  }
+
+  /** Moves the record at `p`, still in the block of bucket `from`, to its position's bucket. */
+  #relink(p: number, from: number): void {
+    const id = this.#ids[p];
+    const x = this.#pos[2 * p];
+    const y = this.#pos[2 * p + 1];
+    const vx = this.#vel[2 * p];
+    const vy = this.#vel[2 * p + 1];
+    const money = this.#money[p];
+    const m = this.#movingPos[p];
+    // Out of the old block first: the claim below may move that block or grow the pool.
+    this.#takeOut(p, from);
+    const q = this.#claim(this.#grid.bucketOfKey(this.#grid.keyOf(x, y)));
+    this.#ids[q] = id;
+    this.#pos[2 * q] = x;
+    this.#pos[2 * q + 1] = y;
+    this.#vel[2 * q] = vx;
+    this.#vel[2 * q + 1] = vy;
+    this.#money[q] = money;
+    this.#movingPos[q] = m;
+    if (m >= 0) this.#moving[m] = q;
+    this.#index.set(id, q);
+  }
+
+  /** Returns a free position at the end of bucket b's block, growing the block as needed. */
+  #claim(b: number): number {
+    const count = this.#blocks[2 * b + 1];
+    const k = this.#blockClass[b];
+    if (k === NO_BLOCK) {
+      let start = this.#alloc.allocate(0);
+      while (start < 0) {
+        this.#growPool();
+        start = this.#alloc.allocate(0);
+      }
+      this.#blocks[2 * b] = start;
+      this.#blockClass[b] = 0;
+    } else if (count === 2 ** k) {
+      while (!this.#resize(b, k + 1)) this.#growPool();
+    }
+    this.#blocks[2 * b + 1] = count + 1;
+    return this.#blocks[2 * b] + count;
+  }
+
+  /** Removes the record at `p` from bucket b's block; the block's last record fills the hole. */
+  #takeOut(p: number, b: number): void {
+    const start = this.#blocks[2 * b];
+    const count = this.#blocks[2 * b + 1] - 1;
+    const last = start + count;
+    if (p !== last) this.#copy(last, p);
+    this.#clear(last);
+    this.#blocks[2 * b + 1] = count;
+    const k = this.#blockClass[b];
+    if (count === 0) {
+      this.#alloc.free(start, k);
+      this.#blocks[2 * b] = -1;
+      this.#blockClass[b] = NO_BLOCK;
+    } else if (k >= 1 && count <= 2 ** (k - 1)) {
+      this.#resize(b, k - 1); // shrinking is optional: skipped when the pool has no room
+    }
+  }
+
+  /** Moves bucket b's records to a new block of 2^k positions; false when there is no room. */
+  #resize(b: number, k: number): boolean {
+    const start = this.#alloc.allocate(k);
+    if (start < 0) return false;
+    const old = this.#blocks[2 * b];
+    const count = this.#blocks[2 * b + 1];
+    for (let i = 0; i < count; i++) {
+      this.#copy(old + i, start + i);
+      this.#clear(old + i);
+    }
+    this.#alloc.free(old, this.#blockClass[b]);
+    this.#blocks[2 * b] = start;
+    this.#blockClass[b] = k;
+    return true;
+  }
+
+  /** Copies the record at `from` to `to` and points the id index and moving list at `to`. */
+  #copy(from: number, to: number): void {
+    const id = this.#ids[from];
+    this.#ids[to] = id;
+    this.#pos[2 * to] = this.#pos[2 * from];
+    this.#pos[2 * to + 1] = this.#pos[2 * from + 1];
+    this.#vel[2 * to] = this.#vel[2 * from];
+    this.#vel[2 * to + 1] = this.#vel[2 * from + 1];
+    this.#money[to] = this.#money[from];
+    const m = this.#movingPos[from];
+    this.#movingPos[to] = m;
+    if (m >= 0) this.#moving[m] = to;
+    this.#index.set(id, to);
+  }
+
+  /** Marks position `p` as free room: id 0, and velocity 0 so that step()'s sweep leaves it be. */
+  #clear(p: number): void {
+    this.#ids[p] = 0;
+    this.#vel[2 * p] = 0;
+    this.#vel[2 * p + 1] = 0;
+    this.#movingPos[p] = -1;
+  }
+
+  /** Grows the pool by POOL_GROWTH (new arrays; every record keeps its position). */
+  #growPool(): void {
+    this.#poolGrowths++;
+    const length = Math.max(INITIAL_LENGTH, Math.ceil(this.#alloc.length * POOL_GROWTH));
+    this.#alloc.grow(length);
+    this.#ids = resize(this.#ids, new Uint32Array(length));
+    this.#pos = resize(this.#pos, new Float64Array(2 * length));
+    this.#vel = resize(this.#vel, new Float64Array(2 * length));
+    this.#money = resize(this.#money, new Float64Array(length));
+    this.#movingPos = resize(this.#movingPos, new Int32Array(length));
+  }
+
+  /** Doubles the per-user arrays (moving list, id index), up to maxUsers. */
+  #growUsers(): void {
+    const length = Math.min(this.maxUsers, this.#moving.length * 2);
+    const moving = new Int32Array(length);
+    moving.set(this.#moving);
+    this.#moving = moving;
+    this.#pending = new Uint32Array(length);
+    this.#pendingBucket = new Int32Array(length);
+    this.#index.reserve(length);
+  }
+
+  #startMoving(p: number): void {
+    const m = this.#movingCount++;
+    this.#moving[m] = p;
+    this.#movingPos[p] = m;
+  }
+
+  #stopMoving(p: number): void {
+    const m = this.#movingPos[p];
+    const last = --this.#movingCount;
+    const q = this.#moving[last];
+    this.#moving[m] = q;
+    this.#movingPos[q] = m;
+    this.#movingPos[p] = -1;
+  }
+
+  /** The circle walk behind queryCircle() and aoe(): `skip` is the aoe source position, or -1. */
+  #circle(
+    qx: number,
+    qy: number,
+    r: number,
+    out: Uint32Array,
+    skip: number,
+    apply: boolean,
+    amount: number,
+  ): number {
+    const w = this.width;
+    const h = this.height;
+    const pad = (Math.abs(qx) + Math.abs(qy) + r) * CIRCLE_PAD;
+    const lx = qx - r - pad;
+    const hx = qx + r + pad;
+    const ly = qy - r - pad;
+    const hy = qy + r + pad;
+    if (hx < 0 || lx > w || hy < 0 || ly > h || this.#size === 0) return 0;
+    const grid = this.#grid;
+    const cx1 = grid.cellX(lx > 0 ? lx : 0);
+    const cx2 = grid.cellX(hx < w ? hx : w);
+    const cy1 = grid.cellY(ly > 0 ? ly : 0);
+    const cy2 = grid.cellY(hy < h ? hy : h);
+    const ids = this.#ids;
+    const pos = this.#pos;
+    const money = this.#money;
+    const r2 = r * r;
+    const cap = out.length;
+    let count = 0;
+    if ((cx2 - cx1 + 1) * (cy2 - cy1 + 1) > this.#size) {
+      const end = this.#alloc.length;
+      for (let p = 0; p < end; p++) {
+        if (ids[p] === 0) continue;
+        const dx = pos[2 * p] - qx;
+        const dy = pos[2 * p + 1] - qy;
+        if (dx * dx + dy * dy <= r2 && p !== skip) {
+          if (apply) money[p] += amount;
+          if (count < cap) out[count] = ids[p];
+          count++;
+        }
+      }
+      return count;
+    }
+    const blocks = this.#blocks;
+    const cols = grid.cols;
+    const hashed = grid.hashed;
+    for (let cy = cy1; cy <= cy2; cy++) {
+      for (let cx = cx1; cx <= cx2; cx++) {
+        const key = cy * cols + cx;
+        const b = hashed ? grid.bucketOf(cx, cy) : key;
+        const start = blocks[2 * b];
+        const end = start + blocks[2 * b + 1];
+        for (let p = start; p < end; p++) {
+          const px = pos[2 * p];
+          const py = pos[2 * p + 1];
+          if (hashed && grid.keyOf(px, py) !== key) continue; // another cell, same bucket
+          const dx = px - qx;
+          const dy = py - qy;
+          if (dx * dx + dy * dy <= r2 && p !== skip) {
+            if (apply) money[p] += amount;
+            if (count < cap) out[count] = ids[p];
+            count++;
+          }
+        }
+      }
+    }
+    return count;
+  }
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > MAX_USER_ID) {
+    throw new InvalidArgumentError(`User id must be an integer in [1, ${MAX_USER_ID}], got ${id}`);
+  }
+}
+
+function checkRadius(radius: number): void {
+  if (!(radius >= 0)) throw new InvalidArgumentError(`radius must be >= 0, got ${radius}`);
+}
+
+function resize<T extends Uint32Array | Int32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+// Checksum helpers: MurmurHash3's 32-bit mixing over the exact bits of each float.
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function mixFloat(h: number, v: number): number {
+  F64[0] = v;
+  return mix(mix(h, U32[0]), U32[1]);
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
