@@ -108,9 +108,18 @@ export class GameState {
 
   /** A checksum of the whole replicated state. */
   checksum(): number {
+    // Credentials are summed (order-independent, like the world's checksum): id, generation and the
+    // token's first 8 hex digits each go into a mixed word.
+    let sum = 0;
+    for (const [userId, c] of this.#credentials) {
+      let x = Math.imul(userId ^ 0x85ebca6b, 0xc2b2ae35) ^ c.generation;
+      x = Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) ^ parseInt(c.token.slice(0, 8), 16);
+      x = Math.imul(x ^ (x >>> 13), 0x297a2d39);
+      sum = (sum + (x ^ (x >>> 16))) >>> 0;
+    }
     let h = this.world.checksum() >>> 0;
     h = Math.imul(h ^ this.#credentials.size, 0x9e3779b1) >>> 0;
-    return h;
+    return (h ^ sum) >>> 0;
   }
 
   /** Binary snapshot of the credentials (the world has its own snapshot). */
