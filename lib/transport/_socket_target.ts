@@ -10,6 +10,7 @@ import type { Pump } from "./pump.ts";
 import type { SocketOptions, SocketStats } from "./types.ts";
 import { kAttach, kContext, kCounters, kDetach, kKick, type PollTarget } from "./_internal.ts";
 import { FULFILLED, PENDING, promiseDetails } from "./_promise_state.ts";
+import { InvalidOptionError } from "./errors.ts";
 
 /** Default per-peer high-water mark (zeromq's own default of 1,000 drops bursts too early). */
 export const DEFAULT_HWM = 10_000;
@@ -26,6 +27,10 @@ export function commonOptions(
   readable: boolean,
   writable = true,
 ): Record<string, unknown> {
+  checkInteger(options.sendHwm, "sendHwm", 0);
+  checkInteger(options.receiveHwm, "receiveHwm", 0);
+  checkInteger(options.linger, "linger", -1);
+  checkInteger(options.maxMessageSize, "maxMessageSize", -1);
   const result: Record<string, unknown> = {
     context: pump[kContext],
     linger: options.linger ?? DEFAULT_LINGER_MS,
@@ -45,6 +50,27 @@ export function commonOptions(
   return result;
 }
 
+/**
+ * Runs `make` (a zeromq socket constructor); option errors become an `InvalidOptionError`.
+ * Options are validated beforehand because a zeromq.js socket whose constructor threw crashes
+ * Deno at exit (segfault): this is only the last line of defence.
+ */
+export function createSocket<T>(kind: string, make: () => T, onError?: () => void): T {
+  try {
+    return make();
+  } catch (error) {
+    onError?.();
+    throw new InvalidOptionError(`Invalid ${kind} socket options`, { cause: error });
+  }
+}
+
+/** Throws `InvalidOptionError` unless `value` is undefined or an integer ≥ `min`. */
+export function checkInteger(value: number | undefined, name: string, min: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > 0x7fffffff)) {
+    throw new InvalidOptionError(`Socket option ${name} must be an integer of at least ${min}`);
+  }
+}
+
 /** The TCP port in a zeromq endpoint such as `tcp://127.0.0.1:5555` (0 if none). */
 export function portOf(endpoint: string): number {
   const port = Number(endpoint.slice(endpoint.lastIndexOf(":") + 1));
@@ -57,6 +83,7 @@ export class SocketTarget implements PollTarget {
   lastActive = 0;
   slot = 0;
   pending = false;
+  swept = false;
   fd = -1;
   readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
   readonly pump: Pump;
@@ -84,9 +111,16 @@ export class SocketTarget implements PollTarget {
     this.#onClose = options.onClose;
   }
 
-  /** Starts polling this socket. */
+  /** Starts polling this socket; closes it if the pump refuses (closed, fd not watchable). */
   attach(): void {
-    this.pump[kAttach](this);
+    try {
+      this.pump[kAttach](this);
+    } catch (error) {
+      this.closed = true;
+      this.socket.close();
+      this.#onClose?.();
+      throw error;
+    }
   }
 
   deliver(message: Uint8Array[]): void {

@@ -10,7 +10,7 @@ import { kCheckOpen } from "./_internal.ts";
 import type { Pump } from "./pump.ts";
 import type { CurveClientKeys, SocketOptions, SocketStats } from "./types.ts";
 import { clientCurve } from "./_curve_setup.ts";
-import { commonOptions, SocketTarget } from "./_socket_target.ts";
+import { commonOptions, createSocket, SocketTarget } from "./_socket_target.ts";
 
 /** Options of `SubscriberSocket.connect`. */
 export interface SubscriberSocketOptions extends Omit<SocketOptions, "sendHwm"> {
@@ -109,7 +109,7 @@ export class SubscriberSocket implements AsyncDisposable {
   }
 
   #open(endpoint: string): SocketTarget {
-    const socket = new zmq.Subscriber(this.#zmqOptions);
+    const socket = createSocket("subscriber", () => new zmq.Subscriber(this.#zmqOptions));
     try {
       socket.subscribe(...this.#topics);
       socket.connect(endpoint);

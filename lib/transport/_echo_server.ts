@@ -1,0 +1,44 @@
+/**
+ * Child process for tests, the probe and the benchmark: a ROUTER echo server on 127.0.0.1.
+ *
+ * Prints `READY <port>` once bound, echoes every message to its sender, and exits when stdin
+ * closes or after `--max-seconds`. `--mode=native` uses zeromq's own `await receive()` loop
+ * instead of the pump (for the native wake-up probe).
+ *
+ * @module
+ */
+
+import * as zmq from "zeromq";
+import { Pump, type PumpWaitMode } from "./pump.ts";
+import { RouterSocket } from "./router_socket.ts";
+import { exitAfter, exitWithParent, numberFlag, parseFlags, printLine } from "./_child_util.ts";
+
+const flags = parseFlags(Deno.args);
+const port = numberFlag(flags, "port", 0);
+exitAfter(numberFlag(flags, "max-seconds", 120));
+exitWithParent();
+const endpoint = `tcp://127.0.0.1:${port}`;
+
+if (flags.get("mode") === "native") {
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind(endpoint);
+  printLine(`READY ${new URL(router.lastEndpoint!.replace("tcp:", "http:")).port}`);
+  while (true) {
+    const message = await router.receive();
+    await router.send(message);
+  }
+} else {
+  const pump = new Pump({
+    wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
+    idleDelayMs: numberFlag(flags, "idle-delay-ms", 1),
+    busyWindowMs: numberFlag(flags, "busy-window-ms", 2),
+  });
+  const server = await RouterSocket.bind(pump, endpoint, (peer, frames) => {
+    server.send(peer, frames);
+  });
+  printLine(`READY ${server.port}`);
+  Deno.addSignalListener("SIGTERM", () => {
+    pump.close();
+    Deno.exit(0);
+  });
+}

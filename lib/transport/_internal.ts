@@ -1,0 +1,67 @@
+/**
+ * Internals shared by the pump and the socket classes; not part of the public surface.
+ *
+ * @module
+ */
+
+import type * as zmq from "zeromq";
+
+/** Attaches a poll target to the pump (symbol-keyed so it stays off the public API). */
+export const kAttach: unique symbol = Symbol("transport.attach");
+/** Detaches a poll target from the pump. */
+export const kDetach: unique symbol = Symbol("transport.detach");
+/** The zeromq context owned by the pump. */
+export const kContext: unique symbol = Symbol("transport.context");
+/** The pump's mutable counters. */
+export const kCounters: unique symbol = Symbol("transport.counters");
+/** Tells the pump traffic is expected soon (a send happened): poll eagerly. */
+export const kKick: unique symbol = Symbol("transport.kick");
+/** Reports an error to the pump's `onError`. */
+export const kReport: unique symbol = Symbol("transport.report");
+/** Ensures the pump's ZAP handler exists and returns it. */
+export const kZap: unique symbol = Symbol("transport.zap");
+/** Throws `PumpClosedError` if the pump was disposed. */
+export const kCheckOpen: unique symbol = Symbol("transport.checkOpen");
+
+/** One socket the pump polls. */
+export interface PollTarget {
+  /** `router`, `dealer`, `publisher`, `subscriber`, `zap`: for errors and logs. */
+  readonly kind: string;
+  /** The zeromq socket. */
+  readonly socket: zmq.Socket;
+  /** False for write-only sockets (PUB): polled only so zeromq processes its commands. */
+  readonly receives: boolean;
+  /** Set on close; the pump skips and forgets closed targets. */
+  closed: boolean;
+  /** `performance.now()` of the last send or receive, for hot/cold polling. */
+  lastActive: number;
+  /** Number the pump gave this target (epoll data, cold-poll spreading). */
+  slot: number;
+  /** Queued for the next sweep (epoll mode). */
+  pending: boolean;
+  /** Queued by the periodic full sweep rather than by a wake-up or a send (epoll mode). */
+  swept: boolean;
+  /** The socket's ZMQ_FD while watched by epoll, else -1. */
+  fd: number;
+  /** Hands one received message to the handler; may throw (the pump catches). */
+  deliver(message: Uint8Array[]): void;
+  /** Called by the pump when it is disposed. */
+  close(): void;
+}
+
+/** Mutable counters of a pump (see `PumpStats`). */
+export interface Counters {
+  loops: number;
+  waits: number;
+  busyYields: number;
+  idleYields: number;
+  received: number;
+  sent: number;
+  dropped: number;
+  unroutable: number;
+  handlerErrors: number;
+  receiveErrors: number;
+  authAllowed: number;
+  authDenied: number;
+  backstopFinds: number;
+}

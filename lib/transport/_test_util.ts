@@ -1,0 +1,63 @@
+/**
+ * Test helpers: bounded waits for events (never a bare sleep).
+ *
+ * @module
+ */
+
+/** Resolves with `promise`, or rejects naming `what` if it takes longer than `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves once `condition()` holds (checked every few ms), or rejects after `ms`. */
+export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A counter that resolves `reached` once it has been incremented `target` times. */
+export function countdown(
+  target: number,
+): { tick(): void; reached: Promise<void>; count(): number } {
+  let n = 0;
+  const { promise, resolve } = Promise.withResolvers<void>();
+  if (target <= 0) resolve();
+  return {
+    tick() {
+      if (++n === target) resolve();
+    },
+    reached: promise,
+    count: () => n,
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** UTF-8 bytes of `text`. */
+export function bytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Text of UTF-8 `data`. */
+export function text(data: Uint8Array): string {
+  return decoder.decode(data);
+}

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { PublisherSocket, Pump, SubscriberSocket } from "./mod.ts";
+import { text, within } from "./_test_util.ts";
+
+/** Publishes probes until the subscriber has one: the subscription is then live (no slow joiner). */
+async function handshake(
+  publisher: PublisherSocket,
+  topic: string,
+  live: Promise<unknown>,
+): Promise<void> {
+  let settled = false;
+  live.then(() => settled = true, () => settled = true);
+  const probe = new Uint8Array([0xff]);
+  const timer = setInterval(() => {
+    if (!settled) publisher.publish(topic, probe);
+  }, 10);
+  try {
+    await within(live, 10_000, "the subscription to become live");
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+Deno.test("PUB/SUB delivers 2,000 messages of 20 KB in order once subscribed", async () => {
+  await using pump = new Pump();
+  const publisher = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
+  assert.ok(publisher.port > 0);
+  const total = 2_000;
+  const size = 20 * 1024;
+  const live = Promise.withResolvers<void>();
+  const done = Promise.withResolvers<void>();
+  const order: number[] = [];
+  let corrupt = 0;
+  let otherTopics = 0;
+  SubscriberSocket.connect(pump, publisher.endpoint, ["world."], (topic, payload) => {
+    if (text(topic) !== "world.delta") {
+      otherTopics++;
+      return;
+    }
+    if (payload.length === 1) {
+      live.resolve();
+      return;
+    }
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    const seq = view.getUint32(0);
+    if (payload.length !== size || payload[size - 1] !== (seq & 0xff)) corrupt++;
+    order.push(seq);
+    if (order.length === total) done.resolve();
+  });
+
+  await handshake(publisher, "world.delta", live.promise);
+  const started = performance.now();
+  for (let seq = 0; seq < total; seq++) {
+    const payload = new Uint8Array(size);
+    new DataView(payload.buffer).setUint32(0, seq);
+    payload[size - 1] = seq & 0xff;
+    assert.equal(publisher.publish("world.delta", payload), true);
+    publisher.publish("chat", payload.subarray(0, 4)); // filtered out by the subscription
+  }
+  await within(done.promise, 30_000, `2,000 messages (got ${order.length})`);
+  const elapsedMs = performance.now() - started;
+  assert.equal(corrupt, 0);
+  assert.equal(otherTopics, 0);
+  assert.deepEqual(order, Array.from({ length: total }, (_, i) => i));
+  console.log(`2,000 × 20 KB in ${elapsedMs.toFixed(0)} ms`);
+});
+
+Deno.test("SubscriberSocket.reconnect follows a new publisher with the same topics", async () => {
+  await using pump = new Pump();
+  const first = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
+  const second = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
+  let live = Promise.withResolvers<string>();
+  const subscriber = SubscriberSocket.connect(pump, first.endpoint, ["t"], (topic, payload) => {
+    live.resolve(`${text(topic)}:${payload[0]}`);
+  });
+  await handshake(first, "t", live.promise);
+  assert.equal(await live.promise, "t:255");
+  live = Promise.withResolvers<string>();
+  subscriber.reconnect(second.endpoint);
+  assert.equal(subscriber.endpoint, second.endpoint);
+  await handshake(second, "t", live.promise);
+  assert.equal(subscriber.stats.received >= 2, true);
+  subscriber.close();
+  subscriber.close();
+  first.close();
+  assert.equal(first.publish("t", new Uint8Array(1)), false);
+});

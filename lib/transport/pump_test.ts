@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import {
+  DealerSocket,
+  HandlerError,
+  Pump,
+  PumpClosedError,
+  type PumpWaitMode,
+  RouterSocket,
+  type TransportError,
+} from "./mod.ts";
+import { startChild } from "./_child_process.ts";
+import { bytes, countdown, text, until, within } from "./_test_util.ts";
+
+Deno.test("a handler that throws does not stop the pump", async () => {
+  const errors: TransportError[] = [];
+  await using pump = new Pump({ onError: (error) => errors.push(error) });
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+    if (text(frames[0]) === "bad") throw new Error("malformed");
+    router.send(peer, frames);
+  });
+  const replies: string[] = [];
+  const done = countdown(2);
+  const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+    replies.push(text(frames[0]));
+    done.tick();
+    if (text(frames[0]) === "after") throw new Error("client handler fails too");
+  });
+  client.send(bytes("before"));
+  client.send(bytes("bad"));
+  client.send(bytes("after"));
+  await within(done.reached, 10_000, "replies around the bad message");
+  assert.deepEqual(replies, ["before", "after"]);
+  assert.equal(pump.stats.handlerErrors, 2);
+  assert.ok(errors.every((e) => e instanceof HandlerError));
+  assert.deepEqual(errors.map((e) => (e as HandlerError).socketKind), ["router", "dealer"]);
+  assert.match(errors[0].message, /^The router message handler threw: malformed$/);
+  assert.equal((errors[0].cause as Error).message, "malformed");
+});
+
+for (const wait of ["epoll", "timer"] as const) {
+  Deno.test(`pump in ${wait} mode carries request/reply and reports its mode`, async (t) => {
+    let pump: Pump;
+    try {
+      pump = new Pump({ wait });
+    } catch (error) {
+      // epoll needs Linux and --allow-ffi; say so rather than fail where they are missing.
+      assert.equal(wait, "epoll");
+      console.log(`epoll mode unavailable here: ${(error as Error).message}`);
+      t.step("skipped", () => {});
+      return;
+    }
+    await using _ = pump;
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      router.send(peer, frames);
+    });
+    const total = 500;
+    const done = countdown(total);
+    let next = 0;
+    const client = DealerSocket.connect(pump, router.endpoint, () => {
+      done.tick();
+      if (next < total) client.send(bytes(String(next++)));
+    });
+    client.send(bytes(String(next++)));
+    await within(done.reached, 20_000, `${total} round trips`);
+    assert.equal(pump.stats.mode, wait);
+    assert.equal(pump.stats.received, 2 * total);
+  });
+}
+
+Deno.test("timer mode serves many sockets, also once they have gone cold", async () => {
+  await using pump = new Pump({ wait: "timer", maxColdPolls: 8 });
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+    router.send(peer, frames);
+  });
+  const clients: DealerSocket[] = [];
+  let done = countdown(40);
+  for (let i = 0; i < 40; i++) {
+    clients.push(DealerSocket.connect(pump, router.endpoint, () => done.tick()));
+  }
+  for (const client of clients) client.send(bytes("x"));
+  await within(done.reached, 20_000, "a reply on each of 40 hot sockets");
+  // Sockets silent for a second are polled round robin, 8 per sweep: they must still be served.
+  const quietSince = performance.now();
+  await until(() => performance.now() - quietSince > 1_100, 5_000, "the sockets to go cold");
+  done = countdown(40);
+  for (const client of clients) client.send(bytes("y"));
+  await within(done.reached, 20_000, "a reply on each of 40 cold sockets");
+});
+
+Deno.test("disposing the pump closes its sockets and refuses new ones", async () => {
+  const pump = new Pump();
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
+  const client = DealerSocket.connect(pump, router.endpoint, () => {});
+  assert.equal(pump.stats.sockets, 2);
+  await pump[Symbol.asyncDispose]();
+  await pump[Symbol.asyncDispose]();
+  assert.equal(router.closed, true);
+  assert.equal(client.closed, true);
+  assert.equal(pump.stats.sockets, 0);
+  assert.equal(client.send(bytes("late")), false);
+  assert.throws(() => DealerSocket.connect(pump, router.endpoint, () => {}), PumpClosedError);
+  await assert.rejects(RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}), PumpClosedError);
+});
+
+for (const wait of ["auto", "timer"] satisfies PumpWaitMode[]) {
+  Deno.test(`a process exits by itself after disposing its pump (${wait})`, async () => {
+    const child = startChild("./_dispose_child.ts", [`--wait=${wait}`]);
+    try {
+      const mode = await child.nextLine("DISPOSED", 20_000);
+      assert.ok(mode === "epoll" || mode === "timer");
+      const status = await within(child.child.status, 10_000, "the child to exit on its own");
+      assert.equal(status.code, 0);
+    } finally {
+      await child.stop();
+    }
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * The server side of request/reply: a ROUTER that binds and answers many peers.
+ *
+ * @module
+ */
+
+import * as zmq from "zeromq";
+import { BindError } from "./errors.ts";
+import { kCheckOpen } from "./_internal.ts";
+import type { Pump } from "./pump.ts";
+import type { CurveServerKeys, Frames, SocketOptions, SocketStats } from "./types.ts";
+import { serverCurve } from "./_curve_setup.ts";
+import { commonOptions, createSocket, portOf, SocketTarget } from "./_socket_target.ts";
+
+/** Options of `RouterSocket.bind`. */
+export interface RouterSocketOptions extends SocketOptions {
+  /** Encrypt and admit only the listed client keys. */
+  curve?: CurveServerKeys;
+}
+
+/** Default inbound message limit of a ROUTER: 4 MiB (a peer sending more is disconnected). */
+export const DEFAULT_ROUTER_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
+
+/**
+ * A bound ROUTER. Each message arrives as `(peer, frames)`; answer with `send(peer, frames)`.
+ * Sends to peers that are not connected fail fast (`false`, counted as unroutable) rather than
+ * vanishing, and a peer reconnecting with the same routing id takes over its old connection.
+ */
+export class RouterSocket implements AsyncDisposable {
+  readonly #target: SocketTarget;
+  /** The bound endpoint with the real port (after binding port 0). */
+  readonly endpoint: string;
+  /** The bound TCP port (0 for non-TCP endpoints). */
+  readonly port: number;
+
+  private constructor(target: SocketTarget, endpoint: string) {
+    this.#target = target;
+    this.endpoint = endpoint;
+    this.port = portOf(endpoint);
+  }
+
+  /** Binds a ROUTER on `endpoint` (e.g. `tcp://127.0.0.1:0`) and polls it with `pump`. */
+  static async bind(
+    pump: Pump,
+    endpoint: string,
+    onMessage: (peer: Uint8Array, frames: Frames) => void,
+    options: RouterSocketOptions = {},
+  ): Promise<RouterSocket> {
+    pump[kCheckOpen]();
+    const curve = options.curve ? await serverCurve(pump, options.curve) : undefined;
+    const socket = createSocket("router", () =>
+      new zmq.Router({
+        ...commonOptions(pump, {
+          maxMessageSize: DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
+          ...options,
+        }, true),
+        ...curve?.options,
+        mandatory: true,
+        handover: true,
+      }), curve?.release);
+    try {
+      await socket.bind(endpoint);
+      pump[kCheckOpen]();
+    } catch (error) {
+      socket.close();
+      curve?.release();
+      if (error instanceof Error && error.name === "PumpClosedError") throw error;
+      throw new BindError(endpoint, { cause: error });
+    }
+    const target = new SocketTarget(pump, socket, {
+      kind: "router",
+      receives: true,
+      deliver: (message) => {
+        const peer = message[0];
+        message.shift();
+        onMessage(peer, message);
+      },
+      onClose: curve?.release,
+    });
+    target.attach();
+    return new RouterSocket(target, socket.lastEndpoint ?? endpoint);
+  }
+
+  /** Counters of this socket. */
+  get stats(): Readonly<SocketStats> {
+    return this.#target.stats;
+  }
+
+  /** Whether the socket was closed. */
+  get closed(): boolean {
+    return this.#target.closed;
+  }
+
+  /** Sends `frames` to `peer` without waiting; `false` if dropped (unknown peer, full queue, closed). */
+  send(peer: Uint8Array, frames: Uint8Array[] | Uint8Array): boolean {
+    return this.#target.send(
+      Array.isArray(frames) ? [peer, ...frames] : [peer, frames],
+    );
+  }
+
+  /** Closes the socket (idempotent); the pump stops polling it. */
+  close(): void {
+    this.#target.close();
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
