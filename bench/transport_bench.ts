@@ -18,7 +18,7 @@ const args = new Map(
 const quick = args.has("quick");
 const sockets = Number(args.get("sockets") ?? 50);
 const inflight = Number(args.get("inflight") ?? 4);
-const pipelinedCount = Number(args.get("count") ?? (quick ? 30_000 : 200_000));
+const pipelinedCount = Number(args.get("count") ?? (quick ? 60_000 : 200_000));
 const sequentialCount = Number(args.get("seq-count") ?? (quick ? 2_000 : 10_000));
 const rounds = Number(args.get("rounds") ?? (quick ? 1 : 3));
 const idleSeconds = Number(args.get("idle-seconds") ?? (quick ? 2 : 5));
@@ -183,6 +183,9 @@ const pipelinedArgs = [
 ];
 const sequentialArgs = [`--count=${sequentialCount}`, "--sockets=1", "--inflight=1"];
 const names = withTimerMode ? ["deno", "node", "timer"] : ["deno", "node"];
+// Idle CPU first, while this process has done nothing else yet.
+const idleEpoll = await idleCpuPercent("auto");
+const idleTimer = await idleCpuPercent("timer");
 const pipelined: Record<string, Run[]> = {};
 const sequential: Record<string, Run[]> = {};
 for (let round = 0; round < rounds; round++) {
@@ -191,8 +194,6 @@ for (let round = 0; round < rounds; round++) {
     (sequential[name] ??= []).push(await run(stacks[name], sequentialArgs));
   }
 }
-const idleEpoll = await idleCpuPercent("auto");
-const idleTimer = await idleCpuPercent("timer");
 const pumpMode = (() => {
   const probe = new Pump();
   probe.close();

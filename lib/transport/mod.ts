@@ -1,11 +1,22 @@
 /**
  * The transport: the only module of GameServer that imports `zeromq`.
  *
- * zeromq's native async wake-ups are lost under Deno (a waiting `receive()` stalls; an expiring
- * `receiveTimeout` crashes), so one {@link Pump} per process polls every socket and hands each
- * message to a synchronous handler. Sends never wait: they return `false` and count a drop when
- * zeromq cannot take the message (queue full, unknown ROUTER peer, closed socket). CURVE servers
- * admit only listed client keys, through a ZAP handler the pump runs.
+ * zeromq.js's native async wake-ups are lost under Deno (a waiting `receive()` stalls; an
+ * expiring `receiveTimeout` crashes), so one {@link Pump} per process owns every socket's receive
+ * loop and hands each message to a synchronous handler; nothing else calls `receive()`.
+ *
+ * - **Waiting**: on Linux with `--allow-ffi` the pump blocks in `epoll_wait` (a non-blocking FFI
+ *   call, so the event loop stays free) on each socket's ZMQ_FD, and after a wake-up checks only
+ *   the sockets that signalled or were sent on: no CPU while idle, no spinning under load (which
+ *   on a 2-core machine starves zeromq's I/O threads). Elsewhere it falls back to polling: re-poll
+ *   via `setImmediate` while traffic flowed in the last `busyWindowMs`, a `idleDelayMs` timer
+ *   otherwise. `wait: "epoll" | "timer"` forces a mode; `pump.stats.mode` tells which is in use.
+ * - **Sending** never waits (`sendTimeout` 0): `send()` returns `false` and counts a drop when
+ *   zeromq cannot take the message (queue full, unknown ROUTER peer, closed socket). PUB drops at
+ *   its high-water mark silently: number messages and detect gaps.
+ * - **CURVE**: servers admit only the listed client keys, through a ZAP handler the pump runs.
+ * - **Handlers** are synchronous; what they throw is caught, counted and reported (`onError`).
+ * - `probeNativeReceive()` (`deno task probe:zmq`) tells whether native wake-ups work yet.
  *
  * ```ts
  * import { DealerSocket, Pump, RouterSocket } from "./mod.ts";

@@ -41,7 +41,10 @@ export interface PumpOptions {
    * the last `busyWindowMs`, else every `idleDelayMs`. `auto` (default): epoll where available.
    */
   wait?: PumpWaitMode;
-  /** Epoll mode: sweep every socket at least this often, as a backstop. Default 250 ms. */
+  /**
+   * Epoll mode: sweep every socket at least this often, a backstop for lost wake-ups (see
+   * `PumpStats.backstopFinds`). Default 500 ms.
+   */
   sweepIntervalMs?: number;
   /** Timer mode: delay between polls once idle. Default 1 ms (Deno makes it ≈2 ms). */
   idleDelayMs?: number;
@@ -168,7 +171,7 @@ export class Pump implements AsyncDisposable {
     this.#busyWindowMs = nonNegative(options.busyWindowMs ?? 2, "busyWindowMs");
     this.#sweepIntervalMs = Math.max(
       1,
-      nonNegative(options.sweepIntervalMs ?? 250, "sweepIntervalMs"),
+      nonNegative(options.sweepIntervalMs ?? 500, "sweepIntervalMs"),
     );
     this.#maxBatch = Math.max(1, Math.floor(nonNegative(options.maxBatch ?? 256, "maxBatch")));
     this.#maxColdPolls = Math.max(
@@ -321,6 +324,7 @@ export class Pump implements AsyncDisposable {
     try {
       // Never sweep inside the caller's bind()/connect(): handlers run from the loop only.
       await immediate();
+      logger.debug("Transport pump running in {mode} mode", { mode: this.stats.mode });
       while (!this.#closed && this.#targets.length > 0) {
         try {
           if (this.#waiter !== undefined) await this.#epollRound(this.#waiter);

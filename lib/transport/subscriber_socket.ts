@@ -52,7 +52,7 @@ export class SubscriberSocket implements AsyncDisposable {
     this.#target = this.#open(endpoint);
   }
 
-  /** Connects a SUB to `endpoint` subscribed to `topics` (prefixes). */
+  /** Connects a SUB to `endpoint` subscribed to `topics` (prefixes; `[]` or `[""]`: everything). */
   static connect(
     pump: Pump,
     endpoint: string,
