@@ -237,3 +237,42 @@ Deno.test("registry outage: nodes keep serving, re-register, and no failover hap
     client.connection.close();
   }
 });
+
+Deno.test("election: of two up-to-date slaves the less loaded one becomes master", async () => {
+  await using cluster = new TestCluster();
+  const registry = await cluster.startRegistry();
+  const master = await cluster.startNode("m", "master");
+  const busy = await cluster.startNode("a-busy", "slave");
+  const idle = await cluster.startNode("b-idle", "slave");
+  await using pump = new Pump();
+  // "a-busy" sorts first by node id, so only its load can make "b-idle" win.
+  const clients = await Promise.all(
+    Array.from(
+      { length: 30 },
+      () => openTestClient(pump, testClientConfig({ node: cluster.clientEndpoint("a-busy") })),
+    ),
+  );
+  try {
+    for (const c of clients.slice(0, 10)) assert.ok((await c.session.login()).ok);
+    // Wait until the registry has seen the busy slave's connections in a report.
+    await eventually("the registry sees the load", async () => {
+      const s = await statusOf(pump, cluster.clientEndpoint("a-busy"));
+      return (s.load?.connections ?? 0) >= 30 ? true : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 500)); // two report intervals
+    const mark = [busy.mark(), idle.mark()];
+    master.kill("SIGKILL");
+    const winner = await Promise.any([
+      busy.waitFor(/Now MASTER/, 10_000, mark[0]).then(() => "a-busy"),
+      idle.waitFor(/Now MASTER/, 10_000, mark[1]).then(() => "b-idle"),
+    ]);
+    assert.equal(
+      winner,
+      "b-idle",
+      registry.lines.filter((l) => /master at epoch/.test(l)).join("\n"),
+    );
+    await busy.waitFor(/Following master b-idle/, 10_000, mark[0]);
+  } finally {
+    for (const c of clients) c.connection.close();
+  }
+});

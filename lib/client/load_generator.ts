@@ -348,7 +348,7 @@ export class LoadGenerator implements AsyncDisposable {
     // A pump in timer mode (no epoll) that pauses between polls lets replies batch up: far less CPU
     // than spinning while traffic flows, which on a small machine starves the node under test.
     this.#pump = options.load.poll_ms > 0
-      ? new Pump({ busyWindowMs: 0, idleDelayMs: options.load.poll_ms })
+      ? new Pump({ wait: "timer", busyWindowMs: 0, idleDelayMs: options.load.poll_ms })
       : new Pump();
     const n = options.load.clients;
     this.#state = new Uint8Array(n);

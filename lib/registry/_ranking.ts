@@ -8,25 +8,33 @@ export interface Ranked {
 
 /**
  * Election order, best first: highest `lastSeq` (a slave that missed updates never beats one that
- * did not), then lowest `loadFactor`, then fewest connections + users, then `nodeId` (stable
+ * did not), then lowest `loadFactor` band (see loadBand), then fewest connections + users, then `nodeId` (stable
  * tie-break). Comparisons rather than subtraction, so infinite load factors order correctly.
  */
 export function compareForElection(a: Ranked, b: Ranked): number {
   if (a.load.lastSeq !== b.load.lastSeq) return a.load.lastSeq > b.load.lastSeq ? -1 : 1;
-  if (a.load.loadFactor !== b.load.loadFactor) {
-    return a.load.loadFactor < b.load.loadFactor ? -1 : 1;
-  }
+  const la = loadBand(a.load.loadFactor);
+  const lb = loadBand(b.load.loadFactor);
+  if (la !== lb) return la < lb ? -1 : 1;
   const wa = a.load.connections + a.load.users;
   const wb = b.load.connections + b.load.users;
   if (wa !== wb) return wa < wb ? -1 : 1;
   return compareIds(a.nodeId, b.nodeId);
 }
 
-/** Discovery order, best first: lowest `loadFactor`, then fewest connections, then `nodeId`. */
+/**
+ * Load factors within the same 0.05 band count as equal: tick timings jitter by a few percent, and
+ * that noise must not outweigh a real difference in connections and users.
+ */
+export function loadBand(loadFactor: number): number {
+  return Math.floor(loadFactor * 20);
+}
+
+/** Discovery order, best first: lowest `loadFactor` band, then fewest connections, then `nodeId`. */
 export function compareForDiscovery(a: Ranked, b: Ranked): number {
-  if (a.load.loadFactor !== b.load.loadFactor) {
-    return a.load.loadFactor < b.load.loadFactor ? -1 : 1;
-  }
+  const la = loadBand(a.load.loadFactor);
+  const lb = loadBand(b.load.loadFactor);
+  if (la !== lb) return la < lb ? -1 : 1;
   if (a.load.connections !== b.load.connections) {
     return a.load.connections < b.load.connections ? -1 : 1;
   }
