@@ -49,6 +49,7 @@ import {
   RouterSocket,
   SubscriberSocket,
 } from "../lib/transport/mod.ts";
+import { mulberry32 } from "../lib/random/mod.ts";
 
 const RADIUS_M = 50;
 const USERS_PER_CIRCLE = 8;
@@ -75,16 +76,6 @@ const CHILD_START_MS = 30_000;
 
 // ------------------------------------------------------------------------------------------------
 // Shared helpers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Side of a square world where a 50 m circle holds ~8 users (as in the world benchmark). */
 function worldSide(users: number): number {

@@ -32,7 +32,7 @@
 import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { mulberry32, type Rng } from "../lib/world/_rng.ts";
+import { mulberry32, type Rng } from "../lib/random/mod.ts";
 import { type UserRecord, World } from "../lib/world/mod.ts";
 
 const TICK_S = 0.02;

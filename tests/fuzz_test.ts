@@ -3,17 +3,9 @@ import { DealerSocket, Pump } from "../lib/transport/mod.ts";
 import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
 import { NodeServer } from "../lib/node/mod.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../lib/protocol/mod.ts";
+import { mulberry32 } from "../lib/random/mod.ts";
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const WEIRD_NUMBERS = [
   NaN,

@@ -9,6 +9,7 @@ import {
   type ErrorCode,
   type WireFormat,
 } from "../protocol/mod.ts";
+import { mulberry32 } from "../random/mod.ts";
 
 const A = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const B = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -17,17 +18,7 @@ const PEER_1 = new Uint8Array([0, 0, 0, 1]);
 const PEER_2 = new Uint8Array([0, 0, 0, 2]);
 const PEER_3 = new Uint8Array([0, 0, 0, 3]);
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 interface Sent {
   peer: Uint8Array;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { GameState, newToken } from "./game_state.ts";
 import { ReplicationError } from "../replication/errors.ts";
 import type { WorldOptions } from "../world/mod.ts";
+import { mulberry32 } from "../random/mod.ts";
 
 const OPTIONS: WorldOptions = {
   width: 1000,
@@ -12,17 +13,7 @@ const OPTIONS: WorldOptions = {
   initialMoney: 100,
 };
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = mulberry32;
 
 /** A deterministic token (32 hex chars) per number. */
 function token(n: number): string {

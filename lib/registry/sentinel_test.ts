@@ -7,6 +7,7 @@ import {
 } from "./sentinel.ts";
 import { SentinelOptionsError } from "./errors.ts";
 import type { NodeAddress, NodeLoad, Role } from "./types.ts";
+import { mulberry32 } from "../random/mod.ts";
 
 // --- helpers -------------------------------------------------------------------------------------
 
@@ -980,17 +981,7 @@ Deno.test("the constructor rejects unusable options", () => {
 
 // --- property ------------------------------------------------------------------------------------
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 Deno.test("over random event sequences there is never more than one live master and the epoch never decreases", () => {
   const ids = ["n1", "n2", "n3", "n4", "n5"];

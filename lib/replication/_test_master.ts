@@ -7,22 +7,15 @@
 import { GameState } from "../node/game_state.ts";
 import type { WorldOptions } from "../world/mod.ts";
 import type { SnapshotMessage, UpdateMessage } from "./replica_sync.ts";
+import { mulberry32 } from "../random/mod.ts";
 
 /** World options shared by the test master and its replicas. */
 export const TEST_WORLD: WorldOptions = { width: 1000, height: 1000, maxUsers: 400, maxSpeed: 10 };
 /** The tick of the tests, in seconds. */
 export const TICK_S = 0.02;
 
-/** A seeded random source in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded random source in [0, 1) (mulberry32). */
+export const seeded = mulberry32;
 
 /** A fresh replica state with the test world options. */
 export function newReplicaState(): GameState {

@@ -1,5 +1,5 @@
 // Helpers shared by the world's tests: edge-heavy random positions and brute-force answers.
-import type { Rng } from "./_rng.ts";
+import type { Rng } from "../random/mod.ts";
 import type { World } from "./world.ts";
 
 /** A user as seen through forEachUser(). */

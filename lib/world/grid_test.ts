@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mulberry32 } from "./_rng.ts";
+import { mulberry32 } from "../random/mod.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { Grid } from "./grid.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mulberry32 } from "./_rng.ts";
+import { mulberry32 } from "../random/mod.ts";
 import { IdIndex } from "./id_index.ts";
 
 Deno.test("IdIndex agrees with a Map through random sets and deletes", () => {

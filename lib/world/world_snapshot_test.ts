@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { crc32 } from "./_crc32.ts";
-import { mulberry32, type Rng } from "./_rng.ts";
+import { mulberry32, type Rng } from "../random/mod.ts";
 import { sortedIds, usersOf } from "./_test_util.ts";
 import { SnapshotError } from "./errors.ts";
 import { World, type WorldOptions } from "./world.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mulberry32, type Rng } from "./_rng.ts";
+import { mulberry32, type Rng } from "../random/mod.ts";
 import {
   bruteCircle,
   bruteRect,
