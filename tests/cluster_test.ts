@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Pump } from "../lib/transport/mod.ts";
 import { TestCluster } from "./_cluster.ts";
 import { openTestClient, testClientConfig } from "./_clients.ts";
-import { eventually, Proc } from "./_harness.ts";
+import { eventually, freePort, Proc } from "./_harness.ts";
 import type { ClientSession } from "../lib/client/mod.ts";
 
 async function statusOf(pump: Pump, endpoint: string) {
@@ -275,4 +275,14 @@ Deno.test("election: of two up-to-date slaves the less loaded one becomes master
   } finally {
     for (const c of clients) c.connection.close();
   }
+});
+
+Deno.test("a node falls over to a standby registry when the first one does not answer", async () => {
+  await using cluster = new TestCluster();
+  await cluster.startRegistry();
+  const dead = `tcp://127.0.0.1:${freePort()}`;
+  const live = `tcp://127.0.0.1:${cluster.registryPorts.cluster}`;
+  const master = cluster.spawnNode("m", "master", { registry: [dead, live] });
+  const line = await master.waitFor(/Registered with registry/, 15_000);
+  assert.ok(line.includes(live), line);
 });

@@ -59,6 +59,8 @@ export class RegistryLink implements AsyncDisposable {
   #registering = false;
   #lastHeard = 0;
   #lastRegisterSent = -Infinity;
+  /** When the link started trying the current endpoint (silence is counted from here at most). */
+  #attemptStartedAt = 0;
   #reportTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #down = false;
@@ -119,7 +121,8 @@ export class RegistryLink implements AsyncDisposable {
       },
     };
     this.#open();
-    this.#sendRegister(performance.now());
+    this.#attemptStartedAt = performance.now();
+    this.#sendRegister(this.#attemptStartedAt);
     this.#reportTimer = setInterval(
       () => this.#tick(performance.now()),
       this.#options.reportIntervalMs,
@@ -162,10 +165,9 @@ export class RegistryLink implements AsyncDisposable {
 
   #tick(now: number): void {
     if (this.#closed) return;
-    const silentFor = now - (this.#lastHeard > 0 ? this.#lastHeard : this.#lastRegisterSent);
-    const heardRecently = this.#lastHeard > 0 &&
-      now - this.#lastHeard < this.#options.registryTimeoutMs;
-    if (!heardRecently && now - this.#lastRegisterSent >= this.#options.registryTimeoutMs) {
+    // Silence on the current endpoint: since it last answered, or since we started trying it.
+    const silentFor = now - Math.max(this.#lastHeard, this.#attemptStartedAt);
+    if (silentFor >= this.#options.registryTimeoutMs) {
       // The current registry does not answer: mark it down once, then rotate endpoints with backoff.
       if (!this.#down && (this.#registered || this.#lastHeard > 0)) {
         this.#down = true;
@@ -178,7 +180,9 @@ export class RegistryLink implements AsyncDisposable {
         if (this.#options.endpoints.length > 1) {
           this.#endpointIndex = (this.#endpointIndex + 1) % this.#options.endpoints.length;
           this.#open();
+          logger.info("Trying registry {endpoint}", { endpoint: this.endpoint });
         }
+        this.#attemptStartedAt = now;
         this.#nextAttemptAt = now + this.#backoff.next();
         this.#sendRegister(now);
       }
