@@ -64,7 +64,11 @@ export class NodeServer implements AsyncDisposable {
         pump,
         bindEndpoint(config.bind, config.client_port),
         (peer, frames) => node.handleFrame(peer, frames, performance.now()),
-        { maxMessageSize: config.clients.max_frame_bytes * 2 },
+        // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
+        {
+          maxMessageSize: config.clients.max_frame_bytes * 2,
+          batchSends: true,
+        },
       );
     } catch (err) {
       if (!options.pump) await pump[Symbol.asyncDispose]();

@@ -16,6 +16,8 @@ export const kContext: unique symbol = Symbol("transport.context");
 export const kCounters: unique symbol = Symbol("transport.counters");
 /** Tells the pump traffic is expected soon (a send happened): poll eagerly. */
 export const kKick: unique symbol = Symbol("transport.kick");
+/** A batching socket queued its first send since its last flush: the pump must flush it. */
+export const kDirty: unique symbol = Symbol("transport.dirty");
 /** Reports an error to the pump's `onError`. */
 export const kReport: unique symbol = Symbol("transport.report");
 /** Ensures the pump's ZAP handler exists and returns it. */
@@ -47,6 +49,8 @@ export interface PollTarget {
   deliver(message: Uint8Array[]): void;
   /** Called by the pump when it is disposed. */
   close(): void;
+  /** Batching sockets: hands the queued sends to zeromq (after `kDirty`). */
+  flush?(): void;
 }
 
 /** Mutable counters of a pump (see `PumpStats`). */

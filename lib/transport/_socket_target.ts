@@ -8,7 +8,15 @@
 import type * as zmq from "zeromq";
 import type { Pump } from "./pump.ts";
 import type { SocketOptions, SocketStats } from "./types.ts";
-import { kAttach, kContext, kCounters, kDetach, kKick, type PollTarget } from "./_internal.ts";
+import {
+  kAttach,
+  kContext,
+  kCounters,
+  kDetach,
+  kDirty,
+  kKick,
+  type PollTarget,
+} from "./_internal.ts";
 import { FULFILLED, PENDING, promiseDetails } from "./_promise_state.ts";
 import { InvalidOptionError } from "./errors.ts";
 
@@ -16,6 +24,9 @@ import { InvalidOptionError } from "./errors.ts";
 export const DEFAULT_HWM = 10_000;
 /** Default linger in ms: enough to flush a last reply, short enough never to hold up an exit. */
 export const DEFAULT_LINGER_MS = 100;
+
+/** Default bound of a batching socket's send queue (see `RouterSocketOptions.maxQueuedSends`). */
+export const DEFAULT_MAX_QUEUED_SENDS = 10_000;
 
 /** What a send accepts: one frame or several. */
 export type OutFrames = Uint8Array | string | (Uint8Array | string)[];
@@ -92,6 +103,9 @@ export class SocketTarget implements PollTarget {
   readonly receives: boolean;
   readonly #deliver: (message: Uint8Array[]) => void;
   readonly #onClose: (() => void) | undefined;
+  /** Batching: sends not yet handed to zeromq (undefined: send at once). */
+  #queued: OutFrames[] | undefined;
+  readonly #maxQueued: number;
 
   constructor(
     pump: Pump,
@@ -101,6 +115,9 @@ export class SocketTarget implements PollTarget {
       receives: boolean;
       deliver?: (message: Uint8Array[]) => void;
       onClose?: () => void;
+      /** Queue sends until the pump flushes (see `RouterSocketOptions.batchSends`). */
+      batchSends?: boolean;
+      maxQueuedSends?: number;
     },
   ) {
     this.pump = pump;
@@ -109,6 +126,8 @@ export class SocketTarget implements PollTarget {
     this.receives = options.receives;
     this.#deliver = options.deliver ?? (() => {});
     this.#onClose = options.onClose;
+    if (options.batchSends) this.#queued = [];
+    this.#maxQueued = options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS;
   }
 
   /** Starts polling this socket; closes it if the pump refuses (closed, fd not watchable). */
@@ -128,15 +147,46 @@ export class SocketTarget implements PollTarget {
     this.#deliver(message);
   }
 
-  /** Sends without waiting; `false` (and a counted drop) if zeromq did not take the message. */
+  /**
+   * Sends without waiting; `false` (and a counted drop) if zeromq did not take the message. A
+   * batching socket queues instead (`false` only when closed or the queue is full); the pump
+   * flushes the queue, and drops found then are counted in `stats.dropped`.
+   */
   send(frames: OutFrames): boolean {
     if (this.closed) {
       this.#dropped(undefined);
       return false;
     }
+    const queued = this.#queued;
+    if (queued !== undefined) {
+      if (queued.length >= this.#maxQueued) {
+        this.#dropped(undefined);
+        return false;
+      }
+      queued.push(frames);
+      if (queued.length === 1) this.pump[kDirty](this);
+      return true;
+    }
     // Sending may consume zeromq's wake-up signal, and a reply will probably follow: make the
     // pump look at this socket again before it waits.
     this.pump[kKick](this);
+    return this.#sendNow(frames);
+  }
+
+  /** Batching: hands every queued send to zeromq, in order. */
+  flush(): void {
+    const queued = this.#queued;
+    if (queued === undefined || queued.length === 0) return;
+    this.#queued = [];
+    if (this.closed) {
+      for (let i = 0; i < queued.length; i++) this.#dropped(undefined);
+      return;
+    }
+    this.pump[kKick](this);
+    for (const frames of queued) this.#sendNow(frames);
+  }
+
+  #sendNow(frames: OutFrames): boolean {
     let promise: Promise<void>;
     try {
       promise = (this.socket as zmq.Socket & zmq.Writable).send(frames);
@@ -162,6 +212,8 @@ export class SocketTarget implements PollTarget {
   /** Stops polling and closes the zeromq socket; idempotent. */
   close(): void {
     if (this.closed) return;
+    // Queued sends go out first (the linger option then bounds how long they may take).
+    this.flush();
     this.closed = true;
     this.pump[kDetach](this);
     this.socket.close();

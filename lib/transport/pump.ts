@@ -21,6 +21,7 @@ import {
   kContext,
   kCounters,
   kDetach,
+  kDirty,
   kKick,
   kReport,
   kZap,
@@ -148,6 +149,11 @@ export class Pump implements AsyncDisposable {
   readonly #bySlot = new Map<number, PollTarget>();
   /** Epoll mode: targets to sweep next (ready, sent on, or left with messages). */
   #queue: PollTarget[] = [];
+  /** Batching sockets with queued sends, flushed after each drain, before waits, or in a microtask. */
+  #dirty: PollTarget[] = [];
+  /** Inside a drain: sends queued now are flushed when it ends (no microtask needed). */
+  #sweeping = false;
+  #flushScheduled = false;
   #running: Promise<void> | undefined;
   #closed = false;
   #kicked = false;
@@ -287,6 +293,33 @@ export class Pump implements AsyncDisposable {
     this.#wakeTimer?.();
   }
 
+  /**
+   * @internal `target` (a batching socket) queued its first send since its last flush. Inside a
+   * drain it is flushed when the drain ends; otherwise (a timer, another event) in a microtask,
+   * so sends from one callback still go out together and nothing waits for the next sweep.
+   */
+  [kDirty](target: PollTarget): void {
+    this.#dirty.push(target);
+    if (!this.#sweeping && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushScheduledDirty);
+    }
+  }
+
+  readonly #flushScheduledDirty = (): void => {
+    this.#flushScheduled = false;
+    this.#flushDirty();
+  };
+
+  /** Hands every queued send of batching sockets to zeromq. */
+  #flushDirty(): void {
+    while (this.#dirty.length > 0) {
+      const list = this.#dirty;
+      this.#dirty = [];
+      for (const target of list) target.flush?.();
+    }
+  }
+
   /** @internal */
   [kZap](): Promise<ZapHandler> {
     this[kCheckOpen]();
@@ -363,6 +396,8 @@ export class Pump implements AsyncDisposable {
     this.#queue = [];
     this.#kicked = false;
     await this.#sweepQueued(list, now);
+    // Nothing may sit in a send queue across a wait (a flush kicks its socket back into #queue).
+    this.#flushDirty();
     counters.loops++;
     if (this.#closed || this.#targets.length === 0) return;
     if (this.#queue.length > 0) {
@@ -393,9 +428,16 @@ export class Pump implements AsyncDisposable {
       const backstop = target.swept;
       target.swept = false;
       const before = this.#counters.received;
-      const full = syncPromiseState
-        ? this.#drainSync(target, now)
-        : await this.#drainAsync(target, now);
+      let full: boolean;
+      this.#sweeping = true;
+      try {
+        full = syncPromiseState
+          ? this.#drainSync(target, now)
+          : await this.#drainAsync(target, now);
+      } finally {
+        this.#sweeping = false;
+        this.#flushDirty();
+      }
       // Found by the periodic sweep, not by a wake-up: a lost wake-up (should stay ~0).
       if (backstop && this.#counters.received > before) this.#counters.backstopFinds++;
       // Messages left behind raise no new signal: come back for them.
@@ -415,12 +457,19 @@ export class Pump implements AsyncDisposable {
     for (const target of targets) {
       target.pending = false;
       if (target.closed || !this.#due(target, before)) continue;
-      if (syncPromiseState) this.#drainSync(target, before);
-      else await this.#drainAsync(target, before);
+      this.#sweeping = true;
+      try {
+        if (syncPromiseState) this.#drainSync(target, before);
+        else await this.#drainAsync(target, before);
+      } finally {
+        this.#sweeping = false;
+        this.#flushDirty();
+      }
     }
     this.#coldStride = Math.max(1, Math.ceil(this.#coldSeen / this.#maxColdPolls));
     this.#coldSeen = 0;
     this.#queue = [];
+    this.#flushDirty();
     counters.loops++;
     const now = performance.now();
     if (counters.received > received || this.#kicked) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BindError, DealerSocket, Pump, RouterSocket } from "./mod.ts";
+import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
 import { startEchoServer } from "./_child_process.ts";
 import { bytes, countdown, text, within } from "./_test_util.ts";
 
@@ -122,4 +122,92 @@ Deno.test("RouterSocket replies reach the right peer by routing id", async () =>
   router.close();
   router.close();
   assert.equal(router.send(bytes("alice"), bytes("late")), false);
+});
+
+Deno.test("RouterSocket with batchSends carries 10,000 pipelined round trips, none lost", async () => {
+  await using pump = new Pump();
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+    assert.equal(router.send(peer, frames), true);
+  }, { batchSends: true });
+  const total = 10_000;
+  const seen = new Uint8Array(total);
+  let next = 0;
+  let duplicates = 0;
+  const done = countdown(total);
+  const clients: DealerSocket[] = [];
+  try {
+    for (let c = 0; c < 10; c++) {
+      const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+        const id = requestId(frames[0]);
+        if (seen[id] === 1) duplicates++;
+        seen[id] = 1;
+        done.tick();
+        if (next < total) client.send(request(next++));
+      });
+      clients.push(client);
+    }
+    for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
+    await within(done.reached, 40_000, `10,000 batched replies (got ${done.count()})`);
+    assert.equal(duplicates, 0);
+    assert.equal(seen.reduce((a, b) => a + b, 0), total);
+    assert.equal(router.stats.sent, total);
+    assert.equal(router.stats.dropped, 0);
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("RouterSocket with batchSends flushes a reply sent from a timer promptly", async () => {
+  // No periodic sweep within the test's bounds: only the flush itself may send the reply.
+  await using pump = new Pump({ sweepIntervalMs: 60_000 });
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+    // Answered later, outside the handler (as the node acknowledges durable writes).
+    setTimeout(() => assert.equal(router.send(peer, [bytes(`ack:${text(frames[0])}`)]), true), 0);
+  }, { batchSends: true });
+  const replies: string[] = [];
+  const done = countdown(3);
+  const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+    replies.push(text(frames[0]));
+    done.tick();
+  });
+  try {
+    // One at a time: each reply must leave without further traffic to push it out.
+    for (const id of ["1", "2", "3"]) {
+      const before = done.count();
+      client.send(bytes(id));
+      await within(
+        (async () => {
+          while (done.count() === before) await new Promise((r) => setTimeout(r, 1));
+        })(),
+        2_000,
+        `the timer reply to ${id}`,
+      );
+    }
+    await within(done.reached, 2_000, "three replies");
+    assert.deepEqual(replies, ["ack:1", "ack:2", "ack:3"]);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("RouterSocket with batchSends: full queue returns false, drops at flush are counted", async () => {
+  await using pump = new Pump();
+  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, {
+    batchSends: true,
+    maxQueuedSends: 2,
+  });
+  assert.equal(router.send(bytes("nobody"), bytes("a")), true);
+  assert.equal(router.send(bytes("nobody"), bytes("b")), true);
+  assert.equal(router.send(bytes("nobody"), bytes("c")), false);
+  assert.equal(router.stats.dropped, 1);
+  // The queue is flushed in a microtask (no pump sweep needed): both sends are unroutable.
+  await Promise.resolve();
+  if (!pump.stats.syncSettle) await Promise.resolve();
+  assert.equal(router.stats.dropped, 3);
+  assert.equal(router.stats.unroutable, 2);
+  assert.equal(router.stats.sent, 0);
+  await assert.rejects(
+    RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, { maxQueuedSends: 0 }),
+    InvalidOptionError,
+  );
 });
