@@ -385,6 +385,10 @@ Deno.test("tick() breaks ties among equally up-to-date slaves by load, then conn
       sb: { lastSeq: 50, loadFactor: 0.3, connections: 1, users: 9 },
       sc: { lastSeq: 50, loadFactor: 0.3, connections: 2, users: 2 },
     }, "sc"],
+    ["load factors within one 0.05 band count as equal: connections decide", {
+      sa: { lastSeq: 50, loadFactor: 0.011, connections: 40 },
+      sb: { lastSeq: 50, loadFactor: 0.013, connections: 2 },
+    }, "sb"],
     ["node id settles a full tie", {
       sc: { lastSeq: 50, loadFactor: 0.3, connections: 2 },
       sa: { lastSeq: 50, loadFactor: 0.3, connections: 2 },
