@@ -9,4 +9,5 @@
  *
  * @module
  */
+export { logMessage, type MessageLevel } from "./log_message.ts";
 export { log, type LoggingOptions, type LogLevel, setupLogging } from "./setup_logging.ts";

@@ -25,7 +25,7 @@ import {
   type NodeConfig,
 } from "../config/mod.ts";
 import { AckTracker, ReplicaSync, type SyncAction } from "../replication/mod.ts";
-import { log } from "../log/mod.ts";
+import { log, logMessage } from "../log/mod.ts";
 import type { ForwardedWrite, GameNode } from "./game_node.ts";
 import { type RegistryCommand, RegistryLink } from "./registry_link.ts";
 import { readStateFile, writeStateFile } from "./node_state_file.ts";
@@ -499,15 +499,9 @@ export class ClusterRuntime implements AsyncDisposable {
             snapshotRequest: { nodeId: this.#config.node_id },
           }));
           break;
-        case "log": {
-          const fields = { ...action.fields };
-          const text = action.message.replaceAll("{", "{{").replaceAll("}", "}}");
-          if (action.level === "error") logger.error(text, fields);
-          else if (action.level === "warn") logger.warn(text, fields);
-          else if (action.level === "info") logger.info(text, fields);
-          else logger.debug(text, fields);
+        case "log":
+          logMessage(logger, action.level, action.message, action.fields);
           break;
-        }
       }
     }
   }

@@ -12,7 +12,7 @@ import {
   type Role as WireRole,
 } from "../protocol/mod.ts";
 import { bindEndpoint, clusterCurve, type RegistryConfig } from "../config/mod.ts";
-import { log } from "../log/mod.ts";
+import { log, logMessage } from "../log/mod.ts";
 import { Sentinel, type SentinelAction } from "./sentinel.ts";
 import type { NodeAddress, NodeLoad, Role } from "./types.ts";
 
@@ -245,17 +245,9 @@ export class RegistryServer implements AsyncDisposable {
   #apply(actions: SentinelAction[]): void {
     for (const action of actions) {
       switch (action.type) {
-        case "log": {
-          const text = action.message.replaceAll("{", "{{").replaceAll("}", "}}");
-          const fields = action.fields ?? {};
-          const suffix = Object.keys(fields).length
-            ? ` ${JSON.stringify(fields)}`.replaceAll("{", "{{").replaceAll("}", "}}")
-            : "";
-          if (action.level === "error") logger.error(text + suffix);
-          else if (action.level === "warn") logger.warn(text + suffix);
-          else logger.info(text + suffix);
+        case "log":
+          logMessage(logger, action.level, action.message, action.fields);
           break;
-        }
         case "register_reply":
           this.#sendTo(action.peer, {
             epoch: action.epoch,
