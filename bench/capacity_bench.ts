@@ -25,11 +25,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import { renderTable } from "../lib/client/load_stats.ts";
+import { freePort, Proc } from "../tests/_harness.ts";
 import type { LoadReport } from "../lib/client/load_stats.ts";
-
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** Limits a step must stay within. */
 interface Criteria {
@@ -348,8 +346,7 @@ async function runStep(
 ): Promise<Step> {
   const t0 = performance.now();
   const port = freePort();
-  await using node = new Child("node", [
-    "main.ts",
+  await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
     "--log-level=info",
     "--set",
@@ -359,8 +356,7 @@ async function runStep(
   ]);
   await node.waitFor(/listening for clients/, 20_000);
   const duration = opts.warmup + opts.measure;
-  await using gen = new Child("load", [
-    "client.ts",
+  await using gen = new Proc("load", "client.ts", [
     "load",
     `--node=tcp://127.0.0.1:${port}`,
     `--clients=${clients}`,
@@ -568,108 +564,8 @@ function loadAverage(): string {
   }
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A child `deno run` of ours: output lines kept, waits with an upper bound, killed on dispose. */
-class Child implements AsyncDisposable {
-  readonly lines: string[] = [];
-  readonly stdout: string[] = [];
-  readonly status: Promise<Deno.CommandStatus>;
-  readonly #name: string;
-  readonly #child: Deno.ChildProcess;
-  readonly #waiters: { re: RegExp; resolve: () => void }[] = [];
-  #exited = false;
-
-  constructor(name: string, args: string[]) {
-    this.#name = name;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...args],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    this.status = this.#child.status.then((s) => {
-      this.#exited = true;
-      return s;
-    });
-    this.#read(this.#child.stdout, true);
-    this.#read(this.#child.stderr, false);
-  }
-
-  get pid(): number {
-    return this.#child.pid;
-  }
-
-  async #read(stream: ReadableStream<Uint8Array>, stdout: boolean): Promise<void> {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    try {
-      for await (const chunk of stream) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let nl;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          this.#line(buffered.slice(0, nl), stdout);
-          buffered = buffered.slice(nl + 1);
-        }
-      }
-    } catch { /* killed */ }
-    if (buffered) this.#line(buffered, stdout);
-  }
-
-  #line(line: string, stdout: boolean): void {
-    if (this.lines.length > 2000) this.lines.splice(0, 1000);
-    this.lines.push(line);
-    if (stdout) this.stdout.push(line);
-    if (Deno.env.get("BENCH_ECHO")) console.error(`[${this.#name}] ${line}`);
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      if (this.#waiters[i].re.test(line)) this.#waiters.splice(i, 1)[0].resolve();
-    }
-  }
-
-  /** Resolves once a line matches `re`; rejects after `timeoutMs` or when the process exits. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<void> {
-    if (this.lines.some((l) => re.test(l))) return Promise.resolve();
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const waiter = { re, resolve };
-    this.#waiters.push(waiter);
-    const fail = (why: string) => {
-      const i = this.#waiters.indexOf(waiter);
-      if (i < 0) return;
-      this.#waiters.splice(i, 1);
-      reject(new Error(`${this.#name}: ${why}; last lines: ${this.lines.slice(-5).join(" | ")}`));
-    };
-    const timer = setTimeout(() => fail(`no line matching ${re} in ${timeoutMs} ms`), timeoutMs);
-    this.status.then(() => setTimeout(() => fail(`exited before printing ${re}`), 100));
-    return promise.finally(() => clearTimeout(timer));
-  }
-
-  kill(signal: Deno.Signal): void {
-    if (this.#exited) return;
-    try {
-      this.#child.kill(signal);
-    } catch { /* gone */ }
-  }
-
-  /** SIGTERM, SIGKILL after 5 s, and wait. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#exited) {
-      this.kill("SIGTERM");
-      const timer = setTimeout(() => this.kill("SIGKILL"), 5000);
-      await this.status;
-      clearTimeout(timer);
-    }
-  }
 }
 
 if (import.meta.main) {

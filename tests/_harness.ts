@@ -26,7 +26,10 @@ export function freePorts(count: number): number[] {
 /** A running child process of ours, with its log lines. */
 export class Proc implements AsyncDisposable {
   readonly name: string;
+  /** Every output line (stdout and stderr, interleaved as read). */
   readonly lines: string[] = [];
+  /** The stdout lines alone (e.g. a command's JSON result). */
+  readonly stdout: string[] = [];
   readonly #child: Deno.ChildProcess;
   readonly #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
   readonly status: Promise<Deno.CommandStatus>;
@@ -46,8 +49,8 @@ export class Proc implements AsyncDisposable {
       this.#exited = true;
       return s;
     });
-    this.#pipe(this.#child.stdout);
-    this.#pipe(this.#child.stderr);
+    this.#pipe(this.#child.stdout, true);
+    this.#pipe(this.#child.stderr, false);
   }
 
   /** The process id. */
@@ -60,7 +63,7 @@ export class Proc implements AsyncDisposable {
     return this.#exited;
   }
 
-  async #pipe(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #pipe(stream: ReadableStream<Uint8Array>, stdout: boolean): Promise<void> {
     const decoder = new TextDecoder();
     let buffered = "";
     try {
@@ -68,16 +71,17 @@ export class Proc implements AsyncDisposable {
         buffered += decoder.decode(chunk, { stream: true });
         let nl;
         while ((nl = buffered.indexOf("\n")) >= 0) {
-          this.#push(buffered.slice(0, nl));
+          this.#push(buffered.slice(0, nl), stdout);
           buffered = buffered.slice(nl + 1);
         }
       }
     } catch { /* process killed */ }
-    if (buffered) this.#push(buffered);
+    if (buffered) this.#push(buffered, stdout);
   }
 
-  #push(line: string): void {
+  #push(line: string, stdout: boolean): void {
     this.lines.push(line);
+    if (stdout) this.stdout.push(line);
     if (Deno.env.get("HARNESS_ECHO")) console.error(`[${this.name}] ${line}`);
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const w = this.#waiters[i];

@@ -1,16 +1,9 @@
 // Helpers shared by the world's tests: edge-heavy random positions and brute-force answers.
 import type { Rng } from "../random/mod.ts";
-import type { World } from "./world.ts";
+import type { UserRecord, World } from "./world.ts";
 
 /** A user as seen through forEachUser(). */
-export interface Plain {
-  id: number;
-  x: number;
-  y: number;
-  vx: number;
-  vy: number;
-  money: number;
-}
+export type Plain = UserRecord;
 
 /** Every user of `world`, in forEachUser() order. */
 export function usersOf(world: World): Plain[] {
