@@ -8,7 +8,7 @@ import type { ClientSession } from "../lib/client/mod.ts";
 async function statusOf(pump: Pump, endpoint: string) {
   const client = await openTestClient(pump, testClientConfig({ node: endpoint }));
   try {
-    const out = await client.session.status();
+    const out = await client.session.status(true);
     assert.ok(out.ok, `status of ${endpoint}: ${!out.ok && out.error.message}`);
     return out.value;
   } finally {

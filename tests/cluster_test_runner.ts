@@ -61,7 +61,7 @@ class Writer {
 async function status(pump: Pump, endpoint: string) {
   const c = await openTestClient(pump, testClientConfig({ node: endpoint }));
   try {
-    const out = await c.session.status();
+    const out = await c.session.status(true);
     if (!out.ok) throw new Error(out.error.message);
     return out.value;
   } finally {

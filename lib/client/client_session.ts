@@ -94,8 +94,8 @@ export class ClientSession {
   }
 
   /** The node's status. */
-  status(): Promise<Outcome<NonNullable<Envelope["statusReply"]>>> {
-    return this.#call({ status: {} }, "statusReply");
+  status(withChecksum = false): Promise<Outcome<NonNullable<Envelope["statusReply"]>>> {
+    return this.#call({ status: { withChecksum } }, "statusReply");
   }
 
   #remember(reply: LoginReply): void {

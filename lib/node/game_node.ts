@@ -269,7 +269,7 @@ export class GameNode {
         });
         return;
       case "status":
-        this.#reply(entry, requestId, { statusReply: this.statusReply(now) });
+        this.#reply(entry, requestId, { statusReply: this.statusReply(now, request.withChecksum) });
         return;
       case "query_rect": {
         const total = this.state.world.queryRect(
@@ -308,7 +308,7 @@ export class GameNode {
   }
 
   /** The status of this node. */
-  statusReply(now: number) {
+  statusReply(now: number, withChecksum = false) {
     const load = this.load();
     return {
       load: {
@@ -326,7 +326,8 @@ export class GameNode {
       masterId: this.masterId,
       tick: this.#tick,
       uptimeS: (now - this.#startedAt) / 1000,
-      checksum: this.state.checksum(),
+      // A pass over every user: only on request, never for routine polls.
+      checksum: withChecksum ? this.state.checksum() : undefined,
     };
   }
 

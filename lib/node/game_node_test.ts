@@ -286,12 +286,15 @@ Deno.test("handleFrame() answers ping and status", () => {
   h.login(B, PEER_2, 0);
   h.node.tick(20);
   h.node.tick(40);
-  const status = h.call(A, PEER_1, { status: {} }, 2500).statusReply!;
+  const status = h.call(A, PEER_1, { status: { withChecksum: true } }, 2500).statusReply!;
   assert.equal(status.nodeId, "node-7");
   assert.equal(status.role, "ROLE_SINGLE");
   assert.equal(status.tick, 2);
   assert.equal(status.uptimeS, 2.5);
   assert.equal(status.checksum, h.node.state.checksum());
+  // A routine status poll does not pay for a pass over every user.
+  const plain = h.call(A, PEER_1, { status: {} }, 2500).statusReply!;
+  assert.equal(plain.checksum ?? 0, 0);
   assert.deepEqual(
     {
       connections: status.load?.connections,

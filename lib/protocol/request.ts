@@ -10,7 +10,7 @@ export type Request =
   | { op: "query_circle"; x: number; y: number; radius: number }
   | { op: "aoe"; radius: number; amount: number }
   | { op: "ping"; clientTimeMs: number }
-  | { op: "status" }
+  | { op: "status"; withChecksum: boolean }
   | { op: "discover"; wantMaster: boolean };
 
 /** The operations that change the world and so go through the master. */
@@ -130,7 +130,7 @@ export function parseRequest(envelope: Envelope, limits: RequestLimits): Request
         clientTimeMs: finite(envelope.ping?.clientTimeMs, "ping.client_time_ms"),
       };
     case "status":
-      return { op: "status" };
+      return { op: "status", withChecksum: envelope.status?.withChecksum === true };
     case "discover":
       return { op: "discover", wantMaster: envelope.discover?.wantMaster === true };
     case undefined:

@@ -50,7 +50,8 @@ Deno.test("parseRequest() returns every request with its fields", async (t) => {
     ],
     [{ aoe: { radius: 50, amount: -100 }, msg: "aoe" }, { op: "aoe", radius: 50, amount: -100 }],
     [{ ping: { clientTimeMs: 1234.5 }, msg: "ping" }, { op: "ping", clientTimeMs: 1234.5 }],
-    [{ status: {}, msg: "status" }, { op: "status" }],
+    [{ status: {}, msg: "status" }, { op: "status", withChecksum: false }],
+    [{ status: { withChecksum: true }, msg: "status" }, { op: "status", withChecksum: true }],
     [{ discover: { wantMaster: true }, msg: "discover" }, { op: "discover", wantMaster: true }],
     [{ discover: {}, msg: "discover" }, { op: "discover", wantMaster: false }],
   ];
