@@ -34,6 +34,7 @@ import {
   OpStats,
   round,
   summarize,
+  tickRate,
 } from "./load_stats.ts";
 
 /** The load generator's settings (the `load` group beside the client fields). */
@@ -512,6 +513,10 @@ export class LoadGenerator implements AsyncDisposable {
       for (const s of this.#ops) s.reset();
       this.#lag.reset();
       this.#skipped = 0;
+      // The node's tick count now opens the tick-rate window. Without it the window opened at a
+      // routine poll up to a second later; in a 2-s run often only the last routine poll and the
+      // final one were left, < 100 ms apart, and one tick more or less swung the rate by 20 Hz.
+      this.#pollStatus(true);
     }
     if (now >= this.#endAt) this.#stop();
   }
@@ -772,9 +777,12 @@ export class LoadGenerator implements AsyncDisposable {
     return n;
   }
 
-  /** Asks each node the clients are connected to for its status (one request per node). */
-  async #pollStatus(final: boolean): Promise<void> {
-    if (this.#statusInFlight > 0 && !final) return;
+  /**
+   * Asks each node the clients are connected to for its status (one request per node). A routine
+   * poll is skipped while another is in flight; a forced one (measurement start, end) is not.
+   */
+  async #pollStatus(force: boolean): Promise<void> {
+    if (this.#statusInFlight > 0 && !force) return;
     const byNode = new Map<string, Lane>();
     for (const lane of this.#lanes) {
       const id = lane.connection.nodeId;
@@ -866,6 +874,7 @@ export class LoadGenerator implements AsyncDisposable {
       tick_p99_ms_median: Math.max(...nodes.map((n) => n.tick_p99_ms_median)),
       tick_p99_ms_max: Math.max(...nodes.map((n) => n.tick_p99_ms_max)),
       tick_rate_hz: Math.min(...nodes.map((n) => n.tick_rate_hz)),
+      tick_rate_s: Math.min(...nodes.map((n) => n.tick_rate_s)),
       sessions_max: sum(nodes.map((n) => n.sessions_max)),
     };
     const target = this.#config.registry.length
@@ -894,13 +903,16 @@ export class LoadGenerator implements AsyncDisposable {
   }
 
   #nodeFigures(id: string, track: NodeTrack, endedAt: number): NodeFigures {
+    // Tick durations: the node reports its last full 1-s window, so samples from 1 s into the
+    // measured time on.
     const inWindow = track.samples.filter((s) =>
       this.#measuring && s.at >= this.#measureAt + 1000 && s.at <= endedAt + 1000
     );
     const window = inWindow.length ? inWindow : track.samples.slice(-1);
-    const first = window[0];
-    const last = window[window.length - 1];
-    const span = last && first ? last.uptimeS - first.uptimeS : 0;
+    // Tick rate: a count, so over the whole measured time (the poll at its start to the final one).
+    const rate = this.#measuring
+      ? tickRate(track.samples, this.#measureAt, endedAt + 1000)
+      : { hz: 0, seconds: 0 };
     const load = track.last?.load ?? {};
     return {
       node_id: id,
@@ -912,7 +924,8 @@ export class LoadGenerator implements AsyncDisposable {
       tick_avg_ms: round(load.tickAvgMs ?? 0),
       tick_p99_ms_median: round(median(window.map((s) => s.tickP99))),
       tick_p99_ms_max: round(Math.max(0, ...window.map((s) => s.tickP99))),
-      tick_rate_hz: span > 0 ? round((last.tick - first.tick) / span, 1) : 0,
+      tick_rate_hz: round(rate.hz, 1),
+      tick_rate_s: round(rate.seconds, 2),
       sessions_max: Math.max(0, ...track.samples.map((s) => s.sessions)),
     };
   }

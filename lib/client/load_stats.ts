@@ -199,6 +199,8 @@ export interface NodeFigures {
   tick_p99_ms_max: number;
   /** World ticks per second during the measured time (nominal 1 / tick_time). */
   tick_rate_hz: number;
+  /** Node seconds `tick_rate_hz` was counted over (about the measured time; 0: no rate). */
+  tick_rate_s: number;
   /** Most sessions seen in any status sample (and at the end). */
   sessions_max: number;
 }
@@ -227,6 +229,35 @@ export interface LoadReport {
   /** Sum over nodes (sessions, connections), most loaded node (tick figures). */
   node: NodeFigures | null;
   nodes: NodeFigures[];
+}
+
+/** One status reply of a node: when it arrived (generator ms), its tick count and uptime (s). */
+export interface TickSample {
+  at: number;
+  tick: number;
+  uptimeS: number;
+}
+
+/**
+ * A node's tick rate over the measured time [`from`, `to`] (generator ms): ticks between the first
+ * status sample that arrived at or after `from` and the last one, divided by the node's own uptime
+ * between them; when fewer than two samples arrived in the window, the last one before `from` opens
+ * it. Whole ticks over a span of s seconds are exact to ±1/s Hz, so the span is what keeps the rate
+ * honest: over a 50 ms span one tick more or less is ±20 Hz. `hz` and `seconds` are 0 without two
+ * samples. Samples must be in arrival order.
+ */
+export function tickRate(
+  samples: readonly TickSample[],
+  from: number,
+  to: number,
+): { hz: number; seconds: number } {
+  let first = samples.findIndex((s) => s.at >= from && s.at <= to);
+  const last = samples.findLastIndex((s) => s.at >= from && s.at <= to);
+  if (first >= 0 && first === last) first--; // in arrival order: the one before arrived before `from`
+  if (first < 0 || last <= first) return { hz: 0, seconds: 0 };
+  const seconds = samples[last].uptimeS - samples[first].uptimeS;
+  if (!(seconds > 0)) return { hz: 0, seconds: 0 };
+  return { hz: (samples[last].tick - samples[first].tick) / seconds, seconds };
 }
 
 /** Renders the human part of the report: one row per operation, then errors and node figures. */
@@ -265,7 +296,7 @@ export function formatReport(report: LoadReport): string {
           fixed(n.tick_p99_ms_median)
         }, max ${fixed(n.tick_p99_ms_max)}), tick avg ${fixed(n.tick_avg_ms)} ms, ${
           fixed(n.tick_rate_hz)
-        } ticks/s`,
+        } ticks/s over ${fixed(n.tick_rate_s)} s`,
     );
   }
   if (report.nodes.length === 0) lines.push("node: no status reply");

@@ -8,6 +8,7 @@ import {
   percentileOfSorted,
   renderTable,
   summarize,
+  tickRate,
 } from "./load_stats.ts";
 
 /** Exact nearest-rank percentile, for comparison. */
@@ -132,4 +133,29 @@ Deno.test("renderTable() pads columns and formatReport() shows every operation",
   assert.match(text, /query_circle/);
   assert.match(text, /TIMEOUT 2/);
   assert.match(text, /no status reply/);
+});
+
+Deno.test("tickRate counts ticks over the node's own uptime across the measured window", () => {
+  // Status replies at 1 s intervals (generator ms), a 50 Hz node, one reply 40 ms after the end.
+  const samples = [
+    { at: 1_000, tick: 50, uptimeS: 1 },
+    { at: 2_000, tick: 100, uptimeS: 2 },
+    { at: 3_000, tick: 150, uptimeS: 3 },
+    { at: 3_040, tick: 152, uptimeS: 3.04 },
+  ];
+  // Window [2000, 3040]: from the reply at 2 s to the final one, 1.04 s of node time.
+  const rate = tickRate(samples, 2_000, 3_040);
+  assert.ok(Math.abs(rate.seconds - 1.04) < 1e-9 && Math.abs(rate.hz - 50) < 1e-9);
+  // Only one reply inside the window: the one before it opens the span.
+  const late = tickRate(samples, 3_020, 3_040);
+  assert.ok(Math.abs(late.hz - 50) < 1e-9 && Math.abs(late.seconds - 0.04) < 1e-9);
+  // Two replies inside: they bound the span (the generator asks for one as measuring starts).
+  assert.ok(Math.abs(tickRate(samples, 2_500, 3_040).seconds - 0.04) < 1e-9);
+  // Fewer than two samples in all, or a span of zero: no rate rather than a made-up one.
+  assert.deepEqual(tickRate(samples.slice(0, 1), 0, 5_000), { hz: 0, seconds: 0 });
+  assert.deepEqual(tickRate([], 0, 5_000), { hz: 0, seconds: 0 });
+  assert.deepEqual(
+    tickRate([{ at: 1, tick: 5, uptimeS: 1 }, { at: 2, tick: 5, uptimeS: 1 }], 0, 5),
+    { hz: 0, seconds: 0 },
+  );
 });
