@@ -48,6 +48,23 @@ const stacks: Record<string, Stack> = {
     server: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_server.ts`],
     client: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_client.ts`],
   },
+  zmqjs: {
+    name: "deno, zeromq.js sockets",
+    server: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${root}lib/transport/_echo_server.ts`,
+      "--backend=zeromq.js",
+    ],
+    client: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${root}lib/transport/_echo_client.ts`,
+      "--backend=zeromq.js",
+    ],
+  },
   timer: {
     name: "deno + pump (timer)",
     server: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_server.ts`, "--wait=timer"],
@@ -182,7 +199,7 @@ const pipelinedArgs = [
   `--inflight=${inflight}`,
 ];
 const sequentialArgs = [`--count=${sequentialCount}`, "--sockets=1", "--inflight=1"];
-const names = withTimerMode ? ["deno", "node", "timer"] : ["deno", "node"];
+const names = withTimerMode ? ["deno", "node", "zmqjs", "timer"] : ["deno", "node", "zmqjs"];
 // Idle CPU first, while this process has done nothing else yet.
 const idleEpoll = await idleCpuPercent("auto");
 const idleTimer = await idleCpuPercent("timer");
@@ -194,10 +211,10 @@ for (let round = 0; round < rounds; round++) {
     (sequential[name] ??= []).push(await run(stacks[name], sequentialArgs));
   }
 }
-const pumpMode = (() => {
+const { mode: pumpMode, socketMode } = (() => {
   const probe = new Pump();
   probe.close();
-  return probe.stats.mode;
+  return probe.stats;
 })();
 
 const rows = names.map((name) => ({
@@ -245,6 +262,7 @@ const json: Record<string, unknown> = {
   bench: "transport",
   quick,
   pump_mode: pumpMode,
+  socket_mode: socketMode,
   deno_rps: deno.pipe.rps,
   node_rps: nodeRow.pipe.rps,
   ratio,
@@ -263,8 +281,11 @@ const json: Record<string, unknown> = {
   idle_cpu_pct: idleEpoll,
   idle_cpu_pct_timer: idleTimer,
 };
+json.zeromq_js_rps = rows[2].pipe.rps;
+json.zeromq_js_seq_rps = rows[2].seq.rps;
+json.zeromq_js_server_cpu_us_per_rt = rows[2].pipe.serverCpuUsPerRt;
 if (withTimerMode) {
-  json.timer_rps = rows[2].pipe.rps;
-  json.timer_seq_rps = rows[2].seq.rps;
+  json.timer_rps = rows[3].pipe.rps;
+  json.timer_seq_rps = rows[3].seq.rps;
 }
 console.log(JSON.stringify(json));

@@ -11,7 +11,7 @@
  */
 
 import * as zmq from "zeromq";
-import { Pump, type PumpWaitMode } from "./pump.ts";
+import { Pump, type PumpSocketMode, type PumpWaitMode } from "./pump.ts";
 import { DealerSocket } from "./dealer_socket.ts";
 import {
   exitAfter,
@@ -74,6 +74,7 @@ if (flags.get("mode") === "native") {
   const { promise: finished, resolve } = Promise.withResolvers<void>();
   const pump = new Pump({
     wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
+    sockets: (flags.get("backend") ?? "auto") as PumpSocketMode,
     idleDelayMs: numberFlag(flags, "idle-delay-ms", 1),
     busyWindowMs: numberFlag(flags, "busy-window-ms", 2),
   });

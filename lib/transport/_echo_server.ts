@@ -9,7 +9,7 @@
  */
 
 import * as zmq from "zeromq";
-import { Pump, type PumpWaitMode } from "./pump.ts";
+import { Pump, type PumpSocketMode, type PumpWaitMode } from "./pump.ts";
 import { RouterSocket } from "./router_socket.ts";
 import { exitAfter, exitWithParent, numberFlag, parseFlags, printLine } from "./_child_util.ts";
 
@@ -30,6 +30,7 @@ if (flags.get("mode") === "native") {
 } else {
   const pump = new Pump({
     wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
+    sockets: (flags.get("backend") ?? "auto") as PumpSocketMode,
     idleDelayMs: numberFlag(flags, "idle-delay-ms", 1),
     busyWindowMs: numberFlag(flags, "busy-window-ms", 2),
   });

@@ -5,6 +5,7 @@
  */
 
 import type * as zmq from "zeromq";
+import type { Libzmq, NativeSocket } from "./_libzmq.ts";
 
 /** Attaches a poll target to the pump (symbol-keyed so it stays off the public API). */
 export const kAttach: unique symbol = Symbol("transport.attach");
@@ -24,13 +25,20 @@ export const kReport: unique symbol = Symbol("transport.report");
 export const kZap: unique symbol = Symbol("transport.zap");
 /** Throws `PumpClosedError` if the pump was disposed. */
 export const kCheckOpen: unique symbol = Symbol("transport.checkOpen");
+/** The pump's libzmq over FFI, or undefined when plain sockets use zeromq.js. */
+export const kNative: unique symbol = Symbol("transport.native");
+
+/** What the pump's `[kNative]` returns. */
+export type NativeLibzmq = Libzmq;
 
 /** One socket the pump polls. */
 export interface PollTarget {
   /** `router`, `dealer`, `publisher`, `subscriber`, `zap`: for errors and logs. */
   readonly kind: string;
-  /** The zeromq socket. */
-  readonly socket: zmq.Socket;
+  /** The zeromq.js socket, or undefined for a socket driven through FFI (`native`). */
+  readonly socket: zmq.Socket | undefined;
+  /** The libzmq socket driven through FFI, or undefined for a zeromq.js socket. */
+  readonly native: NativeSocket | undefined;
   /** False for write-only sockets (PUB): polled only so zeromq processes its commands. */
   readonly receives: boolean;
   /** Set on close; the pump skips and forgets closed targets. */

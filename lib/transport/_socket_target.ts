@@ -19,6 +19,7 @@ import {
 } from "./_internal.ts";
 import { FULFILLED, PENDING, promiseDetails } from "./_promise_state.ts";
 import { InvalidOptionError } from "./errors.ts";
+import { EHOSTUNREACH, NativeSocket } from "./_libzmq.ts";
 
 /** Default per-peer high-water mark (zeromq's own default of 1,000 drops bursts too early). */
 export const DEFAULT_HWM = 10_000;
@@ -88,7 +89,23 @@ export function portOf(endpoint: string): number {
   return Number.isInteger(port) ? port : 0;
 }
 
-/** One zeromq socket attached to a pump. */
+/** The options of a socket driven through FFI (see `commonOptions` for zeromq.js). */
+export function nativeOptions(
+  options: SocketOptions,
+): { linger: number; sendHwm: number; receiveHwm: number; maxMessageSize?: number } {
+  checkInteger(options.sendHwm, "sendHwm", 0);
+  checkInteger(options.receiveHwm, "receiveHwm", 0);
+  checkInteger(options.linger, "linger", -1);
+  checkInteger(options.maxMessageSize, "maxMessageSize", -1);
+  return {
+    linger: options.linger ?? DEFAULT_LINGER_MS,
+    sendHwm: options.sendHwm ?? DEFAULT_HWM,
+    receiveHwm: options.receiveHwm ?? DEFAULT_HWM,
+    maxMessageSize: options.maxMessageSize,
+  };
+}
+
+/** One zeromq socket (zeromq.js, or libzmq through FFI) attached to a pump. */
 export class SocketTarget implements PollTarget {
   closed = false;
   lastActive = 0;
@@ -99,7 +116,8 @@ export class SocketTarget implements PollTarget {
   readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
   readonly pump: Pump;
   readonly kind: string;
-  readonly socket: zmq.Socket;
+  readonly socket: zmq.Socket | undefined;
+  readonly native: NativeSocket | undefined;
   readonly receives: boolean;
   readonly #deliver: (message: Uint8Array[]) => void;
   readonly #onClose: (() => void) | undefined;
@@ -107,9 +125,10 @@ export class SocketTarget implements PollTarget {
   #queued: OutFrames[] | undefined;
   readonly #maxQueued: number;
 
+  /** `socket` is a zeromq.js socket or a NativeSocket (libzmq through FFI). */
   constructor(
     pump: Pump,
-    socket: zmq.Socket,
+    socket: zmq.Socket | NativeSocket,
     options: {
       kind: string;
       receives: boolean;
@@ -121,7 +140,13 @@ export class SocketTarget implements PollTarget {
     },
   ) {
     this.pump = pump;
-    this.socket = socket;
+    if (socket instanceof NativeSocket) {
+      this.native = socket;
+      this.socket = undefined;
+    } else {
+      this.socket = socket;
+      this.native = undefined;
+    }
     this.kind = options.kind;
     this.receives = options.receives;
     this.#deliver = options.deliver ?? (() => {});
@@ -136,7 +161,7 @@ export class SocketTarget implements PollTarget {
       this.pump[kAttach](this);
     } catch (error) {
       this.closed = true;
-      this.socket.close();
+      this.#closeSocket();
       this.#onClose?.();
       throw error;
     }
@@ -187,6 +212,16 @@ export class SocketTarget implements PollTarget {
   }
 
   #sendNow(frames: OutFrames): boolean {
+    const native = this.native;
+    if (native !== undefined) {
+      const errno = native.send(Array.isArray(frames) ? frames : [frames]);
+      if (errno === 0) {
+        this.#sent();
+        return true;
+      }
+      this.#dropped({ code: errno === EHOSTUNREACH ? "EHOSTUNREACH" : `ZMQ_${errno}` });
+      return false;
+    }
     let promise: Promise<void>;
     try {
       promise = (this.socket as zmq.Socket & zmq.Writable).send(frames);
@@ -216,8 +251,13 @@ export class SocketTarget implements PollTarget {
     this.flush();
     this.closed = true;
     this.pump[kDetach](this);
-    this.socket.close();
+    this.#closeSocket();
     this.#onClose?.();
+  }
+
+  #closeSocket(): void {
+    if (this.native !== undefined) this.native.close();
+    else this.socket?.close();
   }
 
   #sent(): void {

@@ -30,6 +30,7 @@ export class ZapHandler implements PollTarget {
   readonly kind = "zap";
   readonly receives = true;
   readonly socket: zmq.Router;
+  readonly native = undefined;
   closed = false;
   lastActive = 0;
   slot = 0;

@@ -6,11 +6,12 @@
 
 import * as zmq from "zeromq";
 import { ConnectError, InvalidOptionError } from "./errors.ts";
-import { kCheckOpen } from "./_internal.ts";
+import { kCheckOpen, kNative } from "./_internal.ts";
+import { type NativeSocket, ZMQ_DEALER } from "./_libzmq.ts";
 import type { Pump } from "./pump.ts";
 import type { CurveClientKeys, Frames, SocketOptions, SocketStats } from "./types.ts";
 import { clientCurve } from "./_curve_setup.ts";
-import { commonOptions, createSocket, SocketTarget } from "./_socket_target.ts";
+import { commonOptions, createSocket, nativeOptions, SocketTarget } from "./_socket_target.ts";
 
 /** Options of `DealerSocket.connect`. */
 export interface DealerSocketOptions extends SocketOptions {
@@ -28,6 +29,8 @@ export class DealerSocket implements AsyncDisposable {
   readonly #pump: Pump;
   readonly #onMessage: (frames: Frames) => void;
   readonly #zmqOptions: Record<string, unknown>;
+  /** Set when the socket talks to libzmq through FFI (plain sockets; see PumpOptions.sockets). */
+  readonly #nativeOptions: ReturnType<typeof nativeOptions> & { routingId?: string } | undefined;
   #target: SocketTarget;
   #endpoint: string;
   #closed = false;
@@ -50,6 +53,9 @@ export class DealerSocket implements AsyncDisposable {
         "routingId must be 1 to 255 bytes, not starting with a zero byte",
       );
     }
+    this.#nativeOptions = options.curve || pump[kNative] === undefined
+      ? undefined
+      : { ...nativeOptions(options), routingId: options.routingId };
     this.#zmqOptions = {
       ...commonOptions(pump, options, true),
       ...(options.curve ? clientCurve(options.curve) : {}),
@@ -124,12 +130,26 @@ export class DealerSocket implements AsyncDisposable {
   }
 
   #open(endpoint: string): SocketTarget {
-    const socket = createSocket("dealer", () => new zmq.Dealer(this.#zmqOptions));
-    try {
-      socket.connect(endpoint);
-    } catch (error) {
-      socket.close();
-      throw new ConnectError(endpoint, { cause: error });
+    const native = this.#nativeOptions === undefined ? undefined : this.#pump[kNative];
+    let socket: zmq.Dealer | NativeSocket;
+    if (native !== undefined) {
+      socket = native.socket(ZMQ_DEALER);
+      try {
+        socket.configure(this.#nativeOptions!);
+        socket.connect(endpoint);
+      } catch (error) {
+        socket.close();
+        throw new ConnectError(endpoint, { cause: error });
+      }
+    } else {
+      const js = createSocket("dealer", () => new zmq.Dealer(this.#zmqOptions));
+      try {
+        js.connect(endpoint);
+      } catch (error) {
+        js.close();
+        throw new ConnectError(endpoint, { cause: error });
+      }
+      socket = js;
     }
     const target = new SocketTarget(this.#pump, socket, {
       kind: "dealer",

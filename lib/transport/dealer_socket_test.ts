@@ -2,74 +2,79 @@ import assert from "node:assert/strict";
 import { ConnectError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
 import { bytes, text, until, within } from "./_test_util.ts";
 
-Deno.test("DealerSocket.reconnect switches to another server with the same handler", async () => {
-  await using pump = new Pump();
-  const serve = (name: string) =>
-    RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
-      routers[name].send(peer, [bytes(`${name}:${text(frames[0])}`)]);
-    });
-  const routers: Record<string, RouterSocket> = {};
-  routers.a = await serve("a");
-  routers.b = await serve("b");
+/** Every test runs over both ways plain sockets reach libzmq. */
+const SOCKET_MODES = ["ffi", "zeromq.js"] as const;
 
-  let waiting = Promise.withResolvers<string>();
-  const client = DealerSocket.connect(pump, routers.a.endpoint, (frames) => {
-    waiting.resolve(text(frames[0]));
-  }, { routingId: "player-1" });
+for (const sockets of SOCKET_MODES) {
+  Deno.test(`DealerSocket.reconnect switches to another server with the same handler [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const serve = (name: string) =>
+      RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+        routers[name].send(peer, [bytes(`${name}:${text(frames[0])}`)]);
+      });
+    const routers: Record<string, RouterSocket> = {};
+    routers.a = await serve("a");
+    routers.b = await serve("b");
 
-  client.send(bytes("hello"));
-  assert.equal(await within(waiting.promise, 10_000, "reply from a"), "a:hello");
+    let waiting = Promise.withResolvers<string>();
+    const client = DealerSocket.connect(pump, routers.a.endpoint, (frames) => {
+      waiting.resolve(text(frames[0]));
+    }, { routingId: "player-1" });
 
-  waiting = Promise.withResolvers<string>();
-  client.reconnect(routers.b.endpoint);
-  assert.equal(client.endpoint, routers.b.endpoint);
-  client.send(bytes("again"));
-  assert.equal(await within(waiting.promise, 10_000, "reply from b"), "b:again");
+    client.send(bytes("hello"));
+    assert.equal(await within(waiting.promise, 10_000, "reply from a"), "a:hello");
 
-  // After switching, server a no longer reaches the client (once it has seen the disconnect).
-  await until(
-    () => !routers.a.send(bytes("player-1"), bytes("stale")),
-    10_000,
-    "server a to notice the client left",
-  );
-  assert.equal(client.stats.received, 2);
-  assert.equal(client.stats.sent, 2);
-  client.close();
-  client.reconnect(routers.a.endpoint); // no-op once closed
-  assert.equal(client.closed, true);
-});
+    waiting = Promise.withResolvers<string>();
+    client.reconnect(routers.b.endpoint);
+    assert.equal(client.endpoint, routers.b.endpoint);
+    client.send(bytes("again"));
+    assert.equal(await within(waiting.promise, 10_000, "reply from b"), "b:again");
 
-Deno.test("DealerSocket.connect rejects a malformed endpoint with ConnectError", async () => {
-  await using pump = new Pump();
-  assert.throws(
-    () => DealerSocket.connect(pump, "nonsense://x", () => {}),
-    (error: unknown) => error instanceof ConnectError && error.endpoint === "nonsense://x",
-  );
-  assert.equal(pump.stats.sockets, 0);
-});
-
-Deno.test("DealerSocket.send returns false once its queue is full", async () => {
-  await using pump = new Pump();
-  // Nobody listens on this port: messages queue up to sendHwm, then sends fail fast.
-  const probe = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
-  const endpoint = probe.endpoint;
-  probe.close();
-  const client = DealerSocket.connect(pump, endpoint, () => {}, { sendHwm: 5 });
-  const results = Array.from({ length: 20 }, () => client.send(bytes("x")));
-  if (!pump.stats.syncSettle) return; // outcomes arrive asynchronously there
-  assert.ok(results.slice(0, 5).every((ok) => ok));
-  assert.equal(results.at(-1), false);
-  assert.equal(client.stats.dropped, results.filter((ok) => !ok).length);
-});
-
-Deno.test("out-of-range options throw InvalidOptionError and create no socket", async () => {
-  await using pump = new Pump();
-  for (const options of [{ sendHwm: -1 }, { linger: 0.5 }, { routingId: "" }]) {
-    assert.throws(
-      () => DealerSocket.connect(pump, "tcp://127.0.0.1:1", () => {}, options),
-      InvalidOptionError,
+    // After switching, server a no longer reaches the client (once it has seen the disconnect).
+    await until(
+      () => !routers.a.send(bytes("player-1"), bytes("stale")),
+      10_000,
+      "server a to notice the client left",
     );
-  }
-  assert.throws(() => new Pump({ maxBatch: Number.NaN }), InvalidOptionError);
-  assert.equal(pump.stats.sockets, 0);
-});
+    assert.equal(client.stats.received, 2);
+    assert.equal(client.stats.sent, 2);
+    client.close();
+    client.reconnect(routers.a.endpoint); // no-op once closed
+    assert.equal(client.closed, true);
+  });
+
+  Deno.test(`DealerSocket.connect rejects a malformed endpoint with ConnectError [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    assert.throws(
+      () => DealerSocket.connect(pump, "nonsense://x", () => {}),
+      (error: unknown) => error instanceof ConnectError && error.endpoint === "nonsense://x",
+    );
+    assert.equal(pump.stats.sockets, 0);
+  });
+
+  Deno.test(`DealerSocket.send returns false once its queue is full [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    // Nobody listens on this port: messages queue up to sendHwm, then sends fail fast.
+    const probe = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
+    const endpoint = probe.endpoint;
+    probe.close();
+    const client = DealerSocket.connect(pump, endpoint, () => {}, { sendHwm: 5 });
+    const results = Array.from({ length: 20 }, () => client.send(bytes("x")));
+    if (!pump.stats.syncSettle) return; // outcomes arrive asynchronously there
+    assert.ok(results.slice(0, 5).every((ok) => ok));
+    assert.equal(results.at(-1), false);
+    assert.equal(client.stats.dropped, results.filter((ok) => !ok).length);
+  });
+
+  Deno.test(`out-of-range options throw InvalidOptionError and create no socket [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    for (const options of [{ sendHwm: -1 }, { linger: 0.5 }, { routingId: "" }]) {
+      assert.throws(
+        () => DealerSocket.connect(pump, "tcp://127.0.0.1:1", () => {}, options),
+        InvalidOptionError,
+      );
+    }
+    assert.throws(() => new Pump({ maxBatch: Number.NaN }), InvalidOptionError);
+    assert.equal(pump.stats.sockets, 0);
+  });
+}

@@ -11,6 +11,12 @@
  *   on a 2-core machine starves zeromq's I/O threads). Elsewhere it falls back to polling: re-poll
  *   via `setImmediate` while traffic flowed in the last `busyWindowMs`, a `idleDelayMs` timer
  *   otherwise. `wait: "epoll" | "timer"` forces a mode; `pump.stats.mode` tells which is in use.
+ * - **Calling libzmq**: plain (non-CURVE) ROUTER and DEALER sockets, the hot client plane, call
+ *   libzmq directly through Deno FFI — the libzmq inside zeromq.js's own addon, opened a second
+ *   time — at about 2 µs per message instead of about 17 µs through zeromq.js's N-API, promises
+ *   and Buffers. CURVE sockets (their ZAP handler lives in zeromq.js's context) and PUB/SUB use
+ *   zeromq.js. Without `--allow-ffi` everything uses zeromq.js; `sockets: "ffi" | "zeromq.js"`
+ *   forces a way, `pump.stats.socketMode` tells which is in use.
  * - **Sending** never waits (`sendTimeout` 0): `send()` returns `false` and counts a drop when
  *   zeromq cannot take the message (queue full, unknown ROUTER peer, closed socket). PUB drops at
  *   its high-water mark silently: number messages and detect gaps.
@@ -36,7 +42,13 @@
  * @module
  */
 
-export { Pump, type PumpOptions, type PumpStats, type PumpWaitMode } from "./pump.ts";
+export {
+  Pump,
+  type PumpOptions,
+  type PumpSocketMode,
+  type PumpStats,
+  type PumpWaitMode,
+} from "./pump.ts";
 export {
   DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
   RouterSocket,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   DealerSocket,
   HandlerError,
+  InvalidOptionError,
   Pump,
   PumpClosedError,
   type PumpWaitMode,
@@ -66,6 +67,37 @@ for (const wait of ["epoll", "timer"] as const) {
     assert.equal(pump.stats.received, 2 * total);
   });
 }
+
+for (const sockets of ["ffi", "zeromq.js"] as const) {
+  Deno.test(`pump with sockets=${sockets} carries request/reply and reports it`, async () => {
+    await using pump = new Pump({ sockets });
+    assert.equal(pump.stats.socketMode, sockets);
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      // Several frames in, several frames out, empty ones included.
+      router.send(peer, [...frames, new Uint8Array(0), bytes(`${frames.length}`)]);
+    });
+    const replies: string[][] = [];
+    const done = countdown(3);
+    const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+      replies.push(frames.map(text));
+      done.tick();
+    });
+    const big = "x".repeat(300_000); // beyond any small-message optimisation
+    assert.equal(client.send(bytes("one")), true);
+    assert.equal(client.send([bytes("a"), bytes("b")]), true);
+    assert.equal(client.send(bytes(big)), true);
+    await within(done.reached, 10_000, "three replies");
+    assert.deepEqual(replies, [["one", "", "1"], ["a", "b", "", "2"], [big, "", "1"]]);
+    assert.equal(pump.stats.received, 6);
+    assert.equal(router.stats.sent, 3);
+    assert.equal(client.stats.sent, 3);
+  });
+}
+
+Deno.test("pump rejects an unknown sockets option", () => {
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => new Pump({ sockets: "napi" as any }), InvalidOptionError);
+});
 
 Deno.test("timer mode serves many sockets, also once they have gone cold", async () => {
   await using pump = new Pump({ wait: "timer", maxColdPolls: 8 });

@@ -6,7 +6,8 @@
 
 import * as zmq from "zeromq";
 import { BindError } from "./errors.ts";
-import { kCheckOpen } from "./_internal.ts";
+import { kCheckOpen, kNative } from "./_internal.ts";
+import { ZMQ_ROUTER } from "./_libzmq.ts";
 import type { Pump } from "./pump.ts";
 import type { CurveServerKeys, Frames, SocketOptions, SocketStats } from "./types.ts";
 import { serverCurve } from "./_curve_setup.ts";
@@ -14,6 +15,7 @@ import {
   checkInteger,
   commonOptions,
   createSocket,
+  nativeOptions,
   portOf,
   SocketTarget,
 } from "./_socket_target.ts";
@@ -74,6 +76,38 @@ export class RouterSocket implements AsyncDisposable {
     pump[kCheckOpen]();
     checkInteger(options.maxQueuedSends, "maxQueuedSends", 1);
     const { batchSends, maxQueuedSends, ...socketOptions } = options;
+    const deliver = (message: Uint8Array[]) => {
+      const peer = message[0];
+      message.shift();
+      onMessage(peer, message);
+    };
+    const native = options.curve ? undefined : pump[kNative];
+    if (native !== undefined) {
+      // A plain ROUTER talks to libzmq through FFI (see PumpOptions.sockets).
+      const settings = nativeOptions({
+        maxMessageSize: DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
+        ...socketOptions,
+      });
+      const socket = native.socket(ZMQ_ROUTER);
+      let bound: string;
+      try {
+        socket.configure({ ...settings, router: true });
+        socket.bind(endpoint);
+        bound = socket.lastEndpoint || endpoint;
+      } catch (error) {
+        socket.close();
+        throw new BindError(endpoint, { cause: error });
+      }
+      const target = new SocketTarget(pump, socket, {
+        kind: "router",
+        receives: true,
+        deliver,
+        batchSends,
+        maxQueuedSends,
+      });
+      target.attach();
+      return new RouterSocket(target, bound);
+    }
     const curve = options.curve ? await serverCurve(pump, options.curve) : undefined;
     const socket = createSocket("router", () =>
       new zmq.Router({
@@ -97,11 +131,7 @@ export class RouterSocket implements AsyncDisposable {
     const target = new SocketTarget(pump, socket, {
       kind: "router",
       receives: true,
-      deliver: (message) => {
-        const peer = message[0];
-        message.shift();
-        onMessage(peer, message);
-      },
+      deliver,
       onClose: curve?.release,
       batchSends,
       maxQueuedSends,

@@ -13,201 +13,206 @@ function request(id: number): Uint8Array {
   return frame;
 }
 
-Deno.test("RouterSocket carries 10,000 round trips to another process, sequential and pipelined", async (t) => {
-  const { server, port } = await startEchoServer();
-  await using pump = new Pump();
-  try {
-    const endpoint = `tcp://127.0.0.1:${port}`;
+/** Every test runs over both ways plain sockets reach libzmq. */
+const SOCKET_MODES = ["ffi", "zeromq.js"] as const;
 
-    await t.step("one client, one request at a time", async () => {
-      const total = 10_000;
-      const seen = new Uint8Array(total);
-      let next = 0;
-      let duplicates = 0;
-      const done = countdown(total);
-      const client = DealerSocket.connect(pump, endpoint, (frames) => {
-        const id = requestId(frames[0]);
-        if (id !== next - 1 || seen[id] === 1) duplicates++;
-        seen[id] = 1;
-        done.tick();
-        if (next < total) assert.equal(client.send(request(next++)), true);
-      });
-      try {
-        assert.equal(client.send(request(next++)), true);
-        await within(done.reached, 40_000, `10,000 sequential replies (got ${done.count()})`);
-        assert.equal(duplicates, 0);
-        assert.equal(seen.reduce((a, b) => a + b, 0), total);
-        assert.equal(client.stats.dropped, 0);
-      } finally {
-        client.close();
-      }
-    });
+for (const sockets of SOCKET_MODES) {
+  Deno.test(`RouterSocket carries 10,000 round trips to another process, sequential and pipelined [${sockets}]`, async (t) => {
+    const { server, port } = await startEchoServer();
+    await using pump = new Pump({ sockets });
+    try {
+      const endpoint = `tcp://127.0.0.1:${port}`;
 
-    await t.step("ten clients with 100 requests in flight each", async () => {
-      const total = 10_000;
-      const seen = new Uint8Array(total);
-      let next = 0;
-      let duplicates = 0;
-      const done = countdown(total);
-      const clients: DealerSocket[] = [];
-      try {
-        for (let c = 0; c < 10; c++) {
-          const client = DealerSocket.connect(pump, endpoint, (frames) => {
-            const id = requestId(frames[0]);
-            if (seen[id] === 1) duplicates++;
-            seen[id] = 1;
-            done.tick();
-            if (next < total) client.send(request(next++));
-          });
-          clients.push(client);
+      await t.step("one client, one request at a time", async () => {
+        const total = 10_000;
+        const seen = new Uint8Array(total);
+        let next = 0;
+        let duplicates = 0;
+        const done = countdown(total);
+        const client = DealerSocket.connect(pump, endpoint, (frames) => {
+          const id = requestId(frames[0]);
+          if (id !== next - 1 || seen[id] === 1) duplicates++;
+          seen[id] = 1;
+          done.tick();
+          if (next < total) assert.equal(client.send(request(next++)), true);
+        });
+        try {
+          assert.equal(client.send(request(next++)), true);
+          await within(done.reached, 40_000, `10,000 sequential replies (got ${done.count()})`);
+          assert.equal(duplicates, 0);
+          assert.equal(seen.reduce((a, b) => a + b, 0), total);
+          assert.equal(client.stats.dropped, 0);
+        } finally {
+          client.close();
         }
-        for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
-        await within(done.reached, 40_000, `10,000 pipelined replies (got ${done.count()})`);
-        assert.equal(duplicates, 0);
-        assert.equal(seen.reduce((a, b) => a + b, 0), total);
-        assert.equal(clients.reduce((sum, c) => sum + c.stats.dropped, 0), 0);
-      } finally {
-        for (const client of clients) client.close();
-      }
-    });
-  } finally {
-    await server.stop();
-  }
-});
-
-Deno.test("RouterSocket.bind on port 0 reports the real endpoint and port", async () => {
-  await using pump = new Pump();
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
-  assert.ok(router.port > 0);
-  assert.equal(router.endpoint, `tcp://127.0.0.1:${router.port}`);
-  await assert.rejects(
-    RouterSocket.bind(pump, router.endpoint, () => {}),
-    (error: unknown) => error instanceof BindError && error.endpoint === router.endpoint,
-  );
-});
-
-Deno.test("RouterSocket.send to an unknown peer returns false and counts it", async () => {
-  await using pump = new Pump();
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
-  assert.equal(router.send(bytes("nobody"), [bytes("hello")]), false);
-  if (!pump.stats.syncSettle) {
-    // Runtimes without synchronous promise inspection report the drop a microtask later.
-    await Promise.resolve();
-  }
-  assert.equal(router.stats.unroutable, 1);
-  assert.equal(router.stats.dropped, 1);
-  assert.equal(pump.stats.unroutable, 1);
-});
-
-Deno.test("RouterSocket replies reach the right peer by routing id", async () => {
-  await using pump = new Pump();
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
-    router.send(peer, [bytes(`${text(peer)}:${text(frames[0])}`)]);
-  });
-  const replies: string[] = [];
-  const done = countdown(2);
-  const a = DealerSocket.connect(pump, router.endpoint, (f) => {
-    replies.push(text(f[0]));
-    done.tick();
-  }, { routingId: "alice" });
-  const b = DealerSocket.connect(pump, router.endpoint, (f) => {
-    replies.push(text(f[0]));
-    done.tick();
-  }, { routingId: "bob" });
-  a.send(bytes("1"));
-  b.send([bytes("2")]);
-  await within(done.reached, 10_000, "two replies");
-  assert.deepEqual(replies.sort(), ["alice:1", "bob:2"]);
-  // A send after close is a counted drop, not an exception.
-  router.close();
-  router.close();
-  assert.equal(router.send(bytes("alice"), bytes("late")), false);
-});
-
-Deno.test("RouterSocket with batchSends carries 10,000 pipelined round trips, none lost", async () => {
-  await using pump = new Pump();
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
-    assert.equal(router.send(peer, frames), true);
-  }, { batchSends: true });
-  const total = 10_000;
-  const seen = new Uint8Array(total);
-  let next = 0;
-  let duplicates = 0;
-  const done = countdown(total);
-  const clients: DealerSocket[] = [];
-  try {
-    for (let c = 0; c < 10; c++) {
-      const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
-        const id = requestId(frames[0]);
-        if (seen[id] === 1) duplicates++;
-        seen[id] = 1;
-        done.tick();
-        if (next < total) client.send(request(next++));
       });
-      clients.push(client);
-    }
-    for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
-    await within(done.reached, 40_000, `10,000 batched replies (got ${done.count()})`);
-    assert.equal(duplicates, 0);
-    assert.equal(seen.reduce((a, b) => a + b, 0), total);
-    assert.equal(router.stats.sent, total);
-    assert.equal(router.stats.dropped, 0);
-  } finally {
-    for (const client of clients) client.close();
-  }
-});
 
-Deno.test("RouterSocket with batchSends flushes a reply sent from a timer promptly", async () => {
-  // No periodic sweep within the test's bounds: only the flush itself may send the reply.
-  await using pump = new Pump({ sweepIntervalMs: 60_000 });
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
-    // Answered later, outside the handler (as the node acknowledges durable writes).
-    setTimeout(() => assert.equal(router.send(peer, [bytes(`ack:${text(frames[0])}`)]), true), 0);
-  }, { batchSends: true });
-  const replies: string[] = [];
-  const done = countdown(3);
-  const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
-    replies.push(text(frames[0]));
-    done.tick();
-  });
-  try {
-    // One at a time: each reply must leave without further traffic to push it out.
-    for (const id of ["1", "2", "3"]) {
-      const before = done.count();
-      client.send(bytes(id));
-      await within(
-        (async () => {
-          while (done.count() === before) await new Promise((r) => setTimeout(r, 1));
-        })(),
-        2_000,
-        `the timer reply to ${id}`,
-      );
+      await t.step("ten clients with 100 requests in flight each", async () => {
+        const total = 10_000;
+        const seen = new Uint8Array(total);
+        let next = 0;
+        let duplicates = 0;
+        const done = countdown(total);
+        const clients: DealerSocket[] = [];
+        try {
+          for (let c = 0; c < 10; c++) {
+            const client = DealerSocket.connect(pump, endpoint, (frames) => {
+              const id = requestId(frames[0]);
+              if (seen[id] === 1) duplicates++;
+              seen[id] = 1;
+              done.tick();
+              if (next < total) client.send(request(next++));
+            });
+            clients.push(client);
+          }
+          for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
+          await within(done.reached, 40_000, `10,000 pipelined replies (got ${done.count()})`);
+          assert.equal(duplicates, 0);
+          assert.equal(seen.reduce((a, b) => a + b, 0), total);
+          assert.equal(clients.reduce((sum, c) => sum + c.stats.dropped, 0), 0);
+        } finally {
+          for (const client of clients) client.close();
+        }
+      });
+    } finally {
+      await server.stop();
     }
-    await within(done.reached, 2_000, "three replies");
-    assert.deepEqual(replies, ["ack:1", "ack:2", "ack:3"]);
-  } finally {
-    client.close();
-  }
-});
-
-Deno.test("RouterSocket with batchSends: full queue returns false, drops at flush are counted", async () => {
-  await using pump = new Pump();
-  const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, {
-    batchSends: true,
-    maxQueuedSends: 2,
   });
-  assert.equal(router.send(bytes("nobody"), bytes("a")), true);
-  assert.equal(router.send(bytes("nobody"), bytes("b")), true);
-  assert.equal(router.send(bytes("nobody"), bytes("c")), false);
-  assert.equal(router.stats.dropped, 1);
-  // The queue is flushed in a microtask (no pump sweep needed): both sends are unroutable.
-  await Promise.resolve();
-  if (!pump.stats.syncSettle) await Promise.resolve();
-  assert.equal(router.stats.dropped, 3);
-  assert.equal(router.stats.unroutable, 2);
-  assert.equal(router.stats.sent, 0);
-  await assert.rejects(
-    RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, { maxQueuedSends: 0 }),
-    InvalidOptionError,
-  );
-});
+
+  Deno.test(`RouterSocket.bind on port 0 reports the real endpoint and port [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
+    assert.ok(router.port > 0);
+    assert.equal(router.endpoint, `tcp://127.0.0.1:${router.port}`);
+    await assert.rejects(
+      RouterSocket.bind(pump, router.endpoint, () => {}),
+      (error: unknown) => error instanceof BindError && error.endpoint === router.endpoint,
+    );
+  });
+
+  Deno.test(`RouterSocket.send to an unknown peer returns false and counts it [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
+    assert.equal(router.send(bytes("nobody"), [bytes("hello")]), false);
+    if (!pump.stats.syncSettle) {
+      // Runtimes without synchronous promise inspection report the drop a microtask later.
+      await Promise.resolve();
+    }
+    assert.equal(router.stats.unroutable, 1);
+    assert.equal(router.stats.dropped, 1);
+    assert.equal(pump.stats.unroutable, 1);
+  });
+
+  Deno.test(`RouterSocket replies reach the right peer by routing id [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      router.send(peer, [bytes(`${text(peer)}:${text(frames[0])}`)]);
+    });
+    const replies: string[] = [];
+    const done = countdown(2);
+    const a = DealerSocket.connect(pump, router.endpoint, (f) => {
+      replies.push(text(f[0]));
+      done.tick();
+    }, { routingId: "alice" });
+    const b = DealerSocket.connect(pump, router.endpoint, (f) => {
+      replies.push(text(f[0]));
+      done.tick();
+    }, { routingId: "bob" });
+    a.send(bytes("1"));
+    b.send([bytes("2")]);
+    await within(done.reached, 10_000, "two replies");
+    assert.deepEqual(replies.sort(), ["alice:1", "bob:2"]);
+    // A send after close is a counted drop, not an exception.
+    router.close();
+    router.close();
+    assert.equal(router.send(bytes("alice"), bytes("late")), false);
+  });
+
+  Deno.test(`RouterSocket with batchSends carries 10,000 pipelined round trips, none lost [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      assert.equal(router.send(peer, frames), true);
+    }, { batchSends: true });
+    const total = 10_000;
+    const seen = new Uint8Array(total);
+    let next = 0;
+    let duplicates = 0;
+    const done = countdown(total);
+    const clients: DealerSocket[] = [];
+    try {
+      for (let c = 0; c < 10; c++) {
+        const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+          const id = requestId(frames[0]);
+          if (seen[id] === 1) duplicates++;
+          seen[id] = 1;
+          done.tick();
+          if (next < total) client.send(request(next++));
+        });
+        clients.push(client);
+      }
+      for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
+      await within(done.reached, 40_000, `10,000 batched replies (got ${done.count()})`);
+      assert.equal(duplicates, 0);
+      assert.equal(seen.reduce((a, b) => a + b, 0), total);
+      assert.equal(router.stats.sent, total);
+      assert.equal(router.stats.dropped, 0);
+    } finally {
+      for (const client of clients) client.close();
+    }
+  });
+
+  Deno.test(`RouterSocket with batchSends flushes a reply sent from a timer promptly [${sockets}]`, async () => {
+    // No periodic sweep within the test's bounds: only the flush itself may send the reply.
+    await using pump = new Pump({ sockets, sweepIntervalMs: 60_000 });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      // Answered later, outside the handler (as the node acknowledges durable writes).
+      setTimeout(() => assert.equal(router.send(peer, [bytes(`ack:${text(frames[0])}`)]), true), 0);
+    }, { batchSends: true });
+    const replies: string[] = [];
+    const done = countdown(3);
+    const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+      replies.push(text(frames[0]));
+      done.tick();
+    });
+    try {
+      // One at a time: each reply must leave without further traffic to push it out.
+      for (const id of ["1", "2", "3"]) {
+        const before = done.count();
+        client.send(bytes(id));
+        await within(
+          (async () => {
+            while (done.count() === before) await new Promise((r) => setTimeout(r, 1));
+          })(),
+          2_000,
+          `the timer reply to ${id}`,
+        );
+      }
+      await within(done.reached, 2_000, "three replies");
+      assert.deepEqual(replies, ["ack:1", "ack:2", "ack:3"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  Deno.test(`RouterSocket with batchSends: full queue returns false, drops at flush are counted [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, {
+      batchSends: true,
+      maxQueuedSends: 2,
+    });
+    assert.equal(router.send(bytes("nobody"), bytes("a")), true);
+    assert.equal(router.send(bytes("nobody"), bytes("b")), true);
+    assert.equal(router.send(bytes("nobody"), bytes("c")), false);
+    assert.equal(router.stats.dropped, 1);
+    // The queue is flushed in a microtask (no pump sweep needed): both sends are unroutable.
+    await Promise.resolve();
+    if (!pump.stats.syncSettle) await Promise.resolve();
+    assert.equal(router.stats.dropped, 3);
+    assert.equal(router.stats.unroutable, 2);
+    assert.equal(router.stats.sent, 0);
+    await assert.rejects(
+      RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, { maxQueuedSends: 0 }),
+      InvalidOptionError,
+    );
+  });
+}

@@ -1,0 +1,367 @@
+/**
+ * libzmq called directly through Deno FFI, for the hot request/reply sockets.
+ *
+ * zeromq.js costs about 9 µs of main-thread CPU per `receive()` and 8 µs per `send()` in Deno
+ * (N-API, a promise and a Node `Buffer` per message; measured with a CPU profile of a node at
+ * 10,000 clients). Its prebuilt addon links libzmq statically and exports the whole C API, so
+ * this module opens that same file with `Deno.dlopen` and calls `zmq_msg_recv` / `zmq_send`
+ * with `ZMQ_DONTWAIT` directly: a few FFI calls of tens of nanoseconds each per frame.
+ *
+ * Only what the pump needs is wrapped: non-blocking send and receive, options, bind/connect, the
+ * ZMQ_FD for epoll, and close. Sockets live in their own context (one per pump), so CURVE sockets,
+ * which need the ZAP handler in zeromq.js's context, stay on zeromq.js. `Libzmq.open()` returns
+ * `undefined` (and callers use zeromq.js) where the addon, its symbols or the FFI permission are
+ * missing.
+ *
+ * @module
+ */
+
+/** Socket types. */
+export const ZMQ_DEALER = 5;
+export const ZMQ_ROUTER = 6;
+
+const ZMQ_DONTWAIT = 1;
+const ZMQ_SNDMORE = 2;
+const ZMQ_ROUTING_ID = 5;
+const ZMQ_FD = 14;
+const ZMQ_EVENTS = 15;
+const ZMQ_LINGER = 17;
+const ZMQ_MAXMSGSIZE = 22;
+const ZMQ_SNDHWM = 23;
+const ZMQ_RCVHWM = 24;
+const ZMQ_LAST_ENDPOINT = 32;
+const ZMQ_ROUTER_MANDATORY = 33;
+const ZMQ_ROUTER_HANDOVER = 56;
+const ZMQ_POLLIN = 1;
+/** `errno` values (Linux) callers tell apart. */
+export const EAGAIN = 11;
+export const EHOSTUNREACH = 113;
+
+/** sizeof(zmq_msg_t) is 64; more room costs nothing and keeps the buffer off V8's heap. */
+const MSG_BYTES = 128;
+
+const SYMBOLS = {
+  zmq_ctx_new: { parameters: [], result: "pointer" },
+  zmq_ctx_term: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  zmq_socket: { parameters: ["pointer", "i32"], result: "pointer" },
+  zmq_close: { parameters: ["pointer"], result: "i32" },
+  zmq_setsockopt: { parameters: ["pointer", "i32", "buffer", "usize"], result: "i32" },
+  zmq_getsockopt: { parameters: ["pointer", "i32", "buffer", "buffer"], result: "i32" },
+  zmq_bind: { parameters: ["pointer", "buffer"], result: "i32" },
+  zmq_connect: { parameters: ["pointer", "buffer"], result: "i32" },
+  zmq_send: { parameters: ["pointer", "buffer", "usize", "i32"], result: "i32" },
+  zmq_msg_init: { parameters: ["buffer"], result: "i32" },
+  zmq_msg_recv: { parameters: ["buffer", "pointer", "i32"], result: "i32" },
+  zmq_msg_data: { parameters: ["buffer"], result: "pointer" },
+  zmq_msg_more: { parameters: ["buffer"], result: "i32" },
+  zmq_msg_close: { parameters: ["buffer"], result: "i32" },
+  zmq_errno: { parameters: [], result: "i32" },
+  zmq_strerror: { parameters: ["i32"], result: "pointer" },
+  zmq_version: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
+} as const;
+
+type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** A libzmq call failed; `errno` is zeromq's error number. */
+export class LibzmqError extends Error {
+  /** zeromq's errno. */
+  readonly errno: number;
+  /** Node-style code for the errors callers look at (`EHOSTUNREACH`, `EAGAIN`), else `ZMQ_<n>`. */
+  readonly code: string;
+
+  constructor(what: string, errno: number, reason: string) {
+    super(`${what}: ${reason}`);
+    this.name = "LibzmqError";
+    this.errno = errno;
+    this.code = errno === EHOSTUNREACH
+      ? "EHOSTUNREACH"
+      : errno === EAGAIN
+      ? "EAGAIN"
+      : `ZMQ_${errno}`;
+  }
+}
+
+const encoder = new TextEncoder();
+
+function cString(text: string): Uint8Array {
+  return encoder.encode(`${text}\0`);
+}
+
+/** The libzmq inside zeromq.js's addon, opened through FFI; one context per instance. */
+export class Libzmq {
+  readonly #library: Deno.DynamicLibrary<typeof SYMBOLS>;
+  readonly z: Symbols;
+  readonly #context: Deno.PointerObject;
+  /** Receive scratch: one zmq_msg_t, reused (never on V8's movable heap). */
+  readonly msg = new Uint8Array(new ArrayBuffer(MSG_BYTES));
+  readonly #intBuffer = new Int32Array(new ArrayBuffer(8));
+  readonly #intBytes = new Uint8Array(this.#intBuffer.buffer);
+  readonly #sizeBuffer = new BigUint64Array(new ArrayBuffer(8));
+  readonly #sizeBytes = new Uint8Array(this.#sizeBuffer.buffer);
+  #sockets = 0;
+  #terminated: Promise<void> | undefined;
+
+  private constructor(library: Deno.DynamicLibrary<typeof SYMBOLS>, context: Deno.PointerObject) {
+    this.#library = library;
+    this.z = library.symbols;
+    this.#context = context;
+  }
+
+  /**
+   * Opens the addon zeromq.js loaded (found in /proc/self/maps, so it must already be loaded)
+   * and creates a context; `undefined` where that is impossible (not Linux, no FFI permission,
+   * no addon, missing symbols, libzmq older than 4.3).
+   */
+  static open(): Libzmq | undefined {
+    if (Deno.build.os !== "linux") return undefined;
+    try {
+      if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
+      if (
+        Deno.permissions.querySync({ name: "read", path: "/proc/self/maps" }).state !== "granted"
+      ) {
+        return undefined;
+      }
+      const path = addonPath();
+      if (path === undefined) return undefined;
+      const library = Deno.dlopen(path, SYMBOLS);
+      const major = new Int32Array(1);
+      const minor = new Int32Array(1);
+      const patch = new Int32Array(1);
+      library.symbols.zmq_version(major, minor, patch);
+      const context = library.symbols.zmq_ctx_new();
+      if (major[0] * 100 + minor[0] < 403 || context === null) {
+        library.close();
+        return undefined;
+      }
+      return new Libzmq(library, context);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Sockets open in this context. */
+  get sockets(): number {
+    return this.#sockets;
+  }
+
+  /** A new socket of `type` (ZMQ_ROUTER, ZMQ_DEALER). */
+  socket(type: number): NativeSocket {
+    if (this.#terminated !== undefined) throw new LibzmqError("zmq_socket", 0, "context closed");
+    const handle = this.z.zmq_socket(this.#context, type);
+    if (handle === null) throw this.error("zmq_socket");
+    this.#sockets++;
+    return new NativeSocket(this, handle);
+  }
+
+  /** The last error (or `errno`) as a LibzmqError. */
+  error(what: string, errno = this.z.zmq_errno()): LibzmqError {
+    const text = this.z.zmq_strerror(errno);
+    const reason = text === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(text);
+    return new LibzmqError(what, errno, reason);
+  }
+
+  /** Sets an int option. */
+  setInt(handle: Deno.PointerObject, option: number, value: number): void {
+    this.#intBuffer[0] = value;
+    if (this.z.zmq_setsockopt(handle, option, this.#intBytes, 4n) !== 0) {
+      throw this.error(`zmq_setsockopt(${option})`);
+    }
+  }
+
+  /** Sets an int64 option. */
+  setInt64(handle: Deno.PointerObject, option: number, value: number): void {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigInt64(0, BigInt(value), true);
+    if (this.z.zmq_setsockopt(handle, option, bytes, 8n) !== 0) {
+      throw this.error(`zmq_setsockopt(${option})`);
+    }
+  }
+
+  /** Sets a binary option. */
+  setBytes(handle: Deno.PointerObject, option: number, value: Uint8Array): void {
+    if (this.z.zmq_setsockopt(handle, option, value, BigInt(value.length)) !== 0) {
+      throw this.error(`zmq_setsockopt(${option})`);
+    }
+  }
+
+  /** Reads an int option. */
+  getInt(handle: Deno.PointerObject, option: number): number {
+    this.#sizeBuffer[0] = 4n;
+    if (this.z.zmq_getsockopt(handle, option, this.#intBytes, this.#sizeBytes) !== 0) {
+      throw this.error(`zmq_getsockopt(${option})`);
+    }
+    return this.#intBuffer[0];
+  }
+
+  /** Reads a string option. */
+  getString(handle: Deno.PointerObject, option: number): string {
+    const bytes = new Uint8Array(1024);
+    this.#sizeBuffer[0] = BigInt(bytes.length);
+    if (this.z.zmq_getsockopt(handle, option, bytes, this.#sizeBytes) !== 0) {
+      throw this.error(`zmq_getsockopt(${option})`);
+    }
+    const length = Number(this.#sizeBuffer[0]);
+    // The size includes the terminating zero.
+    return new TextDecoder().decode(bytes.subarray(0, Math.max(0, length - 1)));
+  }
+
+  /** Called by NativeSocket.close(). */
+  released(): void {
+    this.#sockets--;
+  }
+
+  /**
+   * Terminates the context once every socket is closed (their linger bounds how long it
+   * takes); the library stays open, as zeromq.js still uses it. Idempotent.
+   */
+  terminate(): Promise<void> {
+    this.#terminated ??= this.z.zmq_ctx_term(this.#context).then(() => {});
+    return this.#terminated;
+  }
+
+  /** For tests: the path of the library in use. */
+  static addonPath(): string | undefined {
+    return addonPath();
+  }
+
+  /** Closes the FFI handle (the addon stays loaded for zeromq.js). */
+  closeLibrary(): void {
+    this.#library.close();
+  }
+}
+
+/** One libzmq socket, used only through non-blocking calls. */
+export class NativeSocket {
+  readonly #zmq: Libzmq;
+  readonly #handle: Deno.PointerObject;
+  #closed = false;
+
+  constructor(zmq: Libzmq, handle: Deno.PointerObject) {
+    this.#zmq = zmq;
+    this.#handle = handle;
+  }
+
+  /** Applies the common options; `maxMessageSize` -1 means no limit. */
+  configure(options: {
+    linger: number;
+    sendHwm: number;
+    receiveHwm: number;
+    maxMessageSize?: number;
+    routingId?: string;
+    router?: boolean;
+  }): void {
+    const zmq = this.#zmq;
+    const h = this.#handle;
+    zmq.setInt(h, ZMQ_LINGER, options.linger);
+    zmq.setInt(h, ZMQ_SNDHWM, options.sendHwm);
+    zmq.setInt(h, ZMQ_RCVHWM, options.receiveHwm);
+    if (options.maxMessageSize !== undefined) {
+      zmq.setInt64(h, ZMQ_MAXMSGSIZE, options.maxMessageSize);
+    }
+    if (options.routingId !== undefined) {
+      zmq.setBytes(h, ZMQ_ROUTING_ID, encoder.encode(options.routingId));
+    }
+    if (options.router) {
+      zmq.setInt(h, ZMQ_ROUTER_MANDATORY, 1);
+      zmq.setInt(h, ZMQ_ROUTER_HANDOVER, 1);
+    }
+  }
+
+  /** Binds; throws a LibzmqError (address in use, bad endpoint…). */
+  bind(endpoint: string): void {
+    if (this.#zmq.z.zmq_bind(this.#handle, cString(endpoint)) !== 0) {
+      throw this.#zmq.error(`bind ${endpoint}`);
+    }
+  }
+
+  /** Connects (in the background); throws a LibzmqError for a bad endpoint. */
+  connect(endpoint: string): void {
+    if (this.#zmq.z.zmq_connect(this.#handle, cString(endpoint)) !== 0) {
+      throw this.#zmq.error(`connect ${endpoint}`);
+    }
+  }
+
+  /** The endpoint last bound, with the real port after binding port 0. */
+  get lastEndpoint(): string {
+    return this.#zmq.getString(this.#handle, ZMQ_LAST_ENDPOINT);
+  }
+
+  /** The ZMQ_FD to watch with epoll (edge semantics: drain until EAGAIN after a wake-up). */
+  get fd(): number {
+    return this.#zmq.getInt(this.#handle, ZMQ_FD);
+  }
+
+  /** Whether a message is waiting (ZMQ_EVENTS; also makes libzmq process pending commands). */
+  get readable(): boolean {
+    if (this.#closed) return false;
+    return (this.#zmq.getInt(this.#handle, ZMQ_EVENTS) & ZMQ_POLLIN) !== 0;
+  }
+
+  /**
+   * Takes the next whole message without waiting: its frames, or `undefined` when none is
+   * waiting. Throws a LibzmqError for anything but EAGAIN.
+   */
+  receive(): Uint8Array[] | undefined {
+    if (this.#closed) return undefined;
+    const z = this.#zmq.z;
+    const msg = this.#zmq.msg;
+    let frames: Uint8Array[] | undefined;
+    for (;;) {
+      z.zmq_msg_init(msg);
+      // The frames of a message arrive together, so only the first can find nothing waiting.
+      const size = z.zmq_msg_recv(msg, this.#handle, ZMQ_DONTWAIT);
+      if (size < 0) {
+        // The usual end of a drain: no error object for it.
+        const errno = z.zmq_errno();
+        z.zmq_msg_close(msg);
+        if (frames === undefined && errno === EAGAIN) return undefined;
+        throw this.#zmq.error("zmq_msg_recv", errno);
+      }
+      // Allocate before taking the data pointer: small messages live inside `msg` itself.
+      const frame = new Uint8Array(size);
+      if (size > 0) Deno.UnsafePointerView.copyInto(z.zmq_msg_data(msg)!, frame);
+      const more = z.zmq_msg_more(msg);
+      z.zmq_msg_close(msg);
+      (frames ??= []).push(frame);
+      if (more === 0) return frames;
+    }
+  }
+
+  /**
+   * Sends one message without waiting: 0 when libzmq took it, else the errno (EAGAIN: the
+   * peer's queue is full; EHOSTUNREACH: a ROUTER's unknown peer). Frames are copied at once.
+   */
+  send(frames: readonly (Uint8Array | string)[]): number {
+    if (this.#closed) return EAGAIN;
+    const z = this.#zmq.z;
+    const last = frames.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const f = frames[i];
+      const bytes = typeof f === "string" ? encoder.encode(f) : f;
+      const flags = i < last ? ZMQ_DONTWAIT | ZMQ_SNDMORE : ZMQ_DONTWAIT;
+      if (z.zmq_send(this.#handle, bytes, BigInt(bytes.length), flags) < 0) {
+        // Only the first frame can fail: once it is in, libzmq takes the whole message.
+        return z.zmq_errno();
+      }
+    }
+    return 0;
+  }
+
+  /** Closes the socket (idempotent); unsent messages linger per the linger option. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#zmq.z.zmq_close(this.#handle);
+    this.#zmq.released();
+  }
+}
+
+/** The zeromq.js addon this process has loaded, from /proc/self/maps. */
+function addonPath(): string | undefined {
+  const maps = Deno.readTextFileSync("/proc/self/maps");
+  for (const line of maps.split("\n")) {
+    const path = line.slice(line.indexOf("/"));
+    if (line.includes("/") && path.endsWith(".node") && path.includes("zeromq")) return path;
+  }
+  return undefined;
+}
