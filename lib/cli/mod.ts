@@ -7,7 +7,8 @@
  * import { REGISTRY_SCHEMA } from "../config/mod.ts";
  * const spec = { name: "demo", summary: "A demo.", schema: REGISTRY_SCHEMA, flags: {} };
  * const cmd = await parseOrExit(spec, Deno.args);
- * await runProgram("demo", cmd, (signal) => new Promise((r) => signal.addEventListener("abort", r)));
+ * await runProgram("demo", cmd, (signal) =>
+ *   new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve())));
  * ```
  *
  * @module
