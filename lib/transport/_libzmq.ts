@@ -89,6 +89,7 @@ function cString(text: string): Uint8Array {
 
 /** The libzmq inside zeromq.js's addon, opened through FFI; one context per instance. */
 export class Libzmq {
+  /** Held so the library handle lives as long as the sockets (never closed: zeromq.js uses it). */
   readonly #library: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly z: Symbols;
   readonly #context: Deno.PointerObject;
@@ -98,7 +99,6 @@ export class Libzmq {
   readonly #intBytes = new Uint8Array(this.#intBuffer.buffer);
   readonly #sizeBuffer = new BigUint64Array(new ArrayBuffer(8));
   readonly #sizeBytes = new Uint8Array(this.#sizeBuffer.buffer);
-  #sockets = 0;
   #terminated: Promise<void> | undefined;
 
   private constructor(library: Deno.DynamicLibrary<typeof SYMBOLS>, context: Deno.PointerObject) {
@@ -139,17 +139,11 @@ export class Libzmq {
     }
   }
 
-  /** Sockets open in this context. */
-  get sockets(): number {
-    return this.#sockets;
-  }
-
   /** A new socket of `type` (ZMQ_ROUTER, ZMQ_DEALER). */
   socket(type: number): NativeSocket {
     if (this.#terminated !== undefined) throw new LibzmqError("zmq_socket", 0, "context closed");
     const handle = this.z.zmq_socket(this.#context, type);
     if (handle === null) throw this.error("zmq_socket");
-    this.#sockets++;
     return new NativeSocket(this, handle);
   }
 
@@ -205,11 +199,6 @@ export class Libzmq {
     return new TextDecoder().decode(bytes.subarray(0, Math.max(0, length - 1)));
   }
 
-  /** Called by NativeSocket.close(). */
-  released(): void {
-    this.#sockets--;
-  }
-
   /**
    * Terminates the context once every socket is closed (their linger bounds how long it
    * takes); the library stays open, as zeromq.js still uses it. Idempotent.
@@ -217,16 +206,6 @@ export class Libzmq {
   terminate(): Promise<void> {
     this.#terminated ??= this.z.zmq_ctx_term(this.#context).then(() => {});
     return this.#terminated;
-  }
-
-  /** For tests: the path of the library in use. */
-  static addonPath(): string | undefined {
-    return addonPath();
-  }
-
-  /** Closes the FFI handle (the addon stays loaded for zeromq.js). */
-  closeLibrary(): void {
-    this.#library.close();
   }
 }
 
@@ -352,7 +331,6 @@ export class NativeSocket {
     if (this.#closed) return;
     this.#closed = true;
     this.#zmq.z.zmq_close(this.#handle);
-    this.#zmq.released();
   }
 }
 
