@@ -114,7 +114,7 @@ export class ClusterRuntime implements AsyncDisposable {
         node.recordTick(end - start, end);
       },
       restore: (world, credentials) => node.state.restore(world, credentials),
-      checksum: () => node.state.checksum(),
+      checksum: (part, parts) => node.state.checksum(part, parts),
     }, {
       silenceMs: config.cluster.replica_silence_ms,
       snapshotTimeoutMs: config.cluster.snapshot_timeout_ms,
@@ -255,11 +255,16 @@ export class ClusterRuntime implements AsyncDisposable {
     const node = this.#node;
     const seq = ++node.lastSeq;
     const every = this.#config.cluster.checksum_every_ticks;
+    const parts = this.#config.cluster.checksum_parts;
+    // The parts take turns: every user is checked once per `parts` checksums.
+    const part = every > 0 ? Math.floor(seq / every) % parts : 0;
     const update = encodeUpdate({
       epoch: node.epoch,
       seq,
       ops: node.state.drainOps(),
-      checksum: every > 0 && seq % every === 0 ? node.state.checksum() || 1 : 0,
+      checksum: every > 0 && seq % every === 0 ? node.state.checksum(part, parts) || 1 : 0,
+      checksumPart: part,
+      checksumParts: parts,
       masterId: this.#config.node_id,
     });
     this.#publisher.publish(UPDATE_TOPIC, update);
@@ -475,6 +480,8 @@ export class ClusterRuntime implements AsyncDisposable {
       seq: update.seq ?? 0,
       ops: update.ops ?? new Uint8Array(),
       checksum: update.checksum ?? 0,
+      checksumPart: update.checksumPart ?? 0,
+      checksumParts: update.checksumParts ?? 0,
       masterId: update.masterId ?? "",
     }, performance.now()));
     this.#node.lastSeq = this.#sync.lastSeq;

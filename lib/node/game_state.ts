@@ -106,18 +106,23 @@ export class GameState {
     return ops.length;
   }
 
-  /** A checksum of the whole replicated state. */
-  checksum(): number {
+  /**
+   * A checksum of the whole replicated state, or with `parts` > 1 of the users and sessions whose
+   * user id % parts === part (see `World.checksum()`).
+   */
+  checksum(part = 0, parts = 1): number {
+    // The world validates part and parts.
+    let h = this.world.checksum(part, parts) >>> 0;
     // Credentials are summed (order-independent, like the world's checksum): id, generation and the
     // token's first 8 hex digits each go into a mixed word.
     let sum = 0;
     for (const [userId, c] of this.#credentials) {
+      if (parts > 1 && userId % parts !== part) continue;
       let x = Math.imul(userId ^ 0x85ebca6b, 0xc2b2ae35) ^ c.generation;
       x = Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) ^ parseInt(c.token.slice(0, 8), 16);
       x = Math.imul(x ^ (x >>> 13), 0x297a2d39);
       sum = (sum + (x ^ (x >>> 16))) >>> 0;
     }
-    let h = this.world.checksum() >>> 0;
     h = Math.imul(h ^ this.#credentials.size, 0x9e3779b1) >>> 0;
     return (h ^ sum) >>> 0;
   }

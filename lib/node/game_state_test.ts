@@ -271,6 +271,21 @@ Deno.test("checksum() differs when the replicated state differs", () => {
   assert.notEqual(a.checksum(), b.checksum());
 });
 
+Deno.test("checksum(part, parts) covers the sessions of its part's users too", () => {
+  const a = new GameState(OPTIONS);
+  const b = new GameState(OPTIONS);
+  for (let n = 1; n <= 6; n++) {
+    loggedIn(a, n, n, n);
+    loggedIn(b, n, n, n);
+  }
+  assert.ok(b.resume(5, token(5)).ok); // only the session changes: its generation
+  assert.equal(a.world.checksum(), b.world.checksum());
+  for (let part = 0; part < 3; part++) {
+    assert.equal(a.checksum(part, 3) === b.checksum(part, 3), part !== 5 % 3, `part ${part}`);
+  }
+  assert.notEqual(a.checksum(), b.checksum());
+});
+
 Deno.test("applyOps() throws ReplicationError for ops that do not fit the state", async (t) => {
   const master = new GameState(OPTIONS);
   loggedIn(master, 1, 1, 1);

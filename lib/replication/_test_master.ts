@@ -34,17 +34,26 @@ export class TestMaster {
   masterId: string;
   /** A checksum goes with every update whose seq is a multiple of this (0 = never). */
   checksumEvery: number;
+  /** Each checksum covers 1/checksumParts of the users, in turn (as the node's master does). */
+  checksumParts: number;
   readonly #rng: () => number;
   readonly #tokens = new Map<number, string>();
   readonly #out = new Uint32Array(64);
 
   /** Creates a master with no users. */
   constructor(
-    options: { epoch?: number; masterId?: string; checksumEvery?: number; seed?: number },
+    options: {
+      epoch?: number;
+      masterId?: string;
+      checksumEvery?: number;
+      checksumParts?: number;
+      seed?: number;
+    },
   ) {
     this.epoch = options.epoch ?? 1;
     this.masterId = options.masterId ?? "master-1";
     this.checksumEvery = options.checksumEvery ?? 1;
+    this.checksumParts = options.checksumParts ?? 1;
     this.#rng = seeded(options.seed ?? 1);
   }
 
@@ -85,11 +94,15 @@ export class TestMaster {
     const ops = this.state.drainOps();
     this.seq++;
     const withChecksum = this.checksumEvery > 0 && this.seq % this.checksumEvery === 0;
+    const parts = this.checksumParts;
+    const part = this.checksumEvery > 0 ? Math.floor(this.seq / this.checksumEvery) % parts : 0;
     return {
       epoch: this.epoch,
       seq: this.seq,
       ops,
-      checksum: withChecksum ? this.state.checksum() : 0,
+      checksum: withChecksum ? this.state.checksum(part, parts) : 0,
+      checksumPart: part,
+      checksumParts: parts,
       masterId: this.masterId,
     };
   }

@@ -8,6 +8,10 @@ export interface UpdateMessage {
   ops: Uint8Array;
   /** Checksum of the master's state after this update, or 0 when not sent with this update. */
   checksum: number;
+  /** Which part of the state `checksum` covers (user id % checksumParts); default 0. */
+  checksumPart?: number;
+  /** Parts the state's checksum is split into (absent, 0 or 1: `checksum` covers it whole). */
+  checksumParts?: number;
   /** Node id of the publishing master (for logs). */
   masterId: string;
 }
@@ -30,8 +34,11 @@ export interface ReplicaTarget {
   applyUpdate(ops: Uint8Array): void;
   /** Replaces the whole state; throws when the bytes are corrupt. */
   restore(world: Uint8Array, credentials: Uint8Array): void;
-  /** A uint32 checksum of the whole state, comparable with the master's. */
-  checksum(): number;
+  /**
+   * A uint32 checksum of the state, comparable with the master's: of the whole state, or with
+   * `parts` > 1 of the users whose id % parts === part.
+   */
+  checksum(part?: number, parts?: number): number;
 }
 
 /** The parts of a `GameState` that {@linkcode gameStateTarget} needs (kept structural: no import of lib/node). */
@@ -42,8 +49,8 @@ export interface ReplayableState {
   readonly world: { step(dt: number): void };
   /** Replaces the whole state. */
   restore(world: Uint8Array, credentials: Uint8Array): void;
-  /** A checksum of the whole state. */
-  checksum(): number;
+  /** A checksum of the state or of one part of it (see {@linkcode ReplicaTarget.checksum}). */
+  checksum(part?: number, parts?: number): number;
 }
 
 /**
@@ -413,10 +420,18 @@ export class ReplicaSync {
     }
     this.#stats.applied++;
     this.#lastUpdateAt = now;
-    if (update.checksum !== 0) {
+    const parts = (update.checksumParts ?? 0) > 1 ? update.checksumParts! : 1;
+    const part = parts > 1 ? update.checksumPart ?? 0 : 0;
+    if (update.checksum !== 0 && !(Number.isInteger(part) && part >= 0 && part < parts)) {
+      actions.push(log("warn", "Replication update names a checksum part that does not exist", {
+        seq: update.seq,
+        part,
+        parts,
+      }));
+    } else if (update.checksum !== 0) {
       let local: number;
       try {
-        local = this.#target.checksum() >>> 0;
+        local = this.#target.checksum(part, parts) >>> 0;
       } catch (error) {
         local = Number.NaN;
         actions.push(log("error", "Checksum of the replica failed", { error: errorText(error) }));
@@ -425,6 +440,7 @@ export class ReplicaSync {
         this.#stats.drifts++;
         actions.push(log("error", "Replica drifted from the master: checksum mismatch", {
           seq: update.seq,
+          part: `${part}/${parts}`,
           master: update.checksum >>> 0,
           replica: local,
         }));
@@ -485,7 +501,7 @@ export function gameStateTarget(state: ReplayableState, tickSeconds: number): Re
       state.world.step(tickSeconds);
     },
     restore: (world, credentials) => state.restore(world, credentials),
-    checksum: () => state.checksum(),
+    checksum: (part, parts) => state.checksum(part, parts),
   };
 }
 

@@ -278,6 +278,45 @@ Deno.test("checksum drift is detected, logged as an error, and repaired by a sna
   }
 });
 
+Deno.test("a checksum in parts finds drift when the drifted user's part comes round", () => {
+  const parts = 4;
+  const master = new TestMaster({ seed: 23, checksumEvery: 1, checksumParts: parts });
+  const { state, sync } = replica();
+  join(sync, master, 0);
+  for (let i = 1; i <= 10; i++) sync.onUpdate(master.next(), i * 20);
+  let victim = 0;
+  state.world.forEachUser((id) => victim ||= id);
+  assert.ok(victim > 0);
+  state.world.setVelocity(victim, 3, 4);
+  // Update seq checks part seq % 4 (every = 1): only the victim's part can see the tampering.
+  let seq = master.seq;
+  for (;;) {
+    const update = master.next(0);
+    seq = update.seq;
+    const actions = sync.onUpdate(update, seq * 20);
+    if (seq % parts === victim % parts) {
+      assert.deepEqual(requests(actions), ["drift"]);
+      assert.match(JSON.stringify(actions), new RegExp(`"part":"${victim % parts}/${parts}"`));
+      break;
+    }
+    assert.deepEqual(acks(actions), [seq], `part ${seq % parts} does not hold user ${victim}`);
+    assert.ok(seq < 20, "the victim's part came round within one cycle");
+  }
+  assert.equal(sync.stats.drifts, 1);
+});
+
+Deno.test("an update naming a checksum part that does not exist is applied, with a warning", () => {
+  const master = new TestMaster({ seed: 29, checksumEvery: 1 });
+  const { sync } = replica();
+  join(sync, master, 0);
+  const update = { ...master.next(), checksum: 12345, checksumPart: 9, checksumParts: 4 };
+  const actions = sync.onUpdate(update, 20);
+  assert.deepEqual(acks(actions), [update.seq]);
+  assert.deepEqual(requests(actions), []);
+  assert.equal(logs(actions, "warn").length, 1);
+  assert.equal(sync.stats.drifts, 0);
+});
+
 Deno.test("corrupt ops or a corrupt snapshot lead to a snapshot request, never a throw", async (t) => {
   const master = new TestMaster({ seed: 20 });
   const { state, sync } = replica();

@@ -424,15 +424,25 @@ export class World {
   /**
    * A uint32 hash of the whole state: every user's id, position, velocity and money (exact bits),
    * the user count and nextUserId. Users are combined order-independently, so worlds with equal
-   * state agree whatever their layout.
+   * state agree whatever their layout. With `parts` > 1 only the users whose id % parts === part
+   * are hashed (plus the counts): a fraction of the cost, for checks spread over several calls.
+   * Throws InvalidArgumentError unless 0 ≤ part < parts.
    */
-  checksum(): number {
+  checksum(part = 0, parts = 1): number {
+    if (
+      !Number.isInteger(parts) || parts < 1 || !Number.isInteger(part) || part < 0 || part >= parts
+    ) {
+      throw new InvalidArgumentError(
+        `checksum() needs integers 0 <= part < parts, got ${part}, ${parts}`,
+      );
+    }
+    const whole = parts === 1;
     let sum = 0;
     let xor = 0;
     const end = this.#alloc.length;
     for (let p = 0; p < end; p++) {
       const id = this.#ids[p];
-      if (id === 0) continue;
+      if (id === 0 || (!whole && id % parts !== part)) continue;
       let h = mix(0x2545f491, id);
       h = mixFloat(h, this.#pos[2 * p]);
       h = mixFloat(h, this.#pos[2 * p + 1]);

@@ -414,3 +414,29 @@ Deno.test("a hashed grid keeps apart the users of cells that share a bucket", ()
   const total = world.queryRect(x1, y1, x2, y2, out);
   assert.deepEqual(sortedIds(out, total), bruteRect(usersOf(world), x1, y1, x2, y2));
 });
+
+Deno.test("checksum(part, parts) covers the users whose id % parts is part, plus the counts", () => {
+  const make = () => {
+    const world = new World({ width: 500, height: 500, maxUsers: 100, maxSpeed: 5 });
+    const rng = mulberry32(77);
+    for (let id = 1; id <= 60; id++) world.addUser(id, rng() * 500, rng() * 500);
+    return world;
+  };
+  const a = make();
+  const b = make();
+  const parts = 4;
+  assert.equal(a.checksum(0, 1), a.checksum(), "one part is the whole state");
+  b.setVelocity(42, 1, 1); // 42 % 4 === 2
+  for (let part = 0; part < parts; part++) {
+    const same = a.checksum(part, parts) === b.checksum(part, parts);
+    assert.equal(same, part !== 42 % parts, `part ${part}`);
+  }
+  assert.notEqual(a.checksum(), b.checksum());
+  // The counts are in every part: a user added to part 3 changes part 0's checksum too.
+  const before = a.checksum(0, parts);
+  a.addUser(63, 1, 1);
+  assert.notEqual(a.checksum(0, parts), before);
+  for (const [part, n] of [[-1, 4], [4, 4], [0, 0], [0.5, 2], [0, 1.5], [Number.NaN, 2]]) {
+    assert.throws(() => a.checksum(part, n), InvalidArgumentError, `${part}/${n}`);
+  }
+});
