@@ -8,7 +8,8 @@
  * p99s) at ≥ 90 % of the nominal tick rate (ticks counted from the node's status at the start of the
  * measured time to its status at the end), the reply p99 is ≤ 50 ms, no request failed, and the
  * generator kept its schedule (send lag p99 ≤ 50 ms, nothing skipped). The search grows the client
- * count stepwise until a step fails, then bisects. It prints a row per step, a summary, an in-process
+ * count stepwise until a step fails, then bisects; a count that fails is measured a second time and
+ * passes if either run does (the machine is shared, and a burst of other load is not the node's). It prints a row per step, a summary, an in-process
  * breakdown of the node's per-request cost without the transport, and as the last line one JSON object.
  *
  * Reading a row: `node cpu main/io %` is the node's JS thread and zeromq I/O thread over the measured
@@ -159,6 +160,20 @@ async function main(args: string[]): Promise<number> {
     }
     steps.push(step);
     console.log(padRow(stepRow(step)));
+    if (!step.pass && !quick) {
+      // Other work shares this machine's two cores: a burst of it must not end the search, so a
+      // count that fails is measured once more and the better run kept (both rows are shown).
+      try {
+        const again = await runStep(steps.length + 1, next, opts, criteria);
+        steps.push(again);
+        console.log(padRow(stepRow(again)));
+        if (again.pass) step = again;
+      } catch (err) {
+        failure = (err as Error).message;
+        console.log(`step with ${next} clients could not run again: ${failure}`);
+        break;
+      }
+    }
     if (step.pass) lo = Math.max(lo, step.clients);
     else hi = Math.min(hi, step.clients);
     if (hi === Infinity) {
