@@ -34,6 +34,7 @@ const ZMQ_ROUTER_MANDATORY = 33;
 const ZMQ_ROUTER_HANDOVER = 56;
 const ZMQ_POLLIN = 1;
 /** `errno` values (Linux) callers tell apart. */
+const EINTR = 4;
 export const EAGAIN = 11;
 export const EHOSTUNREACH = 113;
 
@@ -53,6 +54,7 @@ const SYMBOLS = {
   zmq_msg_init: { parameters: ["buffer"], result: "i32" },
   zmq_msg_recv: { parameters: ["buffer", "pointer", "i32"], result: "i32" },
   zmq_msg_data: { parameters: ["buffer"], result: "pointer" },
+  zmq_msg_size: { parameters: ["buffer"], result: "usize" },
   zmq_msg_more: { parameters: ["buffer"], result: "i32" },
   zmq_msg_close: { parameters: ["buffer"], result: "i32" },
   zmq_errno: { parameters: [], result: "i32" },
@@ -87,10 +89,11 @@ function cString(text: string): Uint8Array {
   return encoder.encode(`${text}\0`);
 }
 
+/** The library, opened once per process (never closed: zeromq.js uses the same file). */
+let opened: Deno.DynamicLibrary<typeof SYMBOLS> | null | undefined;
+
 /** The libzmq inside zeromq.js's addon, opened through FFI; one context per instance. */
 export class Libzmq {
-  /** Held so the library handle lives as long as the sockets (never closed: zeromq.js uses it). */
-  readonly #library: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly z: Symbols;
   readonly #context: Deno.PointerObject;
   /** Receive scratch: one zmq_msg_t, reused (never on V8's movable heap). */
@@ -102,7 +105,6 @@ export class Libzmq {
   #terminated: Promise<void> | undefined;
 
   private constructor(library: Deno.DynamicLibrary<typeof SYMBOLS>, context: Deno.PointerObject) {
-    this.#library = library;
     this.z = library.symbols;
     this.#context = context;
   }
@@ -121,19 +123,10 @@ export class Libzmq {
       ) {
         return undefined;
       }
-      const path = addonPath();
-      if (path === undefined) return undefined;
-      const library = Deno.dlopen(path, SYMBOLS);
-      const major = new Int32Array(1);
-      const minor = new Int32Array(1);
-      const patch = new Int32Array(1);
-      library.symbols.zmq_version(major, minor, patch);
-      const context = library.symbols.zmq_ctx_new();
-      if (major[0] * 100 + minor[0] < 403 || context === null) {
-        library.close();
-        return undefined;
-      }
-      return new Libzmq(library, context);
+      opened ??= openLibrary();
+      if (opened === null) return undefined;
+      const context = opened.symbols.zmq_ctx_new();
+      return context === null ? undefined : new Libzmq(opened, context);
     } catch {
       return undefined;
     }
@@ -143,12 +136,12 @@ export class Libzmq {
   socket(type: number): NativeSocket {
     if (this.#terminated !== undefined) throw new LibzmqError("zmq_socket", 0, "context closed");
     const handle = this.z.zmq_socket(this.#context, type);
-    if (handle === null) throw this.error("zmq_socket");
+    if (handle === null) throw this.error("zmq_socket", this.z.zmq_errno());
     return new NativeSocket(this, handle);
   }
 
-  /** The last error (or `errno`) as a LibzmqError. */
-  error(what: string, errno = this.z.zmq_errno()): LibzmqError {
+  /** `errno` (read right after the failing call) as a LibzmqError. */
+  error(what: string, errno: number): LibzmqError {
     const text = this.z.zmq_strerror(errno);
     const reason = text === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(text);
     return new LibzmqError(what, errno, reason);
@@ -158,7 +151,7 @@ export class Libzmq {
   setInt(handle: Deno.PointerObject, option: number, value: number): void {
     this.#intBuffer[0] = value;
     if (this.z.zmq_setsockopt(handle, option, this.#intBytes, 4n) !== 0) {
-      throw this.error(`zmq_setsockopt(${option})`);
+      throw this.error(`zmq_setsockopt(${option})`, this.z.zmq_errno());
     }
   }
 
@@ -167,14 +160,14 @@ export class Libzmq {
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setBigInt64(0, BigInt(value), true);
     if (this.z.zmq_setsockopt(handle, option, bytes, 8n) !== 0) {
-      throw this.error(`zmq_setsockopt(${option})`);
+      throw this.error(`zmq_setsockopt(${option})`, this.z.zmq_errno());
     }
   }
 
   /** Sets a binary option. */
   setBytes(handle: Deno.PointerObject, option: number, value: Uint8Array): void {
     if (this.z.zmq_setsockopt(handle, option, value, BigInt(value.length)) !== 0) {
-      throw this.error(`zmq_setsockopt(${option})`);
+      throw this.error(`zmq_setsockopt(${option})`, this.z.zmq_errno());
     }
   }
 
@@ -182,7 +175,7 @@ export class Libzmq {
   getInt(handle: Deno.PointerObject, option: number): number {
     this.#sizeBuffer[0] = 4n;
     if (this.z.zmq_getsockopt(handle, option, this.#intBytes, this.#sizeBytes) !== 0) {
-      throw this.error(`zmq_getsockopt(${option})`);
+      throw this.error(`zmq_getsockopt(${option})`, this.z.zmq_errno());
     }
     return this.#intBuffer[0];
   }
@@ -192,7 +185,7 @@ export class Libzmq {
     const bytes = new Uint8Array(1024);
     this.#sizeBuffer[0] = BigInt(bytes.length);
     if (this.z.zmq_getsockopt(handle, option, bytes, this.#sizeBytes) !== 0) {
-      throw this.error(`zmq_getsockopt(${option})`);
+      throw this.error(`zmq_getsockopt(${option})`, this.z.zmq_errno());
     }
     const length = Number(this.#sizeBuffer[0]);
     // The size includes the terminating zero.
@@ -204,7 +197,12 @@ export class Libzmq {
    * takes); the library stays open, as zeromq.js still uses it. Idempotent.
    */
   terminate(): Promise<void> {
-    this.#terminated ??= this.z.zmq_ctx_term(this.#context).then(() => {});
+    this.#terminated ??= (async () => {
+      // -1 from a valid context only means a signal interrupted the wait (EINTR): restartable.
+      for (let tries = 0; tries < 100; tries++) {
+        if (await this.z.zmq_ctx_term(this.#context) === 0) return;
+      }
+    })();
     return this.#terminated;
   }
 }
@@ -220,6 +218,12 @@ export class NativeSocket {
     this.#handle = handle;
   }
 
+  /** Throws when the socket was closed: its handle is freed. */
+  #open(): Deno.PointerObject {
+    if (this.#closed) throw new LibzmqError("socket", 0, "socket closed");
+    return this.#handle;
+  }
+
   /** Applies the common options; `maxMessageSize` -1 means no limit. */
   configure(options: {
     linger: number;
@@ -230,7 +234,7 @@ export class NativeSocket {
     router?: boolean;
   }): void {
     const zmq = this.#zmq;
-    const h = this.#handle;
+    const h = this.#open();
     zmq.setInt(h, ZMQ_LINGER, options.linger);
     zmq.setInt(h, ZMQ_SNDHWM, options.sendHwm);
     zmq.setInt(h, ZMQ_RCVHWM, options.receiveHwm);
@@ -248,26 +252,36 @@ export class NativeSocket {
 
   /** Binds; throws a LibzmqError (address in use, bad endpoint…). */
   bind(endpoint: string): void {
-    if (this.#zmq.z.zmq_bind(this.#handle, cString(endpoint)) !== 0) {
-      throw this.#zmq.error(`bind ${endpoint}`);
+    const z = this.#zmq.z;
+    const h = this.#open();
+    const address = cString(endpoint);
+    let errno = EINTR;
+    while (z.zmq_bind(h, address) !== 0) {
+      errno = z.zmq_errno();
+      if (errno !== EINTR) throw this.#zmq.error(`bind ${endpoint}`, errno);
     }
   }
 
   /** Connects (in the background); throws a LibzmqError for a bad endpoint. */
   connect(endpoint: string): void {
-    if (this.#zmq.z.zmq_connect(this.#handle, cString(endpoint)) !== 0) {
-      throw this.#zmq.error(`connect ${endpoint}`);
+    const z = this.#zmq.z;
+    const h = this.#open();
+    const address = cString(endpoint);
+    let errno = EINTR;
+    while (z.zmq_connect(h, address) !== 0) {
+      errno = z.zmq_errno();
+      if (errno !== EINTR) throw this.#zmq.error(`connect ${endpoint}`, errno);
     }
   }
 
   /** The endpoint last bound, with the real port after binding port 0. */
   get lastEndpoint(): string {
-    return this.#zmq.getString(this.#handle, ZMQ_LAST_ENDPOINT);
+    return this.#zmq.getString(this.#open(), ZMQ_LAST_ENDPOINT);
   }
 
   /** The ZMQ_FD to watch with epoll (edge semantics: drain until EAGAIN after a wake-up). */
   get fd(): number {
-    return this.#zmq.getInt(this.#handle, ZMQ_FD);
+    return this.#zmq.getInt(this.#open(), ZMQ_FD);
   }
 
   /** Whether a message is waiting (ZMQ_EVENTS; also makes libzmq process pending commands). */
@@ -278,7 +292,9 @@ export class NativeSocket {
 
   /**
    * Takes the next whole message without waiting: its frames, or `undefined` when none is
-   * waiting. Throws a LibzmqError for anything but EAGAIN.
+   * waiting. Throws a LibzmqError for anything but EAGAIN. A call a signal interrupts (EINTR,
+   * possible in every libzmq call as it processes its commands) is repeated for the same frame,
+   * so a message is never cut in two.
    */
   receive(): Uint8Array[] | undefined {
     if (this.#closed) return undefined;
@@ -288,27 +304,33 @@ export class NativeSocket {
     for (;;) {
       z.zmq_msg_init(msg);
       // The frames of a message arrive together, so only the first can find nothing waiting.
-      const size = z.zmq_msg_recv(msg, this.#handle, ZMQ_DONTWAIT);
-      if (size < 0) {
-        // The usual end of a drain: no error object for it.
+      if (z.zmq_msg_recv(msg, this.#handle, ZMQ_DONTWAIT) < 0) {
         const errno = z.zmq_errno();
         z.zmq_msg_close(msg);
+        if (errno === EINTR) continue;
+        // The usual end of a drain: no error object for it.
         if (frames === undefined && errno === EAGAIN) return undefined;
         throw this.#zmq.error("zmq_msg_recv", errno);
       }
-      // Allocate before taking the data pointer: small messages live inside `msg` itself.
-      const frame = new Uint8Array(size);
-      if (size > 0) Deno.UnsafePointerView.copyInto(z.zmq_msg_data(msg)!, frame);
-      const more = z.zmq_msg_more(msg);
-      z.zmq_msg_close(msg);
-      (frames ??= []).push(frame);
+      let more: number;
+      try {
+        // Allocate before taking the data pointer: small messages live inside `msg` itself.
+        const frame = new Uint8Array(Number(z.zmq_msg_size(msg)));
+        if (frame.length > 0) Deno.UnsafePointerView.copyInto(z.zmq_msg_data(msg)!, frame);
+        more = z.zmq_msg_more(msg);
+        (frames ??= []).push(frame);
+      } finally {
+        z.zmq_msg_close(msg);
+      }
       if (more === 0) return frames;
     }
   }
 
   /**
    * Sends one message without waiting: 0 when libzmq took it, else the errno (EAGAIN: the
-   * peer's queue is full; EHOSTUNREACH: a ROUTER's unknown peer). Frames are copied at once.
+   * peer's queue is full; EHOSTUNREACH: a ROUTER's unknown peer). Frames are copied at once. A
+   * frame whose call a signal interrupted (EINTR) is sent again: giving up after the first frame
+   * would leave the socket mid-message, and the next message would be glued onto it.
    */
   send(frames: readonly (Uint8Array | string)[]): number {
     if (this.#closed) return EAGAIN;
@@ -318,9 +340,12 @@ export class NativeSocket {
       const f = frames[i];
       const bytes = typeof f === "string" ? encoder.encode(f) : f;
       const flags = i < last ? ZMQ_DONTWAIT | ZMQ_SNDMORE : ZMQ_DONTWAIT;
-      if (z.zmq_send(this.#handle, bytes, BigInt(bytes.length), flags) < 0) {
-        // Only the first frame can fail: once it is in, libzmq takes the whole message.
-        return z.zmq_errno();
+      while (z.zmq_send(this.#handle, bytes, BigInt(bytes.byteLength), flags) < 0) {
+        const errno = z.zmq_errno();
+        if (errno === EINTR) continue;
+        // Once the first frame is in, libzmq takes the whole message (the high-water mark is
+        // checked on first frames only), so only the first frame fails for another reason.
+        return errno;
       }
     }
     return 0;
@@ -332,6 +357,22 @@ export class NativeSocket {
     this.#closed = true;
     this.#zmq.z.zmq_close(this.#handle);
   }
+}
+
+/** Opens the addon's libzmq (4.3 or later), or null. */
+function openLibrary(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
+  const path = addonPath();
+  if (path === undefined) return null;
+  const library = Deno.dlopen(path, SYMBOLS);
+  const major = new Int32Array(1);
+  const minor = new Int32Array(1);
+  const patch = new Int32Array(1);
+  library.symbols.zmq_version(major, minor, patch);
+  if (major[0] * 100 + minor[0] < 403) {
+    library.close();
+    return null;
+  }
+  return library;
 }
 
 /** The zeromq.js addon this process has loaded, from /proc/self/maps. */

@@ -3,6 +3,21 @@
  *
  * @module
  */
+import { Pump, type PumpSocketMode } from "./pump.ts";
+
+/**
+ * The ways plain sockets can reach libzmq here: "ffi" (where Linux, FFI and zeromq.js's addon
+ * allow) and "zeromq.js". Tests run over each.
+ */
+export async function socketModes(): Promise<PumpSocketMode[]> {
+  try {
+    await using _ = new Pump({ sockets: "ffi" });
+    return ["ffi", "zeromq.js"];
+  } catch {
+    console.log("FFI sockets unavailable here: testing zeromq.js sockets only");
+    return ["zeromq.js"];
+  }
+}
 
 /** Resolves with `promise`, or rejects naming `what` if it takes longer than `ms`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

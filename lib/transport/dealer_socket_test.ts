@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { ConnectError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
-import { bytes, text, until, within } from "./_test_util.ts";
+import { bytes, socketModes, text, until, within } from "./_test_util.ts";
 
-/** Every test runs over both ways plain sockets reach libzmq. */
-const SOCKET_MODES = ["ffi", "zeromq.js"] as const;
+/** Every test runs over each way plain sockets reach libzmq here. */
+const SOCKET_MODES = await socketModes();
 
 for (const sockets of SOCKET_MODES) {
   Deno.test(`DealerSocket.reconnect switches to another server with the same handler [${sockets}]`, async () => {
@@ -60,7 +60,8 @@ for (const sockets of SOCKET_MODES) {
     probe.close();
     const client = DealerSocket.connect(pump, endpoint, () => {}, { sendHwm: 5 });
     const results = Array.from({ length: 20 }, () => client.send(bytes("x")));
-    if (!pump.stats.syncSettle) return; // outcomes arrive asynchronously there
+    // zeromq.js sockets without synchronous promise inspection report outcomes later.
+    if (!pump.stats.syncSettle && pump.stats.socketMode !== "ffi") return;
     assert.ok(results.slice(0, 5).every((ok) => ok));
     assert.equal(results.at(-1), false);
     assert.equal(client.stats.dropped, results.filter((ok) => !ok).length);

@@ -115,6 +115,8 @@ export interface PumpStats {
   syncSettle: boolean;
 }
 
+/** Longest `[Symbol.asyncDispose]()` waits for the FFI context's lingering messages. */
+const DISPOSE_WAIT_MS = 2000;
 /** Timer mode: sockets with traffic within this many ms are polled on every sweep. */
 const HOT_MS = 1000;
 /** Default logging allows this many error lines per second. */
@@ -266,7 +268,16 @@ export class Pump implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
     await this.#running;
-    await this.#native?.terminate();
+    const native = this.#native;
+    if (native === undefined) return;
+    // The FFI context ends once the sockets' linger has passed; a linger of -1 towards a peer
+    // that never reads would wait forever, so do not hold the caller longer than this.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      native.terminate(),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, DISPOSE_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
   }
 
   /** @internal */

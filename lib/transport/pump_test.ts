@@ -10,7 +10,7 @@ import {
   type TransportError,
 } from "./mod.ts";
 import { startChild } from "./_child_process.ts";
-import { bytes, countdown, text, until, within } from "./_test_util.ts";
+import { bytes, countdown, socketModes, text, until, within } from "./_test_util.ts";
 
 Deno.test("a handler that throws does not stop the pump", async () => {
   const errors: TransportError[] = [];
@@ -68,7 +68,7 @@ for (const wait of ["epoll", "timer"] as const) {
   });
 }
 
-for (const sockets of ["ffi", "zeromq.js"] as const) {
+for (const sockets of await socketModes()) {
   Deno.test(`pump with sockets=${sockets} carries request/reply and reports it`, async () => {
     await using pump = new Pump({ sockets });
     assert.equal(pump.stats.socketMode, sockets);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
 import { startEchoServer } from "./_child_process.ts";
-import { bytes, countdown, text, within } from "./_test_util.ts";
+import { bytes, countdown, socketModes, text, within } from "./_test_util.ts";
 
 function requestId(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0);
@@ -13,12 +13,12 @@ function request(id: number): Uint8Array {
   return frame;
 }
 
-/** Every test runs over both ways plain sockets reach libzmq. */
-const SOCKET_MODES = ["ffi", "zeromq.js"] as const;
+/** Every test runs over each way plain sockets reach libzmq here. */
+const SOCKET_MODES = await socketModes();
 
 for (const sockets of SOCKET_MODES) {
   Deno.test(`RouterSocket carries 10,000 round trips to another process, sequential and pipelined [${sockets}]`, async (t) => {
-    const { server, port } = await startEchoServer();
+    const { server, port } = await startEchoServer([`--backend=${sockets}`]);
     await using pump = new Pump({ sockets });
     try {
       const endpoint = `tcp://127.0.0.1:${port}`;
