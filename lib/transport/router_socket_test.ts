@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
 import { startEchoServer } from "./_child_process.ts";
-import { bytes, countdown, socketModes, text, within } from "./_test_util.ts";
+import { bytes, countdown, socketModes, text, until, within } from "./_test_util.ts";
 
 function requestId(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0);
@@ -126,6 +126,50 @@ for (const sockets of SOCKET_MODES) {
     router.close();
     router.close();
     assert.equal(router.send(bytes("alice"), bytes("late")), false);
+  });
+
+  Deno.test(`RouterSocket: a reconnecting peer with the same routing id takes over [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      router.send(peer, [bytes(`${text(peer)}:${text(frames[0])}`)]);
+    });
+    const first: string[] = [];
+    const old = DealerSocket.connect(pump, router.endpoint, (f) => first.push(text(f[0])), {
+      routingId: "carol",
+    });
+    const freshReply = countdown(1);
+    const second: string[] = [];
+    old.send(bytes("1"));
+    await until(() => first.length === 1, 10_000, "the first connection's reply");
+    const fresh = DealerSocket.connect(pump, router.endpoint, (f) => {
+      second.push(text(f[0]));
+      freshReply.tick();
+    }, { routingId: "carol" });
+    fresh.send(bytes("2"));
+    await within(freshReply.reached, 10_000, "the new connection's reply");
+    assert.deepEqual(second, ["carol:2"], "the reply goes to the connection that took over");
+    assert.deepEqual(first, ["carol:1"]);
+    old.close();
+    fresh.close();
+  });
+
+  Deno.test(`RouterSocket disconnects a peer whose message exceeds maxMessageSize [${sockets}]`, async () => {
+    await using pump = new Pump({ sockets });
+    const got: number[] = [];
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
+      got.push(frames[0].length);
+      router.send(peer, frames);
+    }, { maxMessageSize: 1000 });
+    const replies: number[] = [];
+    const big = DealerSocket.connect(pump, router.endpoint, (f) => replies.push(f[0].length));
+    big.send(new Uint8Array(5000));
+    const small = DealerSocket.connect(pump, router.endpoint, (f) => replies.push(f[0].length));
+    small.send(new Uint8Array(10));
+    await until(() => replies.length === 1, 10_000, "the small message's reply");
+    assert.deepEqual(got, [10], "the oversized message never reaches the handler");
+    assert.deepEqual(replies, [10]);
+    big.close();
+    small.close();
   });
 
   Deno.test(`RouterSocket with batchSends carries 10,000 pipelined round trips, none lost [${sockets}]`, async () => {
