@@ -146,7 +146,7 @@ export const NODE_SCHEMA = {
       8,
       1,
       4096,
-      "Each checksum covers 1/N of the users (by id), parts in turn: 1/N of the cost (whole: ~17 ms at 250k users)",
+      "Each checksum covers the users whose id % N is its part, in turn (250k users: ~6 ms vs ~18 ms whole)",
     ),
     fence_timeout_ms: int(
       3000,

@@ -258,13 +258,14 @@ export class ClusterRuntime implements AsyncDisposable {
     const parts = this.#config.cluster.checksum_parts;
     // The parts take turns: every user is checked once per `parts` checksums.
     const part = every > 0 ? Math.floor(seq / every) % parts : 0;
+    const checksum = every > 0 && seq % every === 0 ? node.state.checksum(part, parts) || 1 : 0;
     const update = encodeUpdate({
       epoch: node.epoch,
       seq,
       ops: node.state.drainOps(),
-      checksum: every > 0 && seq % every === 0 ? node.state.checksum(part, parts) || 1 : 0,
-      checksumPart: part,
-      checksumParts: parts,
+      ...(parts > 1
+        ? { partChecksum: checksum, checksumPart: part, checksumParts: parts }
+        : { checksum }),
       masterId: this.#config.node_id,
     });
     this.#publisher.publish(UPDATE_TOPIC, update);
@@ -479,9 +480,14 @@ export class ClusterRuntime implements AsyncDisposable {
       epoch: update.epoch ?? 0,
       seq: update.seq ?? 0,
       ops: update.ops ?? new Uint8Array(),
-      checksum: update.checksum ?? 0,
-      checksumPart: update.checksumPart ?? 0,
-      checksumParts: update.checksumParts ?? 0,
+      // A part's checksum travels apart from a whole one (see proto): one field for ReplicaSync.
+      ...((update.checksumParts ?? 0) > 1
+        ? {
+          checksum: update.partChecksum ?? 0,
+          checksumPart: update.checksumPart ?? 0,
+          checksumParts: update.checksumParts ?? 0,
+        }
+        : { checksum: update.checksum ?? 0 }),
       masterId: update.masterId ?? "",
     }, performance.now()));
     this.#node.lastSeq = this.#sync.lastSeq;

@@ -143,6 +143,8 @@ export class ReplicaSync {
   #requestedAt = 0;
   #attempts = 0;
   #overflowLogged = false;
+  /** A bad checksum part was logged; cleared by the next valid one. */
+  #badPartLogged = false;
   readonly #stats: ReplicaSyncStats = {
     applied: 0,
     ignored: 0,
@@ -422,13 +424,20 @@ export class ReplicaSync {
     this.#lastUpdateAt = now;
     const parts = (update.checksumParts ?? 0) > 1 ? update.checksumParts! : 1;
     const part = parts > 1 ? update.checksumPart ?? 0 : 0;
-    if (update.checksum !== 0 && !(Number.isInteger(part) && part >= 0 && part < parts)) {
-      actions.push(log("warn", "Replication update names a checksum part that does not exist", {
-        seq: update.seq,
-        part,
-        parts,
-      }));
+    const validPart = Number.isInteger(parts) && Number.isInteger(part) && part >= 0 &&
+      part < parts;
+    if (update.checksum !== 0 && !validPart) {
+      // Logged once until a valid one comes: a master that always sends it must not flood the log.
+      if (!this.#badPartLogged) {
+        this.#badPartLogged = true;
+        actions.push(log("warn", "Replication update names a checksum part that does not exist", {
+          seq: update.seq,
+          part,
+          parts,
+        }));
+      }
     } else if (update.checksum !== 0) {
+      this.#badPartLogged = false;
       let local: number;
       try {
         local = this.#target.checksum(part, parts) >>> 0;
