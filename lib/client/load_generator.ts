@@ -140,6 +140,8 @@ const LOOP_MS = 5;
 /** A periodic op more than this late is dropped (counted as skipped) instead of sent in a burst. */
 const CATCH_UP_MS = 1000;
 const LOGIN_RETRY_MS = 1000;
+/** The status reply asked for as measuring ends counts if it arrives this soon after the end. */
+const TICK_RATE_SLACK_MS = 250;
 
 /** Periods of the scheduled kinds in ms (Infinity = never), indexed by kind. */
 export function opPeriods(load: LoadSettings): number[] {
@@ -418,6 +420,9 @@ export class LoadGenerator implements AsyncDisposable {
 
     await this.#loop();
     const endedAt = performance.now();
+    // The node's tick count as measuring ends closes the tick-rate window (before the drain,
+    // during which the node is less loaded).
+    void this.#pollStatus(true);
 
     // Replies to ops sent before the end still count; the measured time ends at the stop.
     const drainUntil = endedAt + Math.min(5000, this.#config.request_timeout_ms + 500);
@@ -911,7 +916,7 @@ export class LoadGenerator implements AsyncDisposable {
     const window = inWindow.length ? inWindow : track.samples.slice(-1);
     // Tick rate: a count, so over the whole measured time (the poll at its start to the final one).
     const rate = this.#measuring
-      ? tickRate(track.samples, this.#measureAt, endedAt + 1000)
+      ? tickRate(track.samples, this.#measureAt, endedAt + TICK_RATE_SLACK_MS)
       : { hz: 0, seconds: 0 };
     const load = track.last?.load ?? {};
     return {
