@@ -35,7 +35,12 @@ if (import.meta.main) {
   if (loadAt >= 0 && Deno.args.slice(0, loadAt).every((a) => /^--[^=]+=/.test(a))) {
     const { runLoad } = await import("./lib/client/load_generator.ts");
     const loadArgs = Deno.args.filter((_, i) => i !== loadAt);
-    Deno.exit(await runUntilSignalCode((signal) => runLoad(loadArgs, signal)));
+    try {
+      Deno.exit(await runUntilSignalCode((signal) => runLoad(loadArgs, signal)));
+    } catch (err) {
+      console.error(`client load: ${(err as Error)?.message ?? err}`);
+      Deno.exit(exitCodeOf(err));
+    }
   }
   // "query --circle" is a command word, not a flag: take the command words before parsing flags.
   const args = [...Deno.args];

@@ -33,6 +33,11 @@ const ZMQ_LAST_ENDPOINT = 32;
 const ZMQ_ROUTER_MANDATORY = 33;
 const ZMQ_ROUTER_HANDOVER = 56;
 const ZMQ_POLLIN = 1;
+/** Context options: sockets a context may hold (libzmq's default is 1,023) and the most allowed. */
+const ZMQ_MAX_SOCKETS = 2;
+const ZMQ_SOCKET_LIMIT = 3;
+/** Sockets per context we ask for: a load generator may open thousands of connections. */
+const WANTED_MAX_SOCKETS = 65_535;
 /** `errno` values (Linux) callers tell apart. */
 const EINTR = 4;
 export const EAGAIN = 11;
@@ -43,6 +48,8 @@ const MSG_BYTES = 128;
 
 const SYMBOLS = {
   zmq_ctx_new: { parameters: [], result: "pointer" },
+  zmq_ctx_set: { parameters: ["pointer", "i32", "i32"], result: "i32" },
+  zmq_ctx_get: { parameters: ["pointer", "i32"], result: "i32" },
   zmq_ctx_term: { parameters: ["pointer"], result: "i32", nonblocking: true },
   zmq_socket: { parameters: ["pointer", "i32"], result: "pointer" },
   zmq_close: { parameters: ["pointer"], result: "i32" },
@@ -125,8 +132,14 @@ export class Libzmq {
       }
       opened ??= openLibrary();
       if (opened === null) return undefined;
-      const context = opened.symbols.zmq_ctx_new();
-      return context === null ? undefined : new Libzmq(opened, context);
+      const z = opened.symbols;
+      const context = z.zmq_ctx_new();
+      if (context === null) return undefined;
+      // Beyond libzmq's default of 1,023 sockets zmq_socket() fails with EMFILE; the process's
+      // file limit (2 descriptors per connected socket) stays the real bound.
+      const limit = z.zmq_ctx_get(context, ZMQ_SOCKET_LIMIT);
+      if (limit > 0) z.zmq_ctx_set(context, ZMQ_MAX_SOCKETS, Math.min(WANTED_MAX_SOCKETS, limit));
+      return new Libzmq(opened, context);
     } catch {
       return undefined;
     }
