@@ -58,10 +58,10 @@ export const LOAD_GROUP = group({
   ),
   max_in_flight: int(256, 1, 100_000, "Requests in flight per connection (beyond: queued)"),
   poll_ms: int(
-    1,
+    0,
     0,
     100,
-    "Timer-mode pump only (no epoll): pause between polls, ms (0 = spin while traffic flows)",
+    "0: the process's usual pump (epoll wait); N: a timer-mode pump pausing N ms between polls",
   ),
   login_timeout_s: num(30, 1, 1e6, "Start the duration after this long even if logins fail"),
   logout: bool(true, "Log every client out at the end"),
@@ -348,8 +348,11 @@ export class LoadGenerator implements AsyncDisposable {
     this.#signal = options.signal;
     this.#progress = options.progress ?? ((line) => writeErr(line));
     this.#random = options.random ?? Math.random;
-    // A pump in timer mode (no epoll) that pauses between polls lets replies batch up: far less CPU
-    // than spinning while traffic flows, which on a small machine starves the node under test.
+    // The usual pump waits on epoll and sweeps only the sockets that signalled: with thousands of
+    // connections that is far cheaper than a timer-mode pump, which polls every socket each round
+    // (measured at 6,000 clients over 3,000 connections: 60% of the generator's CPU in those
+    // polls). With 8 connections both cost about the same. poll_ms > 0 still selects the timer
+    // pump, for runtimes without epoll.
     this.#pump = options.load.poll_ms > 0
       ? new Pump({ wait: "timer", busyWindowMs: 0, idleDelayMs: options.load.poll_ms })
       : new Pump();
