@@ -265,25 +265,22 @@ export class NativeSocket {
 
   /** Binds; throws a LibzmqError (address in use, bad endpoint…). */
   bind(endpoint: string): void {
-    const z = this.#zmq.z;
-    const h = this.#open();
-    const address = cString(endpoint);
-    let errno = EINTR;
-    while (z.zmq_bind(h, address) !== 0) {
-      errno = z.zmq_errno();
-      if (errno !== EINTR) throw this.#zmq.error(`bind ${endpoint}`, errno);
-    }
+    this.#toEndpoint("bind", endpoint);
   }
 
   /** Connects (in the background); throws a LibzmqError for a bad endpoint. */
   connect(endpoint: string): void {
+    this.#toEndpoint("connect", endpoint);
+  }
+
+  #toEndpoint(what: "bind" | "connect", endpoint: string): void {
     const z = this.#zmq.z;
     const h = this.#open();
     const address = cString(endpoint);
-    let errno = EINTR;
-    while (z.zmq_connect(h, address) !== 0) {
-      errno = z.zmq_errno();
-      if (errno !== EINTR) throw this.#zmq.error(`connect ${endpoint}`, errno);
+    const call = what === "bind" ? z.zmq_bind : z.zmq_connect;
+    while (call(h, address) !== 0) {
+      const errno = z.zmq_errno();
+      if (errno !== EINTR) throw this.#zmq.error(`${what} ${endpoint}`, errno);
     }
   }
 
