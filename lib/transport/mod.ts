@@ -13,8 +13,8 @@
  *   otherwise. `wait: "epoll" | "timer"` forces a mode; `pump.stats.mode` tells which is in use.
  * - **Calling libzmq**: plain (non-CURVE) ROUTER and DEALER sockets, the hot client plane, call
  *   libzmq directly through Deno FFI — the libzmq inside zeromq.js's own addon, opened a second
- *   time — at about 2 µs per message instead of about 17 µs through zeromq.js's N-API, promises
- *   and Buffers. CURVE sockets (their ZAP handler lives in zeromq.js's context) and PUB/SUB use
+ *   time — without zeromq.js's N-API calls, promises and Buffers: half the server CPU per round
+ *   trip (`deno task bench:transport`: 12 against 25 µs). CURVE sockets (their ZAP handler lives in zeromq.js's context) and PUB/SUB use
  *   zeromq.js. Without `--allow-ffi` everything uses zeromq.js; `sockets: "ffi" | "zeromq.js"`
  *   forces a way, `pump.stats.socketMode` tells which is in use.
  * - **Sending** never waits (`sendTimeout` 0): `send()` returns `false` and counts a drop when

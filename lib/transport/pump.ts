@@ -65,8 +65,8 @@ export interface PumpOptions {
   maxBatch?: number;
   /**
    * `ffi`: plain ROUTER and DEALER sockets call libzmq directly through Deno FFI (the libzmq
-   * inside zeromq.js's addon; needs Linux and `--allow-ffi`): about 2 µs per message instead of
-   * about 17 µs through zeromq.js. `zeromq.js`: every socket uses zeromq.js. `auto` (default):
+   * inside zeromq.js's addon; needs Linux and `--allow-ffi`): half the CPU per round trip of
+   * zeromq.js (see `bench/transport_bench.ts`). `zeromq.js`: every socket uses zeromq.js. `auto` (default):
    * FFI where available. CURVE sockets and PUB/SUB always use zeromq.js. Without this option
    * the environment variable `GAMESERVER_SOCKETS` (same values) decides, then `auto`.
    */
