@@ -39,25 +39,22 @@ export function commonOptions(
   readable: boolean,
   writable = true,
 ): Record<string, unknown> {
-  checkInteger(options.sendHwm, "sendHwm", 0);
-  checkInteger(options.receiveHwm, "receiveHwm", 0);
-  checkInteger(options.linger, "linger", -1);
-  checkInteger(options.maxMessageSize, "maxMessageSize", -1);
+  const settled = socketSettings(options);
   const result: Record<string, unknown> = {
     context: pump[kContext],
-    linger: options.linger ?? DEFAULT_LINGER_MS,
+    linger: settled.linger,
   };
   if (writable) {
     // Subscribers have no send side: zeromq rejects these options there.
     result.sendTimeout = 0;
-    result.sendHighWaterMark = options.sendHwm ?? DEFAULT_HWM;
+    result.sendHighWaterMark = settled.sendHwm;
   }
   if (readable) {
     // Publishers have no receive side: zeromq rejects the option there.
-    result.receiveHighWaterMark = options.receiveHwm ?? DEFAULT_HWM;
+    result.receiveHighWaterMark = settled.receiveHwm;
     // A receiveTimeout that expires segfaults in Deno; 0 makes receive() non-blocking.
     result.receiveTimeout = 0;
-    if (options.maxMessageSize !== undefined) result.maxMessageSize = options.maxMessageSize;
+    if (settled.maxMessageSize !== undefined) result.maxMessageSize = settled.maxMessageSize;
   }
   return result;
 }
@@ -89,8 +86,11 @@ export function portOf(endpoint: string): number {
   return Number.isInteger(port) ? port : 0;
 }
 
-/** The options of a socket driven through FFI (see `commonOptions` for zeromq.js). */
-export function nativeOptions(
+/**
+ * `options` validated (InvalidOptionError) with the defaults filled in: what both a zeromq.js
+ * socket (`commonOptions`) and one driven through FFI are configured with.
+ */
+export function socketSettings(
   options: SocketOptions,
 ): { linger: number; sendHwm: number; receiveHwm: number; maxMessageSize?: number } {
   checkInteger(options.sendHwm, "sendHwm", 0);

@@ -11,7 +11,7 @@ import { type NativeSocket, ZMQ_DEALER } from "./_libzmq.ts";
 import type { Pump } from "./pump.ts";
 import type { CurveClientKeys, Frames, SocketOptions, SocketStats } from "./types.ts";
 import { clientCurve } from "./_curve_setup.ts";
-import { commonOptions, createSocket, nativeOptions, SocketTarget } from "./_socket_target.ts";
+import { commonOptions, createSocket, socketSettings, SocketTarget } from "./_socket_target.ts";
 
 /** Options of `DealerSocket.connect`. */
 export interface DealerSocketOptions extends SocketOptions {
@@ -30,7 +30,7 @@ export class DealerSocket implements AsyncDisposable {
   readonly #onMessage: (frames: Frames) => void;
   readonly #zmqOptions: Record<string, unknown>;
   /** Set when the socket talks to libzmq through FFI (plain sockets; see PumpOptions.sockets). */
-  readonly #nativeOptions: ReturnType<typeof nativeOptions> & { routingId?: string } | undefined;
+  readonly #nativeSettings: ReturnType<typeof socketSettings> & { routingId?: string } | undefined;
   #target: SocketTarget;
   #endpoint: string;
   #closed = false;
@@ -53,9 +53,9 @@ export class DealerSocket implements AsyncDisposable {
         "routingId must be 1 to 255 bytes, not starting with a zero byte",
       );
     }
-    this.#nativeOptions = options.curve || pump[kNative] === undefined
+    this.#nativeSettings = options.curve || pump[kNative] === undefined
       ? undefined
-      : { ...nativeOptions(options), routingId: options.routingId };
+      : { ...socketSettings(options), routingId: options.routingId };
     this.#zmqOptions = {
       ...commonOptions(pump, options, true),
       ...(options.curve ? clientCurve(options.curve) : {}),
@@ -130,12 +130,12 @@ export class DealerSocket implements AsyncDisposable {
   }
 
   #open(endpoint: string): SocketTarget {
-    const native = this.#nativeOptions === undefined ? undefined : this.#pump[kNative];
+    const native = this.#nativeSettings === undefined ? undefined : this.#pump[kNative];
     let socket: zmq.Dealer | NativeSocket;
     if (native !== undefined) {
       socket = native.socket(ZMQ_DEALER);
       try {
-        socket.configure(this.#nativeOptions!);
+        socket.configure(this.#nativeSettings!);
         socket.connect(endpoint);
       } catch (error) {
         socket.close();

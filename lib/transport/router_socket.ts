@@ -15,8 +15,8 @@ import {
   checkInteger,
   commonOptions,
   createSocket,
-  nativeOptions,
   portOf,
+  socketSettings,
   SocketTarget,
 } from "./_socket_target.ts";
 
@@ -84,7 +84,7 @@ export class RouterSocket implements AsyncDisposable {
     const native = options.curve ? undefined : pump[kNative];
     if (native !== undefined) {
       // A plain ROUTER talks to libzmq through FFI (see PumpOptions.sockets).
-      const settings = nativeOptions({
+      const settings = socketSettings({
         maxMessageSize: DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
         ...socketOptions,
       });
