@@ -6,6 +6,7 @@
 
 import type * as zmq from "zeromq";
 import type { Libzmq, NativeSocket } from "./_libzmq.ts";
+import type { PumpStats } from "./pump.ts";
 
 /** Attaches a poll target to the pump (symbol-keyed so it stays off the public API). */
 export const kAttach: unique symbol = Symbol("transport.attach");
@@ -61,19 +62,5 @@ export interface PollTarget {
   flush?(): void;
 }
 
-/** Mutable counters of a pump (see `PumpStats`). */
-export interface Counters {
-  loops: number;
-  waits: number;
-  busyYields: number;
-  idleYields: number;
-  received: number;
-  sent: number;
-  dropped: number;
-  unroutable: number;
-  handlerErrors: number;
-  receiveErrors: number;
-  authAllowed: number;
-  authDenied: number;
-  backstopFinds: number;
-}
+/** Mutable counters of a pump: the counting fields of `PumpStats`. */
+export type Counters = Omit<PumpStats, "mode" | "socketMode" | "sockets" | "syncSettle">;

@@ -153,7 +153,6 @@ export class Pump implements AsyncDisposable {
   readonly #waiter: EpollWaiter | undefined;
   readonly #counters: Counters = {
     loops: 0,
-    waits: 0,
     busyYields: 0,
     idleYields: 0,
     received: 0,
@@ -239,11 +238,10 @@ export class Pump implements AsyncDisposable {
 
   /** A snapshot of the counters. */
   get stats(): PumpStats {
-    const { waits: _, ...counters } = this.#counters;
     return {
       mode: this.#waiter ? "epoll" : "timer",
       socketMode: this.#native ? "ffi" : "zeromq.js",
-      ...counters,
+      ...this.#counters,
       sockets: this.#targets.length,
       syncSettle: syncPromiseState,
     };
@@ -569,40 +567,33 @@ export class Pump implements AsyncDisposable {
    * at the batch limit. `readable` (ZMQ_EVENTS) also makes zeromq process pending commands.
    */
   #drainSync(target: PollTarget, now: number): boolean {
-    if (target.native !== undefined) return this.#drainNative(target, now);
+    const native = target.native;
+    if (native !== undefined) return this.#drainWith(target, now, () => native.receive());
     const socket = target.socket as zmq.Socket & zmq.Readable;
     if (!target.receives) {
       void socket.readable;
       return false;
     }
-    let count = 0;
-    try {
-      while (!target.closed && socket.readable) {
-        if (count === this.#maxBatch) return true;
-        const promise = socket.receive();
-        const details = promiseDetails(promise)!;
-        if (details[0] !== FULFILLED) {
-          this.#unsettled(target, promise, details[0] === PENDING);
-          break;
-        }
-        count++;
-        target.lastActive = now;
-        this.#dispatch(target, details[1] as Uint8Array[]);
-      }
-    } catch (error) {
-      this.#receiveFailed(target, error);
-    }
-    return false;
+    return this.#drainWith(target, now, () => {
+      if (!socket.readable) return undefined;
+      const promise = socket.receive();
+      const details = promiseDetails(promise)!;
+      if (details[0] === FULFILLED) return details[1] as Uint8Array[];
+      this.#unsettled(target, promise, details[0] === PENDING);
+      return undefined;
+    });
   }
 
-  /** `#drainSync` for a socket driven through FFI: receive until nothing is waiting. */
-  #drainNative(target: PollTarget, now: number): boolean {
-    const native = target.native!;
+  /**
+   * The drain loop: hands `target`'s messages from `take()` (undefined: none waiting now) to its
+   * handler, up to `maxBatch`; returns whether it stopped at that limit.
+   */
+  #drainWith(target: PollTarget, now: number, take: () => Uint8Array[] | undefined): boolean {
     let count = 0;
     try {
       while (!target.closed) {
         if (count === this.#maxBatch) return true;
-        const message = native.receive();
+        const message = take();
         if (message === undefined) break;
         count++;
         target.lastActive = now;
@@ -616,7 +607,8 @@ export class Pump implements AsyncDisposable {
 
   /** Same as `#drainSync` for runtimes that cannot inspect settled promises. */
   async #drainAsync(target: PollTarget, now: number): Promise<boolean> {
-    if (target.native !== undefined) return this.#drainNative(target, now);
+    // FFI sockets never need a promise: their drain is synchronous everywhere.
+    if (target.native !== undefined) return this.#drainSync(target, now);
     const socket = target.socket as zmq.Socket & zmq.Readable;
     if (!target.receives) {
       void socket.readable;
