@@ -33,10 +33,9 @@
  */
 import { parseArgs } from "node:util";
 import { setImmediate } from "node:timers";
-import { GameState } from "../lib/node/game_state.ts";
+import { GameState } from "../lib/state/mod.ts";
 import {
   AckTracker,
-  gameStateTarget,
   ReplicaSync,
   type ReplicaSyncStats,
   type SyncAction,
@@ -146,8 +145,7 @@ async function child(flags: Record<string, string | boolean | undefined>): Promi
     Deno.exit(0);
   })();
 
-  const state = new GameState(worldOptions(users));
-  const inner = gameStateTarget(state, tickS);
+  const inner = new GameState(worldOptions(users), tickS);
   let lastApplyMs = 0;
   let lastRestoreMs = 0;
   let verified = 0;
@@ -396,7 +394,7 @@ async function run(users: number, options: RunOptions, mode: UpdateMode): Promis
   const tickS = tickMs / 1000;
   const rng = mulberry32(options.seed ^ Math.imul(users, 0x9e3779b1));
   const world = worldOptions(users);
-  const state = new GameState(world);
+  const state = new GameState(world, tickS);
   const setRandomVelocity = (id: number) => {
     // Uniform direction, speed in [0.2, 1] × max: every user keeps moving.
     const angle = rng() * 2 * Math.PI;
@@ -508,7 +506,7 @@ async function run(users: number, options: RunOptions, mode: UpdateMode): Promis
         if (rng() < AOE_SHARE) state.aoe(id, RADIUS_M, 1, out);
         else setRandomVelocity(id);
       }
-      state.world.step(tickS);
+      state.step();
       const ops = state.drainOps();
       seq++;
       // The last measured update always carries one: the run ends on a verified state.

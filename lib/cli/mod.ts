@@ -14,4 +14,9 @@
  * @module
  */
 export { parseOrExit, runProgram } from "./run_program.ts";
-export { exitCodeOf, RegistrationError, runUntilSignal } from "./run_until_signal.ts";
+export {
+  type ExitCodeError,
+  exitCodeOf,
+  isExitCodeError,
+  runUntilSignal,
+} from "./run_until_signal.ts";

@@ -7,7 +7,7 @@ import {
   type Schema,
 } from "../config/mod.ts";
 import { log, type LogLevel, setupLogging } from "../log/mod.ts";
-import { exitCodeOf, RegistrationError, runUntilSignal } from "./run_until_signal.ts";
+import { exitCodeOf, isExitCodeError, runUntilSignal } from "./run_until_signal.ts";
 
 /**
  * Parses an entrypoint's command line; on a bad flag or config prints the problem and exits 2, on
@@ -47,7 +47,7 @@ export async function runProgram(
   try {
     await runUntilSignal(body);
   } catch (err) {
-    const expected = err instanceof ConfigError || err instanceof RegistrationError;
+    const expected = err instanceof ConfigError || isExitCodeError(err);
     logger.fatal(`${name} stopped: {error}`, {
       error: expected ? (err as Error).message : (err as Error)?.stack ?? String(err),
     });

@@ -1,13 +1,18 @@
 import { ConfigError } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
 
-/** Thrown when a cluster node cannot register in time; the process exits with code 3. */
-export class RegistrationError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "RegistrationError";
-  }
+/**
+ * An error that names the documented exit code it ends a program with (e.g. the node's
+ * `RegistrationError`: 3). Its message is the whole story: no stack trace is logged.
+ */
+export interface ExitCodeError extends Error {
+  /** The process exit code. */
+  readonly exitCode: number;
+}
+
+/** True when `err` is an {@linkcode ExitCodeError}. */
+export function isExitCodeError(err: unknown): err is ExitCodeError {
+  return err instanceof Error && Number.isInteger((err as Partial<ExitCodeError>).exitCode);
 }
 
 /**
@@ -40,6 +45,6 @@ export async function runUntilSignal(main: (signal: AbortSignal) => Promise<void
 /** The documented exit code for an error that ended a program. */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof ConfigError) return 2;
-  if (err instanceof RegistrationError) return 3;
+  if (isExitCodeError(err)) return err.exitCode;
   return 1;
 }

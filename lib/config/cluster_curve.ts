@@ -1,4 +1,5 @@
 import { ConfigError } from "./errors.ts";
+import { log } from "../log/mod.ts";
 
 /** CURVE keys for the two ends of a cluster-plane socket, from the shared cluster keypair. */
 export interface ClusterCurve {
@@ -31,4 +32,20 @@ export function clusterCurve(
       secretKey: keys.secret_key,
     },
   };
+}
+
+/**
+ * The cluster plane's CURVE settings as a cluster process starts with them (node or registry): like
+ * {@linkcode clusterCurve}, and without keys a warning in the log says the plane is unauthenticated.
+ */
+export function startupClusterCurve(
+  keys: { public_key: string; secret_key: string },
+): ClusterCurve | undefined {
+  const curve = clusterCurve(keys);
+  if (!curve) {
+    log("cluster").warn(
+      "No CURVE keys configured: the cluster plane is NOT authenticated (see README)",
+    );
+  }
+  return curve;
 }

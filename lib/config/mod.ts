@@ -35,5 +35,5 @@ export {
   helpText,
   parseCommandLine,
 } from "./command_line.ts";
-export { type ClusterCurve, clusterCurve } from "./cluster_curve.ts";
+export { type ClusterCurve, clusterCurve, startupClusterCurve } from "./cluster_curve.ts";
 export { bindEndpoint, connectEndpoint } from "./endpoint.ts";

@@ -4,6 +4,7 @@ import {
   encodeEnvelope,
   type Envelope,
   type ErrorCode,
+  type NodeLoad,
   parseRequest,
   ProtocolError,
   type Request,
@@ -16,7 +17,7 @@ import { log } from "../log/mod.ts";
 import { TickStats, type TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
 import { type ClientEntry, ClientTable } from "./client_table.ts";
-import { GameState, newToken } from "./game_state.ts";
+import { GameState, newToken } from "../state/mod.ts";
 
 /** Sends one frame to a client connection; false when the transport dropped it. */
 export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
@@ -58,6 +59,8 @@ export interface GameNodeOptions {
   send: SendFn;
   /** Random numbers in [0, 1) for spawn positions (injectable for tests). */
   random?: () => number;
+  /** How writes are performed in a cluster (see {@linkcode WritePath}); none: locally, at once. */
+  writePath?: WritePath;
 }
 
 const logger = log("node");
@@ -65,6 +68,8 @@ const logger = log("node");
 /**
  * A game node's request handling, independent of sockets and timers: frames in (with the time),
  * replies out through `send`. Holds the world, the client table and the write path of its role.
+ * Its role, epoch and sequence change only through its own methods ({@linkcode GameNode.becomeMaster},
+ * {@linkcode GameNode.becomeSlave}, {@linkcode GameNode.recordSeq}), which the cluster coordinator calls.
  */
 export class GameNode {
   /** The replicated state. */
@@ -73,17 +78,13 @@ export class GameNode {
   readonly clients: ClientTable;
   /** Tick statistics. */
   readonly ticks: TickStats;
-  /** Current role. */
-  role: Role;
-  /** The cluster epoch this node acts in. */
-  epoch = 0;
-  /** The master's node id when known. */
-  masterId = "";
-  /** Last replication sequence published (master) or applied (slave). */
-  lastSeq = 0;
-  /** How writes are performed. */
-  writePath: WritePath = {};
+  /** How writes are performed (given at construction). */
+  readonly writePath: WritePath;
 
+  #role: Role;
+  #epoch = 0;
+  #masterId = "";
+  #lastSeq = 0;
   readonly #config: NodeConfig;
   readonly #send: SendFn;
   readonly #random: () => number;
@@ -101,7 +102,8 @@ export class GameNode {
     this.#config = c;
     this.#send = options.send;
     this.#random = options.random ?? Math.random;
-    this.role = c.mode === "single"
+    this.writePath = options.writePath ?? {};
+    this.#role = c.mode === "single"
       ? "ROLE_SINGLE"
       : c.role === "master"
       ? "ROLE_MASTER"
@@ -113,7 +115,7 @@ export class GameNode {
       maxUsers: c.world.max_users,
       maxSpeed: c.world.max_speed,
       initialMoney: c.world.initial_money,
-    });
+    }, c.world.tick_time);
     this.clients = new ClientTable({
       idleTimeoutMs: c.clients.idle_timeout_ms,
       maxClients: c.clients.max_clients,
@@ -143,9 +145,60 @@ export class GameNode {
     return this.#tick;
   }
 
+  /** Current role. */
+  get role(): Role {
+    return this.#role;
+  }
+
+  /** The cluster epoch this node acts in. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** The master's node id when known. */
+  get masterId(): string {
+    return this.#masterId;
+  }
+
+  /** Last replication sequence published (master) or applied (slave). */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
   /** True when this node runs the world update itself (single and master). */
   get authoritative(): boolean {
-    return this.role !== "ROLE_SLAVE";
+    return this.#role !== "ROLE_SLAVE";
+  }
+
+  /** Takes the master role (or a new epoch as master): this node now performs every write. */
+  becomeMaster(epoch: number): void {
+    this.#assertCluster();
+    this.#role = "ROLE_MASTER";
+    this.#epoch = epoch;
+    this.#masterId = this.#config.node_id;
+  }
+
+  /** Takes the slave role under `masterId` at `epoch`: writes are forwarded from now on. */
+  becomeSlave(masterId: string, epoch: number): void {
+    this.#assertCluster();
+    this.#role = "ROLE_SLAVE";
+    this.#epoch = epoch;
+    this.#masterId = masterId;
+  }
+
+  /** Sets the epoch a restarted node remembers, before it learns its role from the registry. */
+  rememberEpoch(epoch: number): void {
+    this.#assertCluster();
+    this.#epoch = epoch;
+  }
+
+  /** Records the last replication sequence published (master) or applied (slave). */
+  recordSeq(seq: number): void {
+    this.#lastSeq = seq;
+  }
+
+  #assertCluster(): void {
+    if (this.#config.mode !== "cluster") throw new Error("A single node has no cluster role");
   }
 
   /** Load figures. */
@@ -155,6 +208,20 @@ export class GameNode {
       sessions: this.clients.sessions,
       users: this.state.world.size,
       tick: this.ticks.last,
+    };
+  }
+
+  /** Load figures as status replies and registry reports carry them. */
+  loadReport(): NodeLoad {
+    const load = this.load();
+    return {
+      connections: load.connections,
+      users: load.users,
+      tickAvgMs: load.tick.avgMs,
+      tickP99Ms: load.tick.p99Ms,
+      loadFactor: load.tick.loadFactor,
+      lastSeq: this.#lastSeq,
+      sessions: load.sessions,
     };
   }
 
@@ -264,7 +331,7 @@ export class GameNode {
             clientTimeMs: request.clientTimeMs,
             serverTimeMs: Date.now(),
             nodeId: this.#config.node_id,
-            role: this.role,
+            role: this.#role,
           },
         });
         return;
@@ -309,21 +376,12 @@ export class GameNode {
 
   /** The status of this node. */
   statusReply(now: number, withChecksum = false) {
-    const load = this.load();
     return {
-      load: {
-        connections: load.connections,
-        users: load.users,
-        tickAvgMs: load.tick.avgMs,
-        tickP99Ms: load.tick.p99Ms,
-        loadFactor: load.tick.loadFactor,
-        lastSeq: this.lastSeq,
-        sessions: load.sessions,
-      },
+      load: this.loadReport(),
       nodeId: this.#config.node_id,
-      role: this.role,
-      epoch: this.epoch,
-      masterId: this.masterId,
+      role: this.#role,
+      epoch: this.#epoch,
+      masterId: this.#masterId,
       tick: this.#tick,
       uptimeS: (now - this.#startedAt) / 1000,
       // A pass over every user: only on request, never for routine polls.
@@ -377,6 +435,31 @@ export class GameNode {
       return;
     }
     this.executeWrite(entry.clientId, requestId, request, entry.userId, respond);
+  }
+
+  /**
+   * Performs a write a slave forwarded (master side): the request is validated here like any other
+   * from the network, then executed for the user the slave's session is bound to. `respond` gets
+   * exactly one reply: the result once durable, or an error.
+   */
+  executeForwarded(request: Envelope, userId: number, respond: (reply: Envelope) => void): void {
+    const clientId = typeof request.clientId === "string" ? request.clientId : "";
+    const requestId = request.requestId ?? 0;
+    const fail = (code: ErrorCode, message: string) =>
+      respond({ clientId, requestId, error: { code, message } });
+    if (!this.authoritative) {
+      fail("UNAVAILABLE", `${this.#config.node_id} is no longer the master`);
+      return;
+    }
+    let parsed: Request;
+    try {
+      parsed = parseRequest(request, this.#limits);
+    } catch (err) {
+      const e = err instanceof ProtocolError ? err : new ProtocolError("INTERNAL", String(err));
+      fail(e.code, e.message);
+      return;
+    }
+    this.executeWrite(clientId, requestId, parsed, userId, respond);
   }
 
   /**
@@ -481,7 +564,7 @@ export class GameNode {
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
   tick(now: number): void {
     if (this.authoritative) {
-      this.state.world.step(this.#config.world.tick_time);
+      this.state.step();
       this.#tick++;
     }
     for (const gone of this.clients.expireIdle(now)) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GameNode } from "./game_node.ts";
+import { type ForwardedWrite, GameNode, type WritePath } from "./game_node.ts";
 import { defaults, NODE_SCHEMA, type NodeConfig } from "../config/mod.ts";
 import {
   decodeEnvelope,
@@ -32,7 +32,10 @@ class Harness {
   readonly sent: Sent[] = [];
   #requestId = 0;
 
-  constructor(patch: (config: NodeConfig) => void = () => {}, options: { accept?: boolean } = {}) {
+  constructor(
+    patch: (config: NodeConfig) => void = () => {},
+    options: { accept?: boolean; writePath?: WritePath } = {},
+  ) {
     this.config = defaults(NODE_SCHEMA);
     this.config.world.width = 1000;
     this.config.world.height = 1000;
@@ -44,6 +47,7 @@ class Harness {
         return options.accept ?? true;
       },
       random: seeded(1),
+      writePath: options.writePath,
     }, 0);
   }
 
@@ -342,10 +346,11 @@ Deno.test("handleFrame() refuses new clients beyond max_clients with UNAVAILABLE
 });
 
 Deno.test("handleFrame() on a slave forwards writes, or answers UNAVAILABLE without a master", async (t) => {
+  let forward: ((write: ForwardedWrite) => boolean) | undefined;
   const h = new Harness((c) => {
     c.mode = "cluster";
     c.role = "slave";
-  });
+  }, { writePath: { forward: (write) => forward?.(write) ?? false } });
   assert.equal(h.node.role, "ROLE_SLAVE");
   assert.equal(h.node.authoritative, false);
   await t.step("no master reachable", () => {
@@ -354,16 +359,14 @@ Deno.test("handleFrame() on a slave forwards writes, or answers UNAVAILABLE with
   });
   await t.step("the master's reply binds the session", () => {
     const forwarded: Envelope[] = [];
-    h.node.writePath = {
-      forward: (write) => {
-        forwarded.push(write.request);
-        write.done({
-          clientId: write.clientId,
-          requestId: write.requestId,
-          loginReply: { userId: 42, sessionToken: "ab".repeat(16) },
-        });
-        return true;
-      },
+    forward = (write) => {
+      forwarded.push(write.request);
+      write.done({
+        clientId: write.clientId,
+        requestId: write.requestId,
+        loginReply: { userId: 42, sessionToken: "ab".repeat(16) },
+      });
+      return true;
     };
     const reply = h.call(A, PEER_1, { login: {} }, 1);
     assert.equal(reply.loginReply?.userId, 42);
@@ -376,17 +379,15 @@ Deno.test("handleFrame() on a slave forwards writes, or answers UNAVAILABLE with
 });
 
 Deno.test("handleFrame() on a fenced master refuses writes with UNAVAILABLE", () => {
-  const h = new Harness();
-  h.node.writePath = { canAcknowledge: () => false };
+  const h = new Harness(undefined, { writePath: { canAcknowledge: () => false } });
   assertError(h.call(A, PEER_1, { login: {} }, 0), "UNAVAILABLE", /fenced/);
   assert.equal(h.node.state.world.size, 0);
   assert.equal(h.node.load().sessions, 0);
 });
 
 Deno.test("handleFrame() replies to a write once it is durable", () => {
-  const h = new Harness();
   const pending: (() => void)[] = [];
-  h.node.writePath = { whenDurable: (ack) => pending.push(ack) };
+  const h = new Harness(undefined, { writePath: { whenDurable: (ack) => pending.push(ack) } });
   const start = h.sent.length;
   h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 9, login: {} })], 0);
   assert.equal(h.sent.length, start);
@@ -490,14 +491,13 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
     assert.equal(h.node.load().users, 0);
   });
   await t.step("a slave asks the master to expire its dropped clients' users", () => {
+    const asked: [number, number][] = [];
     const h = new Harness((c) => {
       c.mode = "cluster";
       c.role = "slave";
       c.clients.idle_timeout_ms = 1000;
       c.clients.session_linger_ms = 0;
-    });
-    const asked: [number, number][] = [];
-    h.node.writePath = { expire: (userId, generation) => asked.push([userId, generation]) };
+    }, { writePath: { expire: (userId, generation) => asked.push([userId, generation]) } });
     const id = h.node.state.login(1, 1, "ab".repeat(16));
     assert.ok(id.ok);
     const entry = h.node.clients.admit(A, PEER_1, "binary", 0);

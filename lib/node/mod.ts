@@ -1,6 +1,7 @@
 /**
- * The game node: request handling for every role (single, master, slave), the replicated game state,
- * the client table, and the server that wires them to sockets and the tick loop.
+ * The game node: request handling for every role (single, master, slave), the client table, and the
+ * server that wires them to sockets and the tick loop; its cluster side lives in `./cluster/`, its
+ * replicated state in `lib/state/`.
  *
  * ```ts
  * import { NodeServer } from "./mod.ts";
@@ -20,5 +21,4 @@ export {
   type SendFn,
   type WritePath,
 } from "./game_node.ts";
-export { GameState, type LoginResult, newToken } from "./game_state.ts";
 export { NodeServer, type NodeServerOptions } from "./node_server.ts";

@@ -2,7 +2,7 @@ import { Pump, RouterSocket } from "../transport/mod.ts";
 import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
 import { GameNode } from "./game_node.ts";
-import { ClusterRuntime } from "./cluster_runtime.ts";
+import { ClusterCoordinator } from "./cluster/mod.ts";
 
 const logger = log("node");
 
@@ -27,7 +27,7 @@ export class NodeServer implements AsyncDisposable {
   readonly #pump: Pump;
   readonly #ownsPump: boolean;
   readonly #socket: RouterSocket;
-  #cluster: ClusterRuntime | undefined;
+  readonly #cluster: ClusterCoordinator | undefined;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -40,8 +40,10 @@ export class NodeServer implements AsyncDisposable {
     pump: Pump,
     ownsPump: boolean,
     socket: RouterSocket,
+    cluster: ClusterCoordinator | undefined,
   ) {
     this.#config = config;
+    this.#cluster = cluster;
     this.node = node;
     this.#pump = pump;
     this.#ownsPump = ownsPump;
@@ -53,10 +55,18 @@ export class NodeServer implements AsyncDisposable {
   /** Binds the client port and starts ticking. */
   static async start(config: NodeConfig, options: NodeServerOptions = {}): Promise<NodeServer> {
     const pump = options.pump ?? new Pump();
+    let cluster: ClusterCoordinator | undefined;
+    try {
+      if (config.mode === "cluster") cluster = await ClusterCoordinator.bind(pump, config);
+    } catch (err) {
+      if (!options.pump) await pump[Symbol.asyncDispose]();
+      throw err;
+    }
     const sendRef: { socket?: RouterSocket } = {};
     const node = new GameNode({
       config,
       send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
+      writePath: cluster?.writePath,
     }, performance.now());
     let socket: RouterSocket;
     try {
@@ -71,14 +81,15 @@ export class NodeServer implements AsyncDisposable {
         },
       );
     } catch (err) {
+      await cluster?.close();
       if (!options.pump) await pump[Symbol.asyncDispose]();
       throw err;
     }
     sendRef.socket = socket;
-    const server = new NodeServer(config, node, pump, !options.pump, socket);
-    if (config.mode === "cluster") {
+    const server = new NodeServer(config, node, pump, !options.pump, socket, cluster);
+    if (cluster) {
       try {
-        server.#cluster = await ClusterRuntime.start(pump, config, node, socket.port);
+        await cluster.join(node, socket.port);
       } catch (err) {
         socket.close();
         if (!options.pump) await pump[Symbol.asyncDispose]();
@@ -97,8 +108,8 @@ export class NodeServer implements AsyncDisposable {
     return server;
   }
 
-  /** The cluster runtime (cluster mode only). */
-  get cluster(): ClusterRuntime | undefined {
+  /** The cluster coordinator (cluster mode only). */
+  get cluster(): ClusterCoordinator | undefined {
     return this.#cluster;
   }
 
@@ -120,7 +131,7 @@ export class NodeServer implements AsyncDisposable {
         logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
       }
       const end = performance.now();
-      // A slave measures the updates it applies instead (see ClusterRuntime).
+      // A slave measures the updates it applies instead (see SlavePlane).
       if (this.node.authoritative) this.node.recordTick(end - start, end);
       this.#nextTickAt += tickMs;
       // Far behind (a stall): skip ahead rather than burst through missed ticks.
@@ -152,8 +163,8 @@ export class NodeServer implements AsyncDisposable {
         return Response.json({
           ...status,
           counters: this.node.counters,
-          registry: this.#cluster?.registry.endpoint,
-          registryHealthy: this.#cluster?.registry.healthy,
+          registry: this.#cluster?.registry?.endpoint,
+          registryHealthy: this.#cluster?.registry?.healthy,
         });
       }
       if (path === "/metrics") {

@@ -22,5 +22,6 @@ export {
   type WireFormat,
 } from "./codec.ts";
 export { ProtocolError } from "./errors.ts";
+export { type RoleName, roleName } from "./role.ts";
 export { isUuid, parseRequest, type Request, type RequestLimits, WRITE_OPS } from "./request.ts";
 export type * from "./_gen/gameserver_proto.ts";

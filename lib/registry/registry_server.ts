@@ -11,7 +11,7 @@ import {
   ProtocolError,
   type Role as WireRole,
 } from "../protocol/mod.ts";
-import { bindEndpoint, clusterCurve, type RegistryConfig } from "../config/mod.ts";
+import { bindEndpoint, type RegistryConfig, startupClusterCurve } from "../config/mod.ts";
 import { log, logMessage } from "../log/mod.ts";
 import { Sentinel, type SentinelAction } from "./sentinel.ts";
 import type { NodeAddress, NodeLoad, Role } from "./types.ts";
@@ -65,10 +65,7 @@ export class RegistryServer implements AsyncDisposable {
     config: RegistryConfig,
     options: RegistryServerOptions,
   ): Promise<RegistryServer> {
-    const curve = clusterCurve(config.curve);
-    if (!curve) {
-      logger.warn("No CURVE keys configured: the cluster plane is NOT authenticated (see README)");
-    }
+    const curve = startupClusterCurve(config.curve);
     const sentinel = new Sentinel({
       nodeTimeoutMs: config.node_timeout_ms,
       recoveryGraceMs: config.recovery_grace_ms,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AckTracker } from "./ack_tracker.ts";
-import { seeded } from "./_test_master.ts";
+import { mulberry32 as seeded } from "../random/mod.ts";
 
 /** Records which writes were acked or failed, in order. */
 function recorder() {

@@ -5,11 +5,11 @@
  * are pure state machines (events and time in, actions out); the node owns the sockets.
  *
  * ```ts
- * import { AckTracker, gameStateTarget, ReplicaSync } from "./mod.ts";
- * import { GameState } from "../node/game_state.ts";
+ * import { AckTracker, ReplicaSync } from "./mod.ts";
+ * import { GameState } from "../state/mod.ts";
  *
- * const slave = new GameState({ width: 1000, height: 1000, maxUsers: 100, maxSpeed: 10 });
- * const sync = new ReplicaSync(gameStateTarget(slave, 0.02), {
+ * const slave = new GameState({ width: 1000, height: 1000, maxUsers: 100, maxSpeed: 10 }, 0.02);
+ * const sync = new ReplicaSync(slave, {
  *   silenceMs: 1000,
  *   snapshotTimeoutMs: 2000,
  * });
@@ -25,8 +25,6 @@
  * @module
  */
 export {
-  gameStateTarget,
-  type ReplayableState,
   ReplicaSync,
   type ReplicaSyncOptions,
   type ReplicaSyncState,
@@ -38,5 +36,3 @@ export {
   type UpdateMessage,
 } from "./replica_sync.ts";
 export { AckTracker, type AckTrackerOptions } from "./ack_tracker.ts";
-export { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
-export { ReplicationError } from "./errors.ts";

@@ -28,7 +28,7 @@ export interface SnapshotMessage {
   credentials: Uint8Array;
 }
 
-/** The replicated state a {@linkcode ReplicaSync} drives; usually a `GameState` (see {@linkcode gameStateTarget}). */
+/** The replicated state a {@linkcode ReplicaSync} drives; a `GameState` (lib/state) is one as it is. */
 export interface ReplicaTarget {
   /** Applies one update's ops, then advances the world by one tick; throws when the ops do not fit. */
   applyUpdate(ops: Uint8Array): void;
@@ -38,18 +38,6 @@ export interface ReplicaTarget {
    * A uint32 checksum of the state, comparable with the master's: of the whole state, or with
    * `parts` > 1 of the users whose id % parts === part.
    */
-  checksum(part?: number, parts?: number): number;
-}
-
-/** The parts of a `GameState` that {@linkcode gameStateTarget} needs (kept structural: no import of lib/node). */
-export interface ReplayableState {
-  /** Replays a master's op log. */
-  applyOps(bytes: Uint8Array): unknown;
-  /** The world; re-read on every call because `restore()` replaces it. */
-  readonly world: { step(dt: number): void };
-  /** Replaces the whole state. */
-  restore(world: Uint8Array, credentials: Uint8Array): void;
-  /** A checksum of the state or of one part of it (see {@linkcode ReplicaTarget.checksum}). */
   checksum(part?: number, parts?: number): number;
 }
 
@@ -497,21 +485,6 @@ export class ReplicaSync {
     this.#stats.snapshotRequests++;
     return { type: "request_snapshot", reason };
   }
-}
-
-/** A {@linkcode ReplicaTarget} over a `GameState`: applying an update is `applyOps(ops)` then one `step(tickSeconds)`. */
-export function gameStateTarget(state: ReplayableState, tickSeconds: number): ReplicaTarget {
-  if (!(tickSeconds > 0) || !Number.isFinite(tickSeconds)) {
-    throw new RangeError(`tickSeconds must be a positive number, got ${tickSeconds}`);
-  }
-  return {
-    applyUpdate(ops) {
-      state.applyOps(ops);
-      state.world.step(tickSeconds);
-    },
-    restore: (world, credentials) => state.restore(world, credentials),
-    checksum: (part, parts) => state.checksum(part, parts),
-  };
 }
 
 function isSequence(value: number): boolean {

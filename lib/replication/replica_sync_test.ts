@@ -1,20 +1,20 @@
 import assert from "node:assert/strict";
 import {
-  gameStateTarget,
   ReplicaSync,
   type ReplicaTarget,
   type SnapshotMessage,
   type SyncAction,
   type UpdateMessage,
 } from "./replica_sync.ts";
-import { newReplicaState, seeded, TestMaster, TICK_S } from "./_test_master.ts";
-import type { GameState } from "../node/game_state.ts";
+import { newReplicaState, TestMaster } from "../../tests/support/test_master.ts";
+import type { GameState } from "../state/mod.ts";
+import { mulberry32 as seeded } from "../random/mod.ts";
 
 const OPTIONS = { silenceMs: 1000, snapshotTimeoutMs: 2000 };
 
 function replica(options: Partial<typeof OPTIONS> & { maxBuffered?: number } = {}) {
   const state = newReplicaState();
-  const sync = new ReplicaSync(gameStateTarget(state, TICK_S), { ...OPTIONS, ...options });
+  const sync = new ReplicaSync(state, { ...OPTIONS, ...options });
   return { state, sync };
 }
 
@@ -378,7 +378,7 @@ Deno.test("corrupt ops or a corrupt snapshot lead to a snapshot request, never a
   });
 
   await t.step("malformed numbers are ignored", () => {
-    const s = new ReplicaSync(gameStateTarget(newReplicaState(), TICK_S), OPTIONS);
+    const s = new ReplicaSync(newReplicaState(), OPTIONS);
     s.start(1, 0);
     const bad = { epoch: 1, seq: -1, ops: new Uint8Array(), checksum: 0, masterId: "m" };
     assert.deepEqual(requests(s.onUpdate(bad, 1)), []);
@@ -471,12 +471,11 @@ Deno.test("over a lossy, duplicating channel the replica always converges", () =
 });
 
 Deno.test("the constructor validates its options", () => {
-  const target = gameStateTarget(newReplicaState(), TICK_S);
+  const target = newReplicaState();
   assert.throws(() => new ReplicaSync(target, { silenceMs: 0, snapshotTimeoutMs: 1 }), RangeError);
   assert.throws(() => new ReplicaSync(target, { silenceMs: 1, snapshotTimeoutMs: -1 }), RangeError);
   assert.throws(
     () => new ReplicaSync(target, { silenceMs: 1, snapshotTimeoutMs: 1, maxBuffered: 1.5 }),
     RangeError,
   );
-  assert.throws(() => gameStateTarget(newReplicaState(), 0), RangeError);
 });

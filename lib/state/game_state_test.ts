@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GameState, newToken } from "./game_state.ts";
-import { ReplicationError } from "../replication/errors.ts";
+import { StateError } from "./errors.ts";
 import type { WorldOptions } from "../world/mod.ts";
 import { mulberry32 } from "../random/mod.ts";
 
@@ -286,7 +286,7 @@ Deno.test("checksum(part, parts) covers the sessions of its part's users too", (
   assert.notEqual(a.checksum(), b.checksum());
 });
 
-Deno.test("applyOps() throws ReplicationError for ops that do not fit the state", async (t) => {
+Deno.test("applyOps() throws StateError for ops that do not fit the state", async (t) => {
   const master = new GameState(OPTIONS);
   loggedIn(master, 1, 1, 1);
   loggedIn(master, 2, 2, 2);
@@ -294,19 +294,19 @@ Deno.test("applyOps() throws ReplicationError for ops that do not fit the state"
   await t.step("a login out of sequence", () => {
     const replica = new GameState(OPTIONS);
     replica.applyOps(twoLogins);
-    assert.throws(() => replica.applyOps(twoLogins), ReplicationError);
+    assert.throws(() => replica.applyOps(twoLogins), StateError);
   });
   await t.step("a resume of an unknown user", () => {
     const m = new GameState(OPTIONS);
     const id = loggedIn(m, 1, 1, 1);
     m.drainOps();
     m.resume(id, token(1));
-    assert.throws(() => new GameState(OPTIONS).applyOps(m.drainOps()), ReplicationError);
+    assert.throws(() => new GameState(OPTIONS).applyOps(m.drainOps()), StateError);
   });
   await t.step("truncated bytes", () => {
     assert.throws(
       () => new GameState(OPTIONS).applyOps(twoLogins.subarray(0, twoLogins.length - 1)),
-      ReplicationError,
+      StateError,
     );
   });
 });
@@ -355,7 +355,7 @@ Deno.test("restore() rebuilds the state from a world snapshot and credentialsSna
   });
 });
 
-Deno.test("restore() throws ReplicationError for corrupt snapshots and keeps the old state", async (t) => {
+Deno.test("restore() throws StateError for corrupt snapshots and keeps the old state", async (t) => {
   const master = new GameState(OPTIONS);
   loggedIn(master, 1, 1, 1);
   loggedIn(master, 2, 2, 2);
@@ -391,7 +391,7 @@ Deno.test("restore() throws ReplicationError for corrupt snapshots and keeps the
       // Each step resumes the kept user (a new generation), so the checksum is taken per step.
       const checksum = target.checksum();
       assert.throws(() => target.restore(w, c), (err: unknown) => {
-        assert.ok(err instanceof ReplicationError, `expected a ReplicationError, got ${err}`);
+        assert.ok(err instanceof StateError, `expected a StateError, got ${err}`);
         assert.match(err.message, pattern);
         return true;
       });

@@ -1,4 +1,5 @@
-import { log } from "../log/mod.ts";
+import { log } from "../../log/mod.ts";
+import type { Role } from "../../protocol/mod.ts";
 
 const logger = log("cluster");
 
@@ -6,8 +7,16 @@ const logger = log("cluster");
 export interface RememberedState {
   nodeId: string;
   epoch: number;
-  role: "master" | "slave";
+  role: Extract<Role, "ROLE_MASTER" | "ROLE_SLAVE">;
 }
+
+/** Files written before roles had one vocabulary say "master" or "slave". */
+const LEGACY_ROLES: Record<string, RememberedState["role"]> = {
+  master: "ROLE_MASTER",
+  slave: "ROLE_SLAVE",
+  ROLE_MASTER: "ROLE_MASTER",
+  ROLE_SLAVE: "ROLE_SLAVE",
+};
 
 /**
  * Reads the node's remembered epoch and role; undefined when there is no file, it belongs to another
@@ -25,15 +34,19 @@ export function readStateFile(path: string, nodeId: string): RememberedState | u
     return undefined;
   }
   try {
-    const value = JSON.parse(text) as Partial<RememberedState>;
+    const value = JSON.parse(text) as { nodeId?: unknown; epoch?: unknown; role?: unknown };
+    const role = typeof value.role === "string" && Object.hasOwn(LEGACY_ROLES, value.role)
+      ? LEGACY_ROLES[value.role]
+      : undefined;
+    const epoch = value.epoch;
     if (
-      value.nodeId !== nodeId || !Number.isSafeInteger(value.epoch) || (value.epoch ?? -1) < 0 ||
-      (value.role !== "master" && value.role !== "slave")
+      value.nodeId !== nodeId || typeof epoch !== "number" || !Number.isSafeInteger(epoch) ||
+      epoch < 0 || !role
     ) {
       logger.warn("State file {path} is not this node's ({nodeId}); ignored", { path, nodeId });
       return undefined;
     }
-    return value as RememberedState;
+    return { nodeId, epoch, role };
   } catch (err) {
     logger.warn("State file {path} is corrupt ({error}); ignored", { path, error: String(err) });
     return undefined;

@@ -4,28 +4,25 @@
  *
  * @module
  */
-import { GameState } from "../node/game_state.ts";
-import type { WorldOptions } from "../world/mod.ts";
-import type { SnapshotMessage, UpdateMessage } from "./replica_sync.ts";
-import { mulberry32 } from "../random/mod.ts";
+import { GameState } from "../../lib/state/mod.ts";
+import type { WorldOptions } from "../../lib/world/mod.ts";
+import type { SnapshotMessage, UpdateMessage } from "../../lib/replication/mod.ts";
+import { mulberry32 } from "../../lib/random/mod.ts";
 
 /** World options shared by the test master and its replicas. */
 export const TEST_WORLD: WorldOptions = { width: 1000, height: 1000, maxUsers: 400, maxSpeed: 10 };
 /** The tick of the tests, in seconds. */
 export const TICK_S = 0.02;
 
-/** A seeded random source in [0, 1) (mulberry32). */
-export const seeded = mulberry32;
-
 /** A fresh replica state with the test world options. */
 export function newReplicaState(): GameState {
-  return new GameState(TEST_WORLD);
+  return new GameState(TEST_WORLD, TICK_S);
 }
 
 /** A master under a random load of logins, resumes, logouts, expiries, velocity changes and aoes. */
 export class TestMaster {
   /** The master's state. */
-  readonly state: GameState = new GameState(TEST_WORLD);
+  readonly state: GameState = new GameState(TEST_WORLD, TICK_S);
   /** Last published sequence. */
   seq = 0;
   /** The master's epoch. */
@@ -54,7 +51,7 @@ export class TestMaster {
     this.masterId = options.masterId ?? "master-1";
     this.checksumEvery = options.checksumEvery ?? 1;
     this.checksumParts = options.checksumParts ?? 1;
-    this.#rng = seeded(options.seed ?? 1);
+    this.#rng = mulberry32(options.seed ?? 1);
   }
 
   /** Applies `count` random client writes (between ticks, as the node does). */
@@ -90,7 +87,7 @@ export class TestMaster {
 
   /** Ends a tick: step, drain the op log, publish update `seq + 1`. */
   tick(): UpdateMessage {
-    this.state.world.step(TICK_S);
+    this.state.step();
     const ops = this.state.drainOps();
     this.seq++;
     const withChecksum = this.checksumEvery > 0 && this.seq % this.checksumEvery === 0;

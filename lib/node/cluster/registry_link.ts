@@ -1,4 +1,4 @@
-import { DealerSocket, type Pump } from "../transport/mod.ts";
+import { DealerSocket, type Pump } from "../../transport/mod.ts";
 import {
   type ClusterMessage,
   decodeCluster,
@@ -6,11 +6,12 @@ import {
   type NodeAddress,
   type NodeLoad,
   type Role,
-} from "../protocol/mod.ts";
-import type { ClusterCurve } from "../config/mod.ts";
-import { RegistrationError } from "../cli/mod.ts";
-import { Backoff } from "../client/backoff.ts";
-import { log } from "../log/mod.ts";
+  roleName,
+} from "../../protocol/mod.ts";
+import type { ClusterCurve } from "../../config/mod.ts";
+import { Backoff } from "../../client/backoff.ts";
+import { log } from "../../log/mod.ts";
+import { RegistrationError } from "./errors.ts";
 
 const logger = log("registry-link");
 
@@ -252,7 +253,7 @@ export class RegistryLink implements AsyncDisposable {
         logger.info("{what} with registry {endpoint} as {role} (epoch {epoch}{master})", {
           what: first ? "Registered" : "Re-registered",
           endpoint: this.endpoint,
-          role: (reply.role ?? "").replace("ROLE_", "").toLowerCase(),
+          role: roleName(reply.role),
           epoch,
           master: reply.master?.nodeId ? `, master ${reply.master.nodeId}` : "",
         });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
-import { ReplicationError } from "./errors.ts";
-import { seeded } from "./_test_master.ts";
+import { StateError } from "./errors.ts";
+import { mulberry32 as seeded } from "../random/mod.ts";
 
 const SAMPLE: Op[] = [
   { type: "login", userId: 1, x: 12.5, y: 0.1, token: "00ff10a0b1c2d3e4f5a6b7c8d9e0f1aa" },
@@ -51,7 +51,7 @@ Deno.test("OpLogWriter counts, grows past its first buffer, and starts afresh af
   assert.deepEqual(decodeOps(second), [SAMPLE[1]]);
 });
 
-Deno.test("a truncated log throws ReplicationError at every cut inside an op", () => {
+Deno.test("a truncated log throws StateError at every cut inside an op", () => {
   const bytes = encode(SAMPLE);
   const boundaries = new Set<number>([0]);
   let p = 0;
@@ -59,17 +59,17 @@ Deno.test("a truncated log throws ReplicationError at every cut inside an op", (
   for (let cut = 1; cut < bytes.length; cut++) {
     const part = bytes.subarray(0, cut);
     if (boundaries.has(cut)) assert.ok(decodeOps(part).length > 0);
-    else assert.throws(() => decodeOps(part), ReplicationError, `cut at ${cut}`);
+    else assert.throws(() => decodeOps(part), StateError, `cut at ${cut}`);
   }
 });
 
-Deno.test("an unknown op type throws ReplicationError naming it", () => {
+Deno.test("an unknown op type throws StateError naming it", () => {
   assert.throws(() => decodeOps(Uint8Array.of(0)), /Unknown op type 0 at byte 0/);
   const bytes = new Uint8Array([...encode([SAMPLE[1]]), 200]);
   assert.throws(() => decodeOps(bytes), /Unknown op type 200 at byte 5/);
 });
 
-Deno.test("random bytes either decode or throw ReplicationError, nothing else", () => {
+Deno.test("random bytes either decode or throw StateError, nothing else", () => {
   const rng = seeded(3);
   for (let round = 0; round < 2000; round++) {
     const bytes = new Uint8Array(Math.floor(rng() * 80));
@@ -78,8 +78,8 @@ Deno.test("random bytes either decode or throw ReplicationError, nothing else", 
     try {
       decodeOps(bytes);
     } catch (error) {
-      assert.ok(error instanceof ReplicationError, String(error));
-      assert.equal(error.name, "ReplicationError");
+      assert.ok(error instanceof StateError, String(error));
+      assert.equal(error.name, "StateError");
     }
   }
 });

@@ -1,6 +1,6 @@
 import { World, type WorldOptions } from "../world/mod.ts";
-import { decodeOps, type Op, OpLogWriter } from "../replication/op_log.ts";
-import { ReplicationError } from "../replication/errors.ts";
+import { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
+import { StateError } from "./errors.ts";
 
 /** A user's session secret and how many times it was resumed (guards delayed expiries). */
 interface Credential {
@@ -17,21 +17,44 @@ const TOKEN_BYTES = 16;
 
 /**
  * The replicated state of a node: the world plus each user's session credential. Every write goes
- * through here as an {@linkcode Op}: the master applies it and records it in the op log; a slave
- * replays the master's log with {@linkcode GameState.applyOps}, so both run the same code in the same
- * order and stay bit-identical. Pure: ids, positions and tokens come from the caller.
+ * through here as an {@linkcode Op}: the master applies it and records it in the op log, then
+ * {@linkcode GameState.step}s; a slave replays each of the master's updates with
+ * {@linkcode GameState.applyUpdate} (the same ops, then the same step), so both run the same code in
+ * the same order and stay bit-identical. Pure: ids, positions, tokens and time come from the caller.
+ *
+ * A `GameState` is a replication target as it is (`applyUpdate`, `restore`, `checksum`): the slave and
+ * the replication bench drive it through the same path.
  */
 export class GameState {
   /** The world engine. */
   world: World;
   readonly #options: WorldOptions;
+  readonly #tickSeconds: number;
   readonly #credentials = new Map<number, Credential>();
   readonly #log = new OpLogWriter();
 
-  /** Creates an empty state. */
-  constructor(options: WorldOptions) {
+  /** Creates an empty state whose world advances `tickSeconds` per step (default 0.02). */
+  constructor(options: WorldOptions, tickSeconds = 0.02) {
+    if (!(tickSeconds > 0) || !Number.isFinite(tickSeconds)) {
+      throw new RangeError(`tickSeconds must be a positive number, got ${tickSeconds}`);
+    }
     this.#options = options;
+    this.#tickSeconds = tickSeconds;
     this.world = new World(options);
+  }
+
+  /** Advances the world by one tick (the master's step; a slave's comes with each update). */
+  step(): void {
+    this.world.step(this.#tickSeconds);
+  }
+
+  /**
+   * Applies one replication update: the master's ops for the tick, then its step. Throws
+   * {@linkcode StateError} when the ops do not fit the state.
+   */
+  applyUpdate(ops: Uint8Array): void {
+    this.applyOps(ops);
+    this.step();
   }
 
   /** Ops applied since the last `drainOps()`. */
@@ -97,7 +120,7 @@ export class GameState {
     return this.#log.drain();
   }
 
-  /** Replays a master's op log; throws {@linkcode ReplicationError} when it does not fit the state. */
+  /** Replays a master's op log; throws {@linkcode StateError} when it does not fit the state. */
   applyOps(bytes: Uint8Array): number {
     const ops = decodeOps(bytes);
     for (const op of ops) this.#apply(op);
@@ -142,19 +165,19 @@ export class GameState {
     return out;
   }
 
-  /** Replaces the whole state with a snapshot; throws {@linkcode ReplicationError} when corrupt. */
+  /** Replaces the whole state with a snapshot; throws {@linkcode StateError} when corrupt. */
   restore(world: Uint8Array, credentials: Uint8Array): void {
     let next: World;
     try {
       next = World.fromSnapshot(world, this.#options);
     } catch (err) {
-      throw new ReplicationError(`Bad world snapshot: ${(err as Error).message}`, { cause: err });
+      throw new StateError(`Bad world snapshot: ${(err as Error).message}`, { cause: err });
     }
     const v = new DataView(credentials.buffer, credentials.byteOffset, credentials.byteLength);
-    if (credentials.length < 4) throw new ReplicationError("Credentials snapshot truncated");
+    if (credentials.length < 4) throw new StateError("Credentials snapshot truncated");
     const count = v.getUint32(0, true);
     if (credentials.length !== 4 + count * (8 + TOKEN_BYTES)) {
-      throw new ReplicationError("Credentials snapshot has the wrong length");
+      throw new StateError("Credentials snapshot has the wrong length");
     }
     const map = new Map<number, Credential>();
     for (let i = 0, p = 4; i < count; i++, p += 8 + TOKEN_BYTES) {
@@ -174,7 +197,7 @@ export class GameState {
     switch (op.type) {
       case "login": {
         if (world.nextUserId !== op.userId) {
-          throw new ReplicationError(
+          throw new StateError(
             `Login of user ${op.userId} but next id is ${world.nextUserId}`,
           );
         }
@@ -186,7 +209,7 @@ export class GameState {
       }
       case "resume": {
         const c = this.#credentials.get(op.userId);
-        if (!c) throw new ReplicationError(`Resume of unknown user ${op.userId}`);
+        if (!c) throw new StateError(`Resume of unknown user ${op.userId}`);
         c.generation = (c.generation + 1) >>> 0;
         break;
       }

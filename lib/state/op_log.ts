@@ -1,4 +1,4 @@
-import { ReplicationError } from "./errors.ts";
+import { StateError } from "./errors.ts";
 
 /** One write, as the master applied it; slaves replay the same ops in the same order. */
 export type Op =
@@ -102,14 +102,14 @@ export class OpLogWriter {
   }
 }
 
-/** Decodes an op log written by {@linkcode OpLogWriter}; throws {@linkcode ReplicationError} when corrupt. */
+/** Decodes an op log written by {@linkcode OpLogWriter}; throws {@linkcode StateError} when corrupt. */
 export function decodeOps(bytes: Uint8Array): Op[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ops: Op[] = [];
   let p = 0;
   const need = (n: number) => {
     if (p + n > bytes.length) {
-      throw new ReplicationError(`Op log truncated at byte ${p} (${bytes.length} bytes)`);
+      throw new StateError(`Op log truncated at byte ${p} (${bytes.length} bytes)`);
     }
   };
   while (p < bytes.length) {
@@ -167,7 +167,7 @@ export function decodeOps(bytes: Uint8Array): Op[] {
         p += 17;
         break;
       default:
-        throw new ReplicationError(`Unknown op type ${type} at byte ${p}`);
+        throw new StateError(`Unknown op type ${type} at byte ${p}`);
     }
   }
   return ops;

@@ -1,0 +1,11 @@
+/** Thrown when a cluster node cannot register in time or is refused; the process exits with code 3. */
+export class RegistrationError extends Error {
+  /** The documented exit code of a node that could not join its cluster. */
+  readonly exitCode = 3;
+
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RegistrationError";
+  }
+}

@@ -1,0 +1,297 @@
+import { DealerSocket, type Pump, SubscriberSocket } from "../../transport/mod.ts";
+import {
+  type ClusterMessage,
+  decodeCluster,
+  decodeUpdate,
+  encodeCluster,
+  type Envelope,
+  type NodeAddress,
+} from "../../protocol/mod.ts";
+import { type ClusterCurve, connectEndpoint, type NodeConfig } from "../../config/mod.ts";
+import { ReplicaSync, type ReplicaSyncState, type SyncAction } from "../../replication/mod.ts";
+import { log, logMessage } from "../../log/mod.ts";
+import type { ForwardedWrite, GameNode } from "../game_node.ts";
+import { UPDATE_TOPIC } from "./master_plane.ts";
+
+const logger = log("cluster");
+
+/** Options of {@linkcode SlavePlane}. */
+export interface SlavePlaneOptions {
+  config: NodeConfig;
+  node: GameNode;
+  pump: Pump;
+  curve?: ClusterCurve;
+}
+
+/**
+ * The slave's half of the cluster: the subscription to the master's updates (replayed through
+ * {@linkcode ReplicaSync}, with snapshots on start, gaps and drift), acks back to the master, and
+ * the writes its clients send, forwarded to the master with the session's user id and answered to the
+ * connection that asked. Sockets to the master exist only while following one.
+ */
+export class SlavePlane {
+  readonly #config: NodeConfig;
+  readonly #node: GameNode;
+  readonly #pump: Pump;
+  readonly #curve: ClusterCurve | undefined;
+  readonly #sync: ReplicaSync;
+  #master: NodeAddress | undefined;
+  #link: DealerSocket | undefined;
+  #subscriber: SubscriberSocket | undefined;
+  /** Forwarded writes waiting for the master's reply, by `clientId/requestId`. */
+  readonly #forwards = new Map<string, { write: ForwardedWrite; deadline: number }>();
+
+  /** Creates the plane; it connects once told to {@linkcode SlavePlane.follow} a master. */
+  constructor(options: SlavePlaneOptions) {
+    this.#config = options.config;
+    this.#node = options.node;
+    this.#pump = options.pump;
+    this.#curve = options.curve;
+    const node = options.node;
+    this.#sync = new ReplicaSync({
+      applyUpdate: (ops) => {
+        // A slave's "tick" is applying the master's update: that is what its load figures measure.
+        const start = performance.now();
+        node.state.applyUpdate(ops);
+        const end = performance.now();
+        node.recordTick(end - start, end);
+      },
+      restore: (world, credentials) => node.state.restore(world, credentials),
+      checksum: (part, parts) => node.state.checksum(part, parts),
+    }, {
+      silenceMs: options.config.cluster.replica_silence_ms,
+      snapshotTimeoutMs: options.config.cluster.snapshot_timeout_ms,
+    });
+  }
+
+  /** The master followed now, if any. */
+  get master(): NodeAddress | undefined {
+    return this.#master;
+  }
+
+  /** Where replication stands. */
+  get syncState(): ReplicaSyncState {
+    return this.#sync.state;
+  }
+
+  /** Writes forwarded and not answered yet. */
+  get pendingForwards(): number {
+    return this.#forwards.size;
+  }
+
+  /**
+   * Follows `master` at `epoch`: (re)connects the forwarding link and the subscription, fails writes
+   * in flight to a different master, and restarts replication with a snapshot.
+   */
+  follow(master: NodeAddress, epoch: number): void {
+    if (this.#master && this.#master.nodeId !== master.nodeId) {
+      this.#failForwards(
+        `The master changed to ${master.nodeId}; the write may not have been applied, retry it`,
+      );
+    }
+    this.#master = master;
+    const clusterEndpoint = connectEndpoint(master.host ?? "", master.clusterPort ?? 0);
+    const publishEndpoint = connectEndpoint(master.host ?? "", master.publishPort ?? 0);
+    if (this.#link) this.#link.reconnect(clusterEndpoint);
+    else {
+      this.#link = DealerSocket.connect(
+        this.#pump,
+        clusterEndpoint,
+        (frames) => this.#onMasterFrame(frames),
+        { curve: this.#curve?.client, sendHwm: 100_000 },
+      );
+    }
+    if (this.#subscriber) this.#subscriber.reconnect(publishEndpoint);
+    else {
+      this.#subscriber = SubscriberSocket.connect(
+        this.#pump,
+        publishEndpoint,
+        [UPDATE_TOPIC],
+        (_topic, payload) => this.#onUpdate(payload),
+        { curve: this.#curve?.client, receiveHwm: 100_000 },
+      );
+    }
+    this.#handleSync(this.#sync.reset(epoch, performance.now()));
+  }
+
+  /** Stops following (this node becomes master, or leaves): closes the links, fails forwards. */
+  stop(reason: string): void {
+    this.#master = undefined;
+    this.#subscriber?.close();
+    this.#subscriber = undefined;
+    this.#link?.close();
+    this.#link = undefined;
+    this.#failForwards(reason);
+  }
+
+  /** The slave's part of a tick: notice silence, fail writes the master will not answer. */
+  afterTick(now: number): void {
+    this.#handleSync(this.#sync.tick(now));
+    // Updates stopped (the master is silent or being replaced): fail forwarded writes now rather
+    // than at their timeout, so clients retry through the next master sooner.
+    if (this.#sync.state !== "live" && this.#forwards.size > 0) {
+      this.#failForwards(
+        "The master is not answering; the write may not have been applied, retry it",
+      );
+    }
+    for (const [key, pending] of this.#forwards) {
+      if (pending.deadline > now) continue;
+      this.#forwards.delete(key);
+      pending.write.done(errorReply(
+        pending.write,
+        "TIMEOUT",
+        "The master did not answer in time; the write may or may not have been applied",
+      ));
+    }
+  }
+
+  /** Sends a client's write to the master; false when no live master link exists. */
+  forward(write: ForwardedWrite): boolean {
+    if (!this.#link || this.#sync.state !== "live") return false;
+    const sent = this.#link.send(encodeCluster({
+      epoch: this.#node.epoch,
+      forwardRequest: {
+        originNodeId: this.#config.node_id,
+        request: write.request,
+        userId: write.userId,
+      },
+    }));
+    if (!sent) return false;
+    this.#forwards.set(`${write.clientId}/${write.requestId}`, {
+      write,
+      deadline: performance.now() + this.#config.cluster.forward_timeout_ms,
+    });
+    return true;
+  }
+
+  /** Asks the master to remove a vanished client's user unless it was resumed since. */
+  expire(userId: number, generation: number): void {
+    this.#link?.send(
+      encodeCluster({ epoch: this.#node.epoch, expireUser: { userId, generation } }),
+    );
+  }
+
+  /** Closes the links (the node shuts down). */
+  close(): void {
+    this.#subscriber?.close();
+    this.#link?.close();
+  }
+
+  #onMasterFrame(frames: Uint8Array[]): void {
+    let message: ClusterMessage;
+    try {
+      message = decodeCluster(frames[frames.length - 1]);
+    } catch (err) {
+      logger.warn("Bad message from the master ignored: {error}", {
+        error: (err as Error).message,
+      });
+      return;
+    }
+    switch (message.msg) {
+      case "snapshotReply": {
+        const s = message.snapshotReply!;
+        if ((message.epoch ?? 0) < this.#node.epoch) return;
+        this.#handleSync(this.#sync.onSnapshot({
+          epoch: message.epoch ?? 0,
+          seq: s.seq ?? 0,
+          world: s.world ?? new Uint8Array(),
+          credentials: s.sessions ?? new Uint8Array(),
+        }, performance.now()));
+        this.#node.recordSeq(this.#sync.lastSeq);
+        if (this.#sync.state === "live") {
+          logger.info("Snapshot applied: seq {seq}, {users} users, now replicating from {master}", {
+            seq: this.#sync.lastSeq,
+            users: this.#node.state.world.size,
+            master: this.#master?.nodeId ?? "?",
+          });
+        }
+        return;
+      }
+      case "forwardReply": {
+        const reply = message.forwardReply?.reply;
+        if (!reply) return;
+        const key = `${reply.clientId}/${reply.requestId}`;
+        const pending = this.#forwards.get(key);
+        if (!pending) return;
+        this.#forwards.delete(key);
+        pending.write.done(reply);
+        return;
+      }
+      case "error":
+        logger.warn("Master answered with an error: {message}", {
+          message: message.error?.message,
+        });
+        return;
+      default:
+        logger.debug("Ignored {msg} from the master", { msg: message.msg });
+    }
+  }
+
+  #onUpdate(payload: Uint8Array): void {
+    let update;
+    try {
+      update = decodeUpdate(payload);
+    } catch (err) {
+      logger.warn("Bad replication update ignored: {error}", { error: (err as Error).message });
+      return;
+    }
+    if (this.#node.authoritative) return;
+    this.#handleSync(this.#sync.onUpdate({
+      epoch: update.epoch ?? 0,
+      seq: update.seq ?? 0,
+      ops: update.ops ?? new Uint8Array(),
+      // A part's checksum travels apart from a whole one (see proto): one field for ReplicaSync.
+      ...((update.checksumParts ?? 0) > 1
+        ? {
+          checksum: update.partChecksum ?? 0,
+          checksumPart: update.checksumPart ?? 0,
+          checksumParts: update.checksumParts ?? 0,
+        }
+        : { checksum: update.checksum ?? 0 }),
+      masterId: update.masterId ?? "",
+    }, performance.now()));
+    this.#node.recordSeq(this.#sync.lastSeq);
+  }
+
+  #handleSync(actions: SyncAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "ack":
+          this.#link?.send(encodeCluster({
+            epoch: this.#node.epoch,
+            replicaAck: { nodeId: this.#config.node_id, seq: action.seq },
+          }));
+          break;
+        case "request_snapshot":
+          logger.info("Asking master {master} for a snapshot: {reason}", {
+            master: this.#master?.nodeId ?? "?",
+            reason: action.reason,
+          });
+          this.#link?.send(encodeCluster({
+            epoch: this.#node.epoch,
+            snapshotRequest: { nodeId: this.#config.node_id },
+          }));
+          break;
+        case "log":
+          logMessage(logger, action.level, action.message, action.fields);
+          break;
+      }
+    }
+  }
+
+  /** Fails writes forwarded to a master that is gone: the client retries through the new one. */
+  #failForwards(message: string): void {
+    for (const pending of this.#forwards.values()) {
+      pending.write.done(errorReply(pending.write, "UNAVAILABLE", message));
+    }
+    this.#forwards.clear();
+  }
+}
+
+function errorReply(
+  write: ForwardedWrite,
+  code: "TIMEOUT" | "UNAVAILABLE",
+  message: string,
+): Envelope {
+  return { clientId: write.clientId, requestId: write.requestId, error: { code, message } };
+}
