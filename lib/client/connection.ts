@@ -7,7 +7,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import type { ClientConfig } from "../config/mod.ts";
-import { Backoff } from "./backoff.ts";
+import { Backoff } from "../retry/mod.ts";
 import { clientEndpoint, discoverNode } from "./discovery.ts";
 import { RequestError } from "./errors.ts";
 

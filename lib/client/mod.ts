@@ -13,7 +13,6 @@
  *
  * @module
  */
-export { Backoff, type BackoffOptions } from "./backoff.ts";
 export { logConnectionEvent, openSession, runConsole, runOneShot } from "./client_app.ts";
 export { ClientSession, type Outcome } from "./client_session.ts";
 export { type Command, COMMAND_HELP, parseCommand, runCommand, velocityOf } from "./commands.ts";

@@ -9,7 +9,7 @@ import {
 } from "../protocol/mod.ts";
 import type { ClusterCurve } from "../config/mod.ts";
 import { RegistrationError } from "../cli/mod.ts";
-import { Backoff } from "../client/backoff.ts";
+import { Backoff } from "../retry/mod.ts";
 import { log } from "../log/mod.ts";
 
 const logger = log("registry-link");
