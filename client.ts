@@ -33,7 +33,7 @@ if (import.meta.main) {
   // `load` has flags of its own: hand it every argument but the word itself (flags before it too).
   const loadAt = Deno.args.indexOf("load");
   if (loadAt >= 0 && Deno.args.slice(0, loadAt).every((a) => /^--[^=]+=/.test(a))) {
-    const { runLoad } = await import("./lib/client/load_generator.ts");
+    const { runLoad } = await import("./lib/client/load_command.ts");
     const loadArgs = Deno.args.filter((_, i) => i !== loadAt);
     try {
       Deno.exit(await runUntilSignalCode((signal) => runLoad(loadArgs, signal)));
@@ -62,7 +62,7 @@ if (import.meta.main) {
   let code = 0;
   try {
     if (words[0] === "load") {
-      const { runLoad } = await import("./lib/client/load_generator.ts");
+      const { runLoad } = await import("./lib/client/load_command.ts");
       code = await runUntilSignalCode((signal) =>
         runLoad(Deno.args.slice(Deno.args.indexOf("load") + 1), signal)
       );
