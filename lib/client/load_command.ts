@@ -54,6 +54,30 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
 
 const logger = log("client", "load");
 
+/**
+ * The arguments for `client load` when `args`, a whole client command line, names the load command
+ * (its first word is `load`): every argument but that word, flags before it included, since `load`
+ * has flags of its own. `undefined` for any other command line. `valueFlags` are the client flags
+ * that take a value, so `--node tcp://… load` finds the word too.
+ */
+export function loadCommandArgs(
+  args: readonly string[],
+  valueFlags: readonly string[],
+): string[] | undefined {
+  // --config and --set take a value on every command line (see parseCommandLine).
+  const takesValue = new Set(["config", "set", ...valueFlags]);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") i++; // what follows is a word even if it starts with "-"
+    else if (arg.startsWith("-") && arg !== "-") {
+      if (arg.startsWith("--") && !arg.includes("=") && takesValue.has(arg.slice(2))) i++;
+      continue;
+    }
+    return args[i] === "load" ? args.filter((_, j) => j !== i) : undefined;
+  }
+  return undefined;
+}
+
 /** Parses the load command line; throws {@linkcode ConfigError} for bad flags. */
 export async function parseLoadArgs(
   args: string[],
