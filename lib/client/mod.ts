@@ -16,7 +16,12 @@
 export { logConnectionEvent, openSession, runConsole, runOneShot } from "./client_app.ts";
 export { ClientSession, type Outcome } from "./client_session.ts";
 export { type Command, COMMAND_HELP, parseCommand, runCommand, velocityOf } from "./commands.ts";
-export { Connection, type ConnectionEvent, type ConnectionOptions } from "./connection.ts";
+export {
+  Connection,
+  type ConnectionClock,
+  type ConnectionEvent,
+  type ConnectionOptions,
+} from "./connection.ts";
 export { clientEndpoint, discoverNode, type DiscoverOptions } from "./discovery.ts";
 export { DiscoveryError, RequestError } from "./errors.ts";
 export { LOAD_COMMAND, loadCommandArgs, parseLoadArgs, runLoad } from "./load_command.ts";
