@@ -6,7 +6,13 @@
  */
 import { CLIENT_SCHEMA, helpText, parseCommandLine } from "./lib/config/mod.ts";
 import { setupLogging } from "./lib/log/mod.ts";
-import { COMMAND_HELP, runConsole, runOneShot } from "./lib/client/mod.ts";
+import {
+  COMMAND_HELP,
+  loadCommandArgs,
+  runConsole,
+  runLoad,
+  runOneShot,
+} from "./lib/client/mod.ts";
 import { exitCodeOf, runUntilSignal } from "./lib/cli/mod.ts";
 
 const COMMAND = {
@@ -30,20 +36,24 @@ const COMMAND = {
 };
 
 if (import.meta.main) {
-  // `load` has flags of its own: hand it every argument but the word itself (flags before it too).
-  const loadAt = Deno.args.indexOf("load");
-  if (loadAt >= 0 && Deno.args.slice(0, loadAt).every((a) => /^--[^=]+=/.test(a))) {
-    const { runLoad } = await import("./lib/client/load_generator.ts");
-    const loadArgs = Deno.args.filter((_, i) => i !== loadAt);
-    try {
-      Deno.exit(await runUntilSignalCode((signal) => runLoad(loadArgs, signal)));
-    } catch (err) {
-      console.error(`client load: ${(err as Error)?.message ?? err}`);
-      Deno.exit(exitCodeOf(err));
-    }
+  const loadArgs = loadCommandArgs(Deno.args, Object.keys(COMMAND.flags));
+  Deno.exit(loadArgs ? await load(loadArgs) : await client(Deno.args));
+}
+
+/** `client load …`: the load generator parses its own flags (those before the word too). */
+async function load(args: string[]): Promise<number> {
+  try {
+    return await runUntilSignalCode((signal) => runLoad(args, signal));
+  } catch (err) {
+    console.error(`client load: ${(err as Error)?.message ?? err}`);
+    return exitCodeOf(err);
   }
+}
+
+/** The console (no command) or one command with its JSON result. */
+async function client(argv: string[]): Promise<number> {
   // "query --circle" is a command word, not a flag: take the command words before parsing flags.
-  const args = [...Deno.args];
+  const args = [...argv];
   const circle = args.indexOf("--circle");
   if (circle >= 0) args.splice(circle, 1);
   let cmd;
@@ -51,35 +61,26 @@ if (import.meta.main) {
     cmd = await parseCommandLine(COMMAND, args);
   } catch (err) {
     console.error(`client: ${(err as Error).message}`);
-    Deno.exit(2);
+    return 2;
   }
-  if (cmd.help && cmd.positionals[0] !== "load") {
+  if (cmd.help) {
     console.log(helpText(COMMAND));
-    Deno.exit(0);
+    return 0;
   }
   const words = [...cmd.positionals];
   if (circle >= 0 && words[0] === "query") words.splice(1, 0, "--circle");
-  let code = 0;
   try {
-    if (words[0] === "load") {
-      const { runLoad } = await import("./lib/client/load_generator.ts");
-      code = await runUntilSignalCode((signal) =>
-        runLoad(Deno.args.slice(Deno.args.indexOf("load") + 1), signal)
-      );
-    } else {
-      setupLogging({
-        level: words.length ? "warning" : cmd.config.log_level,
-        pretty: cmd.config.pretty_log,
-      });
-      code = words.length === 0
-        ? await runUntilSignalCode(() => runConsole(cmd.config))
-        : await runOneShot(cmd.config, words);
-    }
+    setupLogging({
+      level: words.length ? "warning" : cmd.config.log_level,
+      pretty: cmd.config.pretty_log,
+    });
+    return words.length === 0
+      ? await runUntilSignalCode(() => runConsole(cmd.config))
+      : await runOneShot(cmd.config, words);
   } catch (err) {
     console.error(`client: ${(err as Error)?.stack ?? err}`);
-    code = exitCodeOf(err);
+    return exitCodeOf(err);
   }
-  Deno.exit(code);
 }
 
 async function runUntilSignalCode(main: (signal: AbortSignal) => Promise<number>): Promise<number> {

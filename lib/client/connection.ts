@@ -7,7 +7,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import type { ClientConfig } from "../config/mod.ts";
-import { Backoff } from "./backoff.ts";
+import { Backoff } from "../retry/mod.ts";
 import { clientEndpoint, discoverNode } from "./discovery.ts";
 import { RequestError } from "./errors.ts";
 
@@ -19,6 +19,31 @@ export type ConnectionEvent =
   | { type: "discovery_failed"; reason: string; retryInMs: number }
   | { type: "notice"; kind: NoticeKind; message: string };
 
+/** The clock and timers a {@linkcode Connection} runs on (a fake one in tests). */
+export interface ConnectionClock {
+  /** Monotonic time, ms. */
+  now(): number;
+  /** Calls `fn` once, `ms` from now; returns a handle for {@linkcode clearTimeout}. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a {@linkcode setTimeout} (no-op for `undefined` or a fired one). */
+  clearTimeout(handle: unknown): void;
+  /** Calls `fn` every `ms`; returns a handle for {@linkcode clearInterval}. */
+  setInterval(fn: () => void, ms: number): unknown;
+  /** Cancels a {@linkcode setInterval} (no-op for `undefined`). */
+  clearInterval(handle: unknown): void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** `performance.now()` and the global timers. */
+const SYSTEM_CLOCK: ConnectionClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as Timer | undefined),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => clearInterval(handle as Timer | undefined),
+};
+
 /** Options of {@linkcode Connection}. */
 export interface ConnectionOptions {
   pump: Pump;
@@ -28,6 +53,8 @@ export interface ConnectionOptions {
   onEvent?: (event: ConnectionEvent) => void;
   /** Random numbers in [0, 1) for jitter. */
   random?: () => number;
+  /** Time and timers (default: `performance.now()` and the global timers). */
+  clock?: ConnectionClock;
 }
 
 interface Pending {
@@ -48,6 +75,7 @@ export class Connection implements AsyncDisposable {
   readonly #clientId: string;
   readonly #onEvent: (event: ConnectionEvent) => void;
   readonly #backoff: Backoff;
+  readonly #clock: ConnectionClock;
   // Keyed by request id alone (unique per connection); the reply's client id is checked on arrival.
   readonly #pending = new Map<number, Pending>();
   readonly #format: WireFormat;
@@ -60,8 +88,8 @@ export class Connection implements AsyncDisposable {
   #lastHeard = 0;
   #lastSent = 0;
   #stateSince = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
+  #retryTimer: unknown;
   #readyWaiters: (() => void)[] = [];
   #counters = { reconnects: 0, timeouts: 0, sent: 0, received: 0 };
 
@@ -72,6 +100,7 @@ export class Connection implements AsyncDisposable {
     this.#clientId = options.clientId;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#format = options.config.format;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#backoff = new Backoff({
       minMs: options.config.reconnect_min_ms,
       maxMs: options.config.reconnect_max_ms,
@@ -105,7 +134,7 @@ export class Connection implements AsyncDisposable {
   start(): void {
     if (this.#state !== "idle") return;
     const tick = Math.max(10, Math.min(100, this.#config.heartbeat_interval_ms / 4));
-    this.#timer = setInterval(() => this.#housekeeping(performance.now()), tick);
+    this.#timer = this.#clock.setInterval(() => this.#housekeeping(this.#clock.now()), tick);
     this.#connect();
   }
 
@@ -113,12 +142,12 @@ export class Connection implements AsyncDisposable {
   ready(timeoutMs: number): Promise<void> {
     if (this.#state === "connected") return Promise.resolve();
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const timer = setTimeout(
+    const timer = this.#clock.setTimeout(
       () => reject(new RequestError("UNAVAILABLE", `No node answered within ${timeoutMs} ms`)),
       timeoutMs,
     );
     this.#readyWaiters.push(() => {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       resolve();
     });
     return promise;
@@ -136,7 +165,7 @@ export class Connection implements AsyncDisposable {
     const requestId = this.#nextRequestId;
     this.#nextRequestId = this.#nextRequestId >= 0xffffffff ? 1 : this.#nextRequestId + 1;
     const { promise, resolve, reject } = Promise.withResolvers<Envelope>();
-    const now = performance.now();
+    const now = this.#clock.now();
     this.#pending.set(requestId, { clientId, resolve, reject, deadline: now + timeoutMs });
     body.clientId = clientId;
     body.requestId = requestId;
@@ -158,7 +187,7 @@ export class Connection implements AsyncDisposable {
   #connect(): void {
     if (this.#state === "closed") return;
     this.#state = "connecting";
-    this.#stateSince = performance.now();
+    this.#stateSince = this.#clock.now();
     const attempt = this.#backoff.attempt;
     const registries = this.#config.registry;
     if (registries.length === 0) {
@@ -185,7 +214,7 @@ export class Connection implements AsyncDisposable {
           reason: (err as Error).message,
           retryInMs: delay,
         });
-        this.#retryTimer = setTimeout(() => this.#connect(), delay);
+        this.#retryTimer = this.#clock.setTimeout(() => this.#connect(), delay);
       },
     );
   }
@@ -196,7 +225,7 @@ export class Connection implements AsyncDisposable {
     const onMessage = (frames: Uint8Array[]) => this.#onFrames(frames);
     if (this.#socket) this.#socket.reconnect(endpoint);
     else this.#socket = DealerSocket.connect(this.#pump, endpoint, onMessage);
-    this.#stateSince = performance.now();
+    this.#stateSince = this.#clock.now();
     this.#sendPing(this.#stateSince);
   }
 
@@ -207,7 +236,7 @@ export class Connection implements AsyncDisposable {
     } catch {
       return; // Not ours to crash on: a corrupt frame is ignored.
     }
-    const now = performance.now();
+    const now = this.#clock.now();
     this.#lastHeard = now;
     this.#counters.received++;
     if (this.#state === "connecting" && reply.pong) {
@@ -287,18 +316,18 @@ export class Connection implements AsyncDisposable {
     }
     this.#socket?.close();
     this.#socket = undefined;
-    clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#retryTimer);
     const delay = this.#backoff.next();
     this.#state = "waiting";
-    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    this.#retryTimer = this.#clock.setTimeout(() => this.#connect(), delay);
   }
 
   /** Closes the connection; pending requests fail. Idempotent. */
   close(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    clearInterval(this.#timer);
-    clearTimeout(this.#retryTimer);
+    this.#clock.clearInterval(this.#timer);
+    this.#clock.clearTimeout(this.#retryTimer);
     for (const [key, pending] of this.#pending) {
       this.#pending.delete(key);
       pending.reject(new RequestError("UNAVAILABLE", "Connection closed"));

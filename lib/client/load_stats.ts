@@ -1,7 +1,7 @@
 /**
  * Pure statistics of the load generator: a fixed-size log-bucket latency histogram, per-operation
- * counters with errors by code, and the rendering of the final report (table and JSON). No clock,
- * no I/O: the generator feeds it durations.
+ * counters with errors by code, and the rendering of the final report (table and JSON) and of the
+ * progress line. No clock, no I/O: the generator feeds it durations.
  *
  * @module
  */
@@ -301,6 +301,41 @@ export function formatReport(report: LoadReport): string {
   }
   if (report.nodes.length === 0) lines.push("node: no status reply");
   return lines.join("\n");
+}
+
+/** What the progress line shows, once a second while a load runs. */
+export interface Progress {
+  /** Since the run started, ms. */
+  elapsedMs: number;
+  /** "login", "warm-up", "N s left" or "running". */
+  phase: string;
+  loggedIn: number;
+  clients: number;
+  connected: number;
+  connections: number;
+  opsPerS: number;
+  replyP99Ms: number;
+  inFlight: number;
+  errors: number;
+  skipped: number;
+  reconnects: number;
+  /** Each node's latest status sample (none before the first reply). */
+  nodes: readonly { tickP99: number; sessions: number }[];
+}
+
+/** Renders the progress line (stderr, once a second). */
+export function formatProgress(p: Progress): string {
+  const nodes = p.nodes;
+  return `load ${Math.round(p.elapsedMs / 1000)}s [${p.phase}] ` +
+    `clients ${p.loggedIn}/${p.clients} logged in, ` +
+    `connections ${p.connected}/${p.connections}, ${Math.round(p.opsPerS)} ops/s, ` +
+    `reply p99 ${round(p.replyP99Ms, 1)} ms, in flight ${p.inFlight}, ` +
+    `errors ${p.errors}, skipped ${p.skipped}, reconnects ${p.reconnects}` +
+    (nodes.length
+      ? `; node tick p99 ${round(Math.max(...nodes.map((s) => s.tickP99)), 2)} ms, sessions ${
+        nodes.reduce((a, s) => a + s.sessions, 0)
+      }`
+      : "");
 }
 
 /** Renders rows under a header, columns padded (first left-aligned, the rest right-aligned). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  formatProgress,
   formatReport,
   LatencyHistogram,
   type LoadReport,
@@ -158,4 +159,29 @@ Deno.test("tickRate counts ticks over the node's own uptime across the measured 
     tickRate([{ at: 1, tick: 5, uptimeS: 1 }, { at: 2, tick: 5, uptimeS: 1 }], 0, 5),
     { hz: 0, seconds: 0 },
   );
+});
+
+Deno.test("formatProgress() shows the run's second, and the nodes once they answered", () => {
+  const progress = {
+    elapsedMs: 2600,
+    phase: "warm-up",
+    loggedIn: 40,
+    clients: 50,
+    connected: 2,
+    connections: 3,
+    opsPerS: 99.6,
+    replyP99Ms: 1.234,
+    inFlight: 4,
+    errors: 1,
+    skipped: 2,
+    reconnects: 0,
+    nodes: [],
+  };
+  assert.equal(
+    formatProgress(progress),
+    "load 3s [warm-up] clients 40/50 logged in, connections 2/3, 100 ops/s, reply p99 1.2 ms, " +
+      "in flight 4, errors 1, skipped 2, reconnects 0",
+  );
+  const nodes = [{ tickP99: 0.5, sessions: 20 }, { tickP99: 1.237, sessions: 25 }];
+  assert.match(formatProgress({ ...progress, nodes }), /; node tick p99 1\.24 ms, sessions 45$/);
 });

@@ -13,10 +13,18 @@
  *
  * @module
  */
-export { Backoff, type BackoffOptions } from "./backoff.ts";
 export { logConnectionEvent, openSession, runConsole, runOneShot } from "./client_app.ts";
 export { ClientSession, type Outcome } from "./client_session.ts";
 export { type Command, COMMAND_HELP, parseCommand, runCommand, velocityOf } from "./commands.ts";
-export { Connection, type ConnectionEvent, type ConnectionOptions } from "./connection.ts";
+export {
+  Connection,
+  type ConnectionClock,
+  type ConnectionEvent,
+  type ConnectionOptions,
+} from "./connection.ts";
 export { clientEndpoint, discoverNode, type DiscoverOptions } from "./discovery.ts";
 export { DiscoveryError, RequestError } from "./errors.ts";
+export { LOAD_COMMAND, loadCommandArgs, parseLoadArgs, runLoad } from "./load_command.ts";
+export { LoadDriver, type LoadDriverOptions } from "./load_driver.ts";
+export { LOAD_SCHEMA, type LoadConfig, type LoadSettings } from "./load_settings.ts";
+export type { LoadReport } from "./load_stats.ts";

@@ -9,7 +9,7 @@ import {
   roleName,
 } from "../../protocol/mod.ts";
 import type { ClusterCurve } from "../../config/mod.ts";
-import { Backoff } from "../../client/backoff.ts";
+import { Backoff } from "../../retry/mod.ts";
 import { log } from "../../log/mod.ts";
 import { RegistrationError } from "./errors.ts";
 

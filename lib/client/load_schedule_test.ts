@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  connectionCount,
-  LOAD_GROUP,
-  opPeriods,
-  OpSchedule,
-  parseLoadArgs,
-} from "./load_generator.ts";
+import { connectionCount, opPeriods, OpSchedule } from "./load_schedule.ts";
+import { LOAD_GROUP } from "./load_settings.ts";
 import { defaults } from "../config/mod.ts";
 
 Deno.test("OpSchedule fires items once their slot has passed, in due order, never early", () => {
@@ -110,30 +105,4 @@ Deno.test("connectionCount() spreads clients over connections", () => {
   assert.equal(connectionCount(1_000_000, 0), 64);
   assert.equal(connectionCount(10, 20), 10);
   assert.equal(connectionCount(1000, 7), 7);
-});
-
-Deno.test("parseLoadArgs() reads load and client flags and rejects bad ones", async () => {
-  const parsed = await parseLoadArgs([
-    "--node=tcp://127.0.0.1:7123",
-    "--clients=5000",
-    "--connections=10",
-    "--duration=30",
-    "--warmup=5",
-    "--rate-scale=2",
-    "--set",
-    "load.aoe_amount=-3",
-  ]);
-  assert.ok(!parsed.help);
-  if (parsed.help) return;
-  assert.equal(parsed.config.node, "tcp://127.0.0.1:7123");
-  assert.equal(parsed.config.load.clients, 5000);
-  assert.equal(parsed.config.load.connections, 10);
-  assert.equal(parsed.config.load.duration_s, 30);
-  assert.equal(parsed.config.load.rate_scale, 2);
-  assert.equal(parsed.config.load.aoe_amount, -3);
-  assert.equal((await parseLoadArgs(["--help"])).help, true);
-  await assert.rejects(parseLoadArgs(["--clients=0"]), /load\.clients/);
-  await assert.rejects(parseLoadArgs(["--bogus=1"]), /bogus/);
-  await assert.rejects(parseLoadArgs(["--duration=5", "--warmup=5"]), /shorter/);
-  await assert.rejects(parseLoadArgs(["extra"]), /Unexpected argument/);
 });
