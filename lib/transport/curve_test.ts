@@ -10,7 +10,7 @@ import {
   SubscriberSocket,
 } from "./mod.ts";
 import { z85Decode, z85Encode } from "./_z85.ts";
-import { bytes, text, until, within } from "./_test_util.ts";
+import { bytes, text, until, within } from "../../tests/support/transport/test_util.ts";
 
 Deno.test("Z85 round-trips CURVE keys", () => {
   const pair = generateCurveKeyPair();

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { ConnectError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
-import { bytes, socketModes, text, until, within } from "./_test_util.ts";
+import {
+  bytes,
+  socketModes,
+  text,
+  until,
+  within,
+} from "../../tests/support/transport/test_util.ts";
 
 /** Every test runs over each way plain sockets reach libzmq here. */
 const SOCKET_MODES = await socketModes();

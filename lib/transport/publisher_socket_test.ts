@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PublisherSocket, Pump, SubscriberSocket } from "./mod.ts";
-import { text, within } from "./_test_util.ts";
+import { text, within } from "../../tests/support/transport/test_util.ts";
 
 /** Publishes probes until the subscriber has one: the subscription is then live (no slow joiner). */
 async function handshake(

@@ -10,7 +10,14 @@ import {
   type TransportError,
 } from "./mod.ts";
 import { startChild } from "./_child_process.ts";
-import { bytes, countdown, socketModes, text, until, within } from "./_test_util.ts";
+import {
+  bytes,
+  countdown,
+  socketModes,
+  text,
+  until,
+  within,
+} from "../../tests/support/transport/test_util.ts";
 
 Deno.test("a handler that throws does not stop the pump", async () => {
   const errors: TransportError[] = [];

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
 import { startEchoServer } from "./_child_process.ts";
-import { bytes, countdown, socketModes, text, until, within } from "./_test_util.ts";
+import {
+  bytes,
+  countdown,
+  socketModes,
+  text,
+  until,
+  within,
+} from "../../tests/support/transport/test_util.ts";
 
 function requestId(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0);

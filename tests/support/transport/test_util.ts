@@ -1,9 +1,10 @@
 /**
- * Test helpers: bounded waits for events (never a bare sleep).
+ * Helpers for the transport's tests: the socket modes to cover, bounded waits for events (never a
+ * bare sleep), bytes and text.
  *
  * @module
  */
-import { Pump, type PumpSocketMode } from "./pump.ts";
+import { Pump, type PumpSocketMode } from "../../../lib/transport/mod.ts";
 
 /**
  * The ways plain sockets can reach libzmq here: "ffi" (where Linux, FFI and zeromq.js's addon
