@@ -9,7 +9,7 @@ import {
   RouterSocket,
   type TransportError,
 } from "./mod.ts";
-import { startChild } from "./_child_process.ts";
+import { startChild } from "../../tests/support/transport/child_process.ts";
 import {
   bytes,
   countdown,
@@ -143,7 +143,7 @@ Deno.test("disposing the pump closes its sockets and refuses new ones", async ()
 
 for (const wait of ["auto", "timer"] satisfies PumpWaitMode[]) {
   Deno.test(`a process exits by itself after disposing its pump (${wait})`, async () => {
-    const child = startChild("./_dispose_child.ts", [`--wait=${wait}`]);
+    const child = startChild("./dispose_child.ts", [`--wait=${wait}`]);
     try {
       const mode = await child.nextLine("DISPOSED", 20_000);
       assert.ok(mode === "epoll" || mode === "timer");

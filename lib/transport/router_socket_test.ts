@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
-import { startEchoServer } from "./_child_process.ts";
+import { startEchoServer } from "../../tests/support/transport/child_process.ts";
 import {
   bytes,
   countdown,
