@@ -15,9 +15,9 @@ import {
   countdown,
   socketModes,
   text,
-  until,
   within,
 } from "../../tests/support/transport/test_util.ts";
+import { TestPump } from "../../tests/support/transport/test_pump.ts";
 
 Deno.test("a handler that throws does not stop the pump", async () => {
   const errors: TransportError[] = [];
@@ -47,9 +47,9 @@ Deno.test("a handler that throws does not stop the pump", async () => {
 
 for (const wait of ["epoll", "timer"] as const) {
   Deno.test(`pump in ${wait} mode carries request/reply and reports its mode`, async (t) => {
-    let pump: Pump;
+    let pump: TestPump;
     try {
-      pump = new Pump({ wait });
+      pump = new TestPump({ wait });
     } catch (error) {
       // epoll needs Linux and --allow-ffi; say so rather than fail where they are missing.
       assert.equal(wait, "epoll");
@@ -69,7 +69,7 @@ for (const wait of ["epoll", "timer"] as const) {
       if (next < total) client.send(bytes(String(next++)));
     });
     client.send(bytes(String(next++)));
-    await within(done.reached, 20_000, `${total} round trips`);
+    await pump.within(done.reached, 20_000, `${total} round trips`);
     assert.equal(pump.stats.mode, wait);
     assert.equal(pump.stats.received, 2 * total);
   });
@@ -77,7 +77,7 @@ for (const wait of ["epoll", "timer"] as const) {
 
 for (const sockets of await socketModes()) {
   Deno.test(`pump with sockets=${sockets} carries request/reply and reports it`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     assert.equal(pump.stats.socketMode, sockets);
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       // Several frames in, several frames out, empty ones included.
@@ -93,7 +93,7 @@ for (const sockets of await socketModes()) {
     assert.equal(client.send(bytes("one")), true);
     assert.equal(client.send([bytes("a"), bytes("b")]), true);
     assert.equal(client.send(bytes(big)), true);
-    await within(done.reached, 10_000, "three replies");
+    await pump.within(done.reached, 10_000, "three replies");
     assert.deepEqual(replies, [["one", "", "1"], ["a", "b", "", "2"], [big, "", "1"]]);
     assert.equal(pump.stats.received, 6);
     assert.equal(router.stats.sent, 3);
@@ -107,7 +107,7 @@ Deno.test("pump rejects an unknown sockets option", () => {
 });
 
 Deno.test("timer mode serves many sockets, also once they have gone cold", async () => {
-  await using pump = new Pump({ wait: "timer", maxColdPolls: 8 });
+  await using pump = new TestPump({ wait: "timer", maxColdPolls: 8 });
   const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
     router.send(peer, frames);
   });
@@ -117,13 +117,13 @@ Deno.test("timer mode serves many sockets, also once they have gone cold", async
     clients.push(DealerSocket.connect(pump, router.endpoint, () => done.tick()));
   }
   for (const client of clients) client.send(bytes("x"));
-  await within(done.reached, 20_000, "a reply on each of 40 hot sockets");
+  await pump.within(done.reached, 20_000, "a reply on each of 40 hot sockets");
   // Sockets silent for a second are polled round robin, 8 per sweep: they must still be served.
   const quietSince = performance.now();
-  await until(() => performance.now() - quietSince > 1_100, 5_000, "the sockets to go cold");
+  await pump.until(() => performance.now() - quietSince > 1_100, 5_000, "the sockets to go cold");
   done = countdown(40);
   for (const client of clients) client.send(bytes("y"));
-  await within(done.reached, 20_000, "a reply on each of 40 cold sockets");
+  await pump.within(done.reached, 20_000, "a reply on each of 40 cold sockets");
 });
 
 Deno.test("disposing the pump closes its sockets and refuses new ones", async () => {
