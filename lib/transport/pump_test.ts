@@ -15,6 +15,7 @@ import {
   countdown,
   socketModes,
   text,
+  waitModes,
   within,
 } from "../../tests/support/transport/test_util.ts";
 import { TestPump } from "../../tests/support/transport/test_pump.ts";
@@ -45,19 +46,9 @@ Deno.test("a handler that throws does not stop the pump", async () => {
   assert.equal((errors[0].cause as Error).message, "malformed");
 });
 
-for (const wait of ["epoll", "timer"] as const) {
-  Deno.test(`pump in ${wait} mode carries request/reply and reports its mode`, async (t) => {
-    let pump: TestPump;
-    try {
-      pump = new TestPump({ wait });
-    } catch (error) {
-      // epoll needs Linux and --allow-ffi; say so rather than fail where they are missing.
-      assert.equal(wait, "epoll");
-      console.log(`epoll mode unavailable here: ${(error as Error).message}`);
-      t.step("skipped", () => {});
-      return;
-    }
-    await using _ = pump;
+for (const wait of await waitModes()) {
+  Deno.test(`pump in ${wait} mode carries request/reply and reports its mode`, async () => {
+    await using pump = new TestPump({ wait });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       router.send(peer, frames);
     });
