@@ -57,6 +57,7 @@ export {
 export { DealerSocket, type DealerSocketOptions } from "./dealer_socket.ts";
 export { PublisherSocket, type PublisherSocketOptions } from "./publisher_socket.ts";
 export { SubscriberSocket, type SubscriberSocketOptions } from "./subscriber_socket.ts";
+export type { SocketBase } from "./socket_base.ts";
 export { curveAvailable, type CurveKeyPair, generateCurveKeyPair } from "./curve.ts";
 export type {
   CurveClientKeys,
