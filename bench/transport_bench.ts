@@ -45,8 +45,8 @@ interface Stack {
 const stacks: Record<string, Stack> = {
   deno: {
     name: "deno + pump (auto)",
-    server: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_server.ts`],
-    client: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_client.ts`],
+    server: [Deno.execPath(), "run", "-A", `${root}tests/support/transport/echo_server.ts`],
+    client: [Deno.execPath(), "run", "-A", `${root}tests/support/transport/echo_client.ts`],
   },
   zmqjs: {
     name: "deno, zeromq.js sockets",
@@ -54,21 +54,33 @@ const stacks: Record<string, Stack> = {
       Deno.execPath(),
       "run",
       "-A",
-      `${root}lib/transport/_echo_server.ts`,
+      `${root}tests/support/transport/echo_server.ts`,
       "--backend=zeromq.js",
     ],
     client: [
       Deno.execPath(),
       "run",
       "-A",
-      `${root}lib/transport/_echo_client.ts`,
+      `${root}tests/support/transport/echo_client.ts`,
       "--backend=zeromq.js",
     ],
   },
   timer: {
     name: "deno + pump (timer)",
-    server: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_server.ts`, "--wait=timer"],
-    client: [Deno.execPath(), "run", "-A", `${root}lib/transport/_echo_client.ts`, "--wait=timer"],
+    server: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${root}tests/support/transport/echo_server.ts`,
+      "--wait=timer",
+    ],
+    client: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${root}tests/support/transport/echo_client.ts`,
+      "--wait=timer",
+    ],
   },
   node: {
     name: "node + zeromq.js",

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { describeProbe, probeNativeReceive } from "../lib/transport/mod.ts";
+import { describeProbe, probeNativeReceive } from "../tests/support/transport/native_probe.ts";
 
 function flag(name: string, fallback: number): number {
   const arg = Deno.args.find((a) => a.startsWith(`--${name}=`));

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DealerSocket, Pump } from "../lib/transport/mod.ts";
+import { DealerSocket } from "../lib/transport/mod.ts";
+import { TestPump } from "./support/transport/test_pump.ts";
 import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
 import { NodeServer } from "../lib/node/mod.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../lib/protocol/mod.ts";
@@ -116,7 +117,7 @@ Deno.test("10,000 random and mutated frames get error replies and leave the worl
   config.clients.max_frame_bytes = 4096;
   config.world.width = 1000;
   config.world.height = 1000;
-  await using pump = new Pump();
+  await using pump = new TestPump();
   const server = await NodeServer.start(config, { pump });
   const endpoint = `tcp://127.0.0.1:${server.clientPort}`;
   const total = 10_000;
@@ -145,8 +146,12 @@ Deno.test("10,000 random and mutated frames get error replies and leave the worl
       () => done.reject(new Error(`only ${replies}/${total} replies`)),
       30_000,
     );
-    await done.promise;
-    clearTimeout(timer);
+    try {
+      // A failed assertion in the reply handler fails the test now, not at the timeout.
+      await Promise.race([done.promise, pump.failed]);
+    } finally {
+      clearTimeout(timer);
+    }
 
     server.node.state.world.checkInvariants();
     assert.equal(server.node.counters.dropped, 0);
@@ -164,7 +169,7 @@ Deno.test("10,000 random and mutated frames get error replies and leave the worl
     good.send(
       encodeEnvelope({ clientId, requestId: 3, queryRect: { x1: 0, y1: 0, x2: 1000, y2: 1000 } }),
     );
-    await promise;
+    await pump.within(promise, 10_000, "three answers to a well-behaved client");
     good.close();
     const [login, velocity, query] = answers;
     assert.ok(login.loginReply?.userId, JSON.stringify(login));
@@ -182,7 +187,7 @@ Deno.test("a flood from one client is rate-limited with a reply per request; oth
   config.client_port = 0;
   config.log_level = "error";
   config.clients.max_requests_per_second = 200;
-  await using pump = new Pump();
+  await using pump = new TestPump();
   const server = await NodeServer.start(config, { pump });
   const endpoint = `tcp://127.0.0.1:${server.clientPort}`;
   const codes = new Map<string, number>();
@@ -204,8 +209,11 @@ Deno.test("a flood from one client is rate-limited with a reply per request; oth
       () => done.reject(new Error(`only ${replies}/${total} replies`)),
       20_000,
     );
-    await done.promise;
-    clearTimeout(timer);
+    try {
+      await Promise.race([done.promise, pump.failed]);
+    } finally {
+      clearTimeout(timer);
+    }
     assert.ok((codes.get("RATE_LIMITED") ?? 0) > 0, JSON.stringify([...codes]));
     assert.ok((codes.get("OK") ?? 0) >= 200);
 
@@ -216,7 +224,7 @@ Deno.test("a flood from one client is rate-limited with a reply per request; oth
       (frames) => other.resolve(decodeEnvelope(frames[0])),
     );
     polite.send(encodeEnvelope({ clientId: crypto.randomUUID(), requestId: 1, ping: {} }));
-    const reply = await other.promise;
+    const reply = await pump.within(other.promise, 10_000, "the polite client's pong");
     polite.close();
     assert.ok(reply.pong, JSON.stringify(reply));
   } finally {

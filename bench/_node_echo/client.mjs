@@ -1,5 +1,5 @@
 // Plain zeromq.js echo client under Node.js (native `for await` receive), same protocol and
-// output as lib/transport/_echo_client.ts: `--endpoint --count --sockets --inflight --payload`,
+// output as tests/support/transport/echo_client.ts: `--endpoint --count --sockets --inflight --payload`,
 // prints "RESULT {json}". Exits 2 on lost/duplicate replies, 3 at --max-seconds.
 import * as zmq from "zeromq";
 

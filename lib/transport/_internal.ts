@@ -63,4 +63,7 @@ export interface PollTarget {
 }
 
 /** Mutable counters of a pump: the counting fields of `PumpStats`. */
-export type Counters = Omit<PumpStats, "mode" | "socketMode" | "sockets" | "syncSettle">;
+export type Counters = Omit<
+  PumpStats,
+  "mode" | "socketMode" | "sockets" | "coldSockets" | "syncSettle"
+>;

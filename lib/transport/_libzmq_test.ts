@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as zmq from "zeromq";
 import { Libzmq, ZMQ_DEALER, ZMQ_ROUTER } from "./_libzmq.ts";
-import { bytes, text } from "./_test_util.ts";
+import { bytes, text } from "../../tests/support/transport/test_util.ts";
 
 // zeromq.js loads the addon whose libzmq the FFI path opens.
 new zmq.Context();

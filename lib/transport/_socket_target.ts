@@ -105,6 +105,22 @@ export function socketSettings(
   };
 }
 
+/** How a `SocketTarget` is polled and sends. */
+export interface SocketTargetOptions {
+  /** `router`, `dealer`, `publisher`, `subscriber`: for errors and logs. */
+  kind: string;
+  /** False for write-only sockets (PUB). */
+  receives: boolean;
+  /** The handler of each received message. */
+  deliver?: (message: Uint8Array[]) => void;
+  /** Called once the socket is closed. */
+  onClose?: () => void;
+  /** Queue sends until the pump flushes (see `RouterSocketOptions.batchSends`). */
+  batchSends?: boolean;
+  /** With `batchSends`: queued messages before `send()` returns `false`. */
+  maxQueuedSends?: number;
+}
+
 /** One zeromq socket (zeromq.js, or libzmq through FFI) attached to a pump. */
 export class SocketTarget implements PollTarget {
   closed = false;
@@ -129,15 +145,7 @@ export class SocketTarget implements PollTarget {
   constructor(
     pump: Pump,
     socket: zmq.Socket | NativeSocket,
-    options: {
-      kind: string;
-      receives: boolean;
-      deliver?: (message: Uint8Array[]) => void;
-      onClose?: () => void;
-      /** Queue sends until the pump flushes (see `RouterSocketOptions.batchSends`). */
-      batchSends?: boolean;
-      maxQueuedSends?: number;
-    },
+    options: SocketTargetOptions,
   ) {
     this.pump = pump;
     if (socket instanceof NativeSocket) {

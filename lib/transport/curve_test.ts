@@ -5,12 +5,12 @@ import {
   DealerSocket,
   generateCurveKeyPair,
   PublisherSocket,
-  Pump,
   RouterSocket,
   SubscriberSocket,
 } from "./mod.ts";
 import { z85Decode, z85Encode } from "./_z85.ts";
-import { bytes, text, until, within } from "./_test_util.ts";
+import { bytes, text } from "../../tests/support/transport/test_util.ts";
+import { TestPump } from "../../tests/support/transport/test_pump.ts";
 
 Deno.test("Z85 round-trips CURVE keys", () => {
   const pair = generateCurveKeyPair();
@@ -31,7 +31,7 @@ Deno.test({
   name: "CURVE: only listed client keys can exchange messages",
   ignore: !curveAvailable(),
   fn: async (t) => {
-    await using pump = new Pump();
+    await using pump = new TestPump();
     const server = generateCurveKeyPair();
     const allowed = generateCurveKeyPair();
     const stranger = generateCurveKeyPair();
@@ -47,7 +47,7 @@ Deno.test({
       }, { curve: { serverPublicKey: server.publicKey, ...stranger } });
       try {
         client.send(bytes("from stranger"));
-        await until(() => pump.stats.authDenied >= 1, 10_000, "the ZAP handler to refuse");
+        await pump.until(() => pump.stats.authDenied >= 1, 10_000, "the ZAP handler to refuse");
       } finally {
         client.close();
       }
@@ -60,7 +60,7 @@ Deno.test({
       }, { curve: { serverPublicKey: server.publicKey, ...allowed } });
       try {
         client.send(bytes("from friend"));
-        assert.equal(await within(reply.promise, 10_000, "the allowed reply"), "from friend");
+        assert.equal(await pump.within(reply.promise, 10_000, "the allowed reply"), "from friend");
         assert.ok(pump.stats.authAllowed >= 1);
       } finally {
         client.close();
@@ -80,7 +80,7 @@ Deno.test({
         curve: { serverPublicKey: server.publicKey, ...allowed },
       });
       friend.send(bytes("ping"));
-      await within(reply.promise, 10_000, "a second allowed reply");
+      await pump.within(reply.promise, 10_000, "a second allowed reply");
       client.close();
       friend.close();
     });
@@ -94,7 +94,7 @@ Deno.test({
       const reply = Promise.withResolvers<void>();
       const client = DealerSocket.connect(pump, plain.endpoint, () => reply.resolve());
       client.send(bytes("plain"));
-      await within(reply.promise, 10_000, "a plain reply");
+      await pump.within(reply.promise, 10_000, "a plain reply");
     });
   },
 });
@@ -103,7 +103,7 @@ Deno.test({
   name: "CURVE: a publisher serves only listed subscribers",
   ignore: !curveAvailable(),
   fn: async () => {
-    await using pump = new Pump();
+    await using pump = new TestPump();
     const server = generateCurveKeyPair();
     const allowed = generateCurveKeyPair();
     const stranger = generateCurveKeyPair();
@@ -120,8 +120,8 @@ Deno.test({
     });
     const timer = setInterval(() => publisher.publish("t", bytes("x")), 10);
     try {
-      await within(got.promise, 10_000, "the allowed subscriber to receive");
-      await until(() => pump.stats.authDenied >= 1, 10_000, "the stranger to be refused");
+      await pump.within(got.promise, 10_000, "the allowed subscriber to receive");
+      await pump.until(() => pump.stats.authDenied >= 1, 10_000, "the stranger to be refused");
     } finally {
       clearInterval(timer);
     }
@@ -130,7 +130,7 @@ Deno.test({
 });
 
 Deno.test("malformed CURVE keys are rejected before any socket is made", async () => {
-  await using pump = new Pump();
+  await using pump = new TestPump();
   await assert.rejects(
     RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, {
       curve: { publicKey: "short", secretKey: "short", allowedClientKeys: [] },

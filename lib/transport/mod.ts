@@ -22,7 +22,7 @@
  *   its high-water mark silently: number messages and detect gaps.
  * - **CURVE**: servers admit only the listed client keys, through a ZAP handler the pump runs.
  * - **Handlers** are synchronous; what they throw is caught, counted and reported (`onError`).
- * - `probeNativeReceive()` (`deno task probe:zmq`) tells whether native wake-ups work yet.
+ * - `deno task probe:zmq` tells whether native wake-ups work yet.
  *
  * ```ts
  * import { DealerSocket, Pump, RouterSocket } from "./mod.ts";
@@ -57,12 +57,7 @@ export {
 export { DealerSocket, type DealerSocketOptions } from "./dealer_socket.ts";
 export { PublisherSocket, type PublisherSocketOptions } from "./publisher_socket.ts";
 export { SubscriberSocket, type SubscriberSocketOptions } from "./subscriber_socket.ts";
-export {
-  describeProbe,
-  type NativeProbeOptions,
-  type NativeProbeResult,
-  probeNativeReceive,
-} from "./native_probe.ts";
+export type { SocketBase } from "./socket_base.ts";
 export { curveAvailable, type CurveKeyPair, generateCurveKeyPair } from "./curve.ts";
 export type {
   CurveClientKeys,

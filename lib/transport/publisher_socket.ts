@@ -5,12 +5,12 @@
  */
 
 import * as zmq from "zeromq";
-import { BindError } from "./errors.ts";
 import { kCheckOpen } from "./_internal.ts";
 import type { Pump } from "./pump.ts";
-import type { CurveServerKeys, SocketOptions, SocketStats } from "./types.ts";
-import { serverCurve } from "./_curve_setup.ts";
-import { commonOptions, createSocket, portOf, SocketTarget } from "./_socket_target.ts";
+import type { CurveServerKeys, SocketOptions } from "./types.ts";
+import { bindServer } from "./_bind_server.ts";
+import { SocketBase } from "./socket_base.ts";
+import { commonOptions, portOf, type SocketTarget } from "./_socket_target.ts";
 
 /** Options of `PublisherSocket.bind`. */
 export interface PublisherSocketOptions
@@ -24,76 +24,39 @@ const encoder = new TextEncoder();
 /**
  * A bound PUB. Each message is two frames, `[topic, payload]`. zeromq drops messages for a
  * subscriber whose queue is at `sendHwm` without telling anyone, and a new subscriber misses what
- * was published before its subscription arrived: number messages and detect gaps.
+ * was published before its subscription arrived: number messages and detect gaps. Its `stats`
+ * therefore never show PUB's own drops at the high-water mark.
  */
-export class PublisherSocket implements AsyncDisposable {
-  readonly #target: SocketTarget;
-  /** The bound endpoint with the real port. */
-  readonly endpoint: string;
-  /** The bound TCP port (0 for non-TCP endpoints). */
-  readonly port: number;
-
+export class PublisherSocket extends SocketBase {
   private constructor(target: SocketTarget, endpoint: string) {
-    this.#target = target;
-    this.endpoint = endpoint;
-    this.port = portOf(endpoint);
+    super(target, endpoint);
   }
 
+  // `override` only because a class's static side inherits Function.prototype.bind.
   /** Binds a PUB on `endpoint` (port 0 picks a free port). */
-  static async bind(
+  static override async bind(
     pump: Pump,
     endpoint: string,
     options: PublisherSocketOptions = {},
   ): Promise<PublisherSocket> {
     pump[kCheckOpen]();
-    const curve = options.curve ? await serverCurve(pump, options.curve) : undefined;
-    const socket = createSocket("publisher", () =>
-      new zmq.Publisher({
-        ...commonOptions(pump, options, false),
-        ...curve?.options,
-      }), curve?.release);
-    try {
-      await socket.bind(endpoint);
-      pump[kCheckOpen]();
-    } catch (error) {
-      socket.close();
-      curve?.release();
-      if (error instanceof Error && error.name === "PumpClosedError") throw error;
-      throw new BindError(endpoint, { cause: error });
-    }
-    // Polled (never read) so zeromq takes in new subscriptions promptly.
-    const target = new SocketTarget(pump, socket, {
-      kind: "publisher",
-      receives: false,
-      onClose: curve?.release,
+    const bound = await bindServer(pump, endpoint, {
+      curve: options.curve,
+      make: (curveOptions) =>
+        new zmq.Publisher({ ...commonOptions(pump, options, false), ...curveOptions }),
+      // Polled (never read) so zeromq takes in new subscriptions promptly.
+      target: { kind: "publisher", receives: false },
     });
-    target.attach();
-    return new PublisherSocket(target, socket.lastEndpoint ?? endpoint);
+    return new PublisherSocket(bound.target, bound.endpoint);
   }
 
-  /** Counters of this socket (PUB's own drops at the high-water mark are invisible to us). */
-  get stats(): Readonly<SocketStats> {
-    return this.#target.stats;
-  }
-
-  /** Whether the socket was closed. */
-  get closed(): boolean {
-    return this.#target.closed;
+  /** The bound TCP port (0 for non-TCP endpoints). */
+  get port(): number {
+    return portOf(this.endpoint);
   }
 
   /** Publishes `payload` under `topic`; `false` only if the socket is closed or refused it. */
   publish(topic: string | Uint8Array, payload: Uint8Array): boolean {
-    return this.#target.send([typeof topic === "string" ? encoder.encode(topic) : topic, payload]);
-  }
-
-  /** Closes the socket (idempotent). */
-  close(): void {
-    this.#target.close();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
+    return this.target.send([typeof topic === "string" ? encoder.encode(topic) : topic, payload]);
   }
 }

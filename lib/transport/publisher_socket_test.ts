@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
-import { PublisherSocket, Pump, SubscriberSocket } from "./mod.ts";
-import { text, within } from "./_test_util.ts";
+import { PublisherSocket, SubscriberSocket } from "./mod.ts";
+import { text } from "../../tests/support/transport/test_util.ts";
+import { TestPump } from "../../tests/support/transport/test_pump.ts";
 
-/** Publishes probes until the subscriber has one: the subscription is then live (no slow joiner). */
+/**
+ * Publishes probes on `topic` until `live` settles (the subscriber has one): the subscription is
+ * then live (no slow joiner).
+ */
 async function handshake(
   publisher: PublisherSocket,
-  topic: string,
-  live: Promise<unknown>,
+  { pump, topic, live }: { pump: TestPump; topic: string; live: Promise<unknown> },
 ): Promise<void> {
   let settled = false;
   live.then(() => settled = true, () => settled = true);
@@ -15,14 +18,14 @@ async function handshake(
     if (!settled) publisher.publish(topic, probe);
   }, 10);
   try {
-    await within(live, 10_000, "the subscription to become live");
+    await pump.within(live, 10_000, "the subscription to become live");
   } finally {
     clearInterval(timer);
   }
 }
 
 Deno.test("PUB/SUB delivers 2,000 messages of 20 KB in order once subscribed", async () => {
-  await using pump = new Pump();
+  await using pump = new TestPump();
   const publisher = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
   assert.ok(publisher.port > 0);
   const total = 2_000;
@@ -48,7 +51,7 @@ Deno.test("PUB/SUB delivers 2,000 messages of 20 KB in order once subscribed", a
     if (order.length === total) done.resolve();
   });
 
-  await handshake(publisher, "world.delta", live.promise);
+  await handshake(publisher, { pump, topic: "world.delta", live: live.promise });
   const started = performance.now();
   for (let seq = 0; seq < total; seq++) {
     const payload = new Uint8Array(size);
@@ -57,7 +60,7 @@ Deno.test("PUB/SUB delivers 2,000 messages of 20 KB in order once subscribed", a
     assert.equal(publisher.publish("world.delta", payload), true);
     publisher.publish("chat", payload.subarray(0, 4)); // filtered out by the subscription
   }
-  await within(done.promise, 30_000, `2,000 messages (got ${order.length})`);
+  await pump.within(done.promise, 30_000, `2,000 messages (got ${order.length})`);
   const elapsedMs = performance.now() - started;
   assert.equal(corrupt, 0);
   assert.equal(otherTopics, 0);
@@ -66,19 +69,19 @@ Deno.test("PUB/SUB delivers 2,000 messages of 20 KB in order once subscribed", a
 });
 
 Deno.test("SubscriberSocket.reconnect follows a new publisher with the same topics", async () => {
-  await using pump = new Pump();
+  await using pump = new TestPump();
   const first = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
   const second = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0");
   let live = Promise.withResolvers<string>();
   const subscriber = SubscriberSocket.connect(pump, first.endpoint, ["t"], (topic, payload) => {
     live.resolve(`${text(topic)}:${payload[0]}`);
   });
-  await handshake(first, "t", live.promise);
+  await handshake(first, { pump, topic: "t", live: live.promise });
   assert.equal(await live.promise, "t:255");
   live = Promise.withResolvers<string>();
   subscriber.reconnect(second.endpoint);
   assert.equal(subscriber.endpoint, second.endpoint);
-  await handshake(second, "t", live.promise);
+  await handshake(second, { pump, topic: "t", live: live.promise });
   assert.equal(subscriber.stats.received >= 2, true);
   subscriber.close();
   subscriber.close();

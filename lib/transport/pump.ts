@@ -83,6 +83,11 @@ export interface PumpStats {
   socketMode: "ffi" | "zeromq.js";
   /** Sockets currently polled (including the internal ZAP handler). */
   sockets: number;
+  /**
+   * Timer mode: sockets the last sweep found cold (silent for a second), which are polled round
+   * robin, `maxColdPolls` per sweep. Always 0 in epoll mode.
+   */
+  coldSockets: number;
   /** Sweeps (over all sockets, or in epoll mode over those with work). */
   loops: number;
   /** Sweeps followed by an immediate re-poll (`setImmediate`). */
@@ -185,6 +190,7 @@ export class Pump implements AsyncDisposable {
   #nextSlot = 0;
   #coldStride = 1;
   #coldSeen = 0;
+  #coldLastSweep = 0;
   #logWindowStart = 0;
   #logsInWindow = 0;
 
@@ -243,6 +249,7 @@ export class Pump implements AsyncDisposable {
       socketMode: this.#native ? "ffi" : "zeromq.js",
       ...this.#counters,
       sockets: this.#targets.length,
+      coldSockets: this.#coldLastSweep,
       syncSettle: syncPromiseState,
     };
   }
@@ -523,6 +530,7 @@ export class Pump implements AsyncDisposable {
       }
     }
     this.#coldStride = Math.max(1, Math.ceil(this.#coldSeen / this.#maxColdPolls));
+    this.#coldLastSweep = this.#coldSeen;
     this.#coldSeen = 0;
     this.#queue = [];
     this.#flushDirty();

@@ -9,12 +9,12 @@ import { BindError } from "./errors.ts";
 import { kCheckOpen, kNative } from "./_internal.ts";
 import { ZMQ_ROUTER } from "./_libzmq.ts";
 import type { Pump } from "./pump.ts";
-import type { CurveServerKeys, Frames, SocketOptions, SocketStats } from "./types.ts";
-import { serverCurve } from "./_curve_setup.ts";
+import type { CurveServerKeys, Frames, SocketOptions } from "./types.ts";
+import { bindServer } from "./_bind_server.ts";
+import { SocketBase } from "./socket_base.ts";
 import {
   checkInteger,
   commonOptions,
-  createSocket,
   portOf,
   socketSettings,
   SocketTarget,
@@ -53,21 +53,14 @@ export const DEFAULT_ROUTER_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
  * Sends to peers that are not connected fail fast (`false`, counted as unroutable) rather than
  * vanishing, and a peer reconnecting with the same routing id takes over its old connection.
  */
-export class RouterSocket implements AsyncDisposable {
-  readonly #target: SocketTarget;
-  /** The bound endpoint with the real port (after binding port 0). */
-  readonly endpoint: string;
-  /** The bound TCP port (0 for non-TCP endpoints). */
-  readonly port: number;
-
+export class RouterSocket extends SocketBase {
   private constructor(target: SocketTarget, endpoint: string) {
-    this.#target = target;
-    this.endpoint = endpoint;
-    this.port = portOf(endpoint);
+    super(target, endpoint);
   }
 
+  // `override` only because a class's static side inherits Function.prototype.bind.
   /** Binds a ROUTER on `endpoint` (e.g. `tcp://127.0.0.1:0`) and polls it with `pump`. */
-  static async bind(
+  static override async bind(
     pump: Pump,
     endpoint: string,
     onMessage: (peer: Uint8Array, frames: Frames) => void,
@@ -75,13 +68,14 @@ export class RouterSocket implements AsyncDisposable {
   ): Promise<RouterSocket> {
     pump[kCheckOpen]();
     checkInteger(options.maxQueuedSends, "maxQueuedSends", 1);
-    const { batchSends, maxQueuedSends, ...socketOptions } = options;
+    const { batchSends, maxQueuedSends, curve, ...socketOptions } = options;
     const deliver = (message: Uint8Array[]) => {
       const peer = message[0];
       message.shift();
       onMessage(peer, message);
     };
-    const native = options.curve ? undefined : pump[kNative];
+    const targetOptions = { kind: "router", receives: true, deliver, batchSends, maxQueuedSends };
+    const native = curve ? undefined : pump[kNative];
     if (native !== undefined) {
       // A plain ROUTER talks to libzmq through FFI (see PumpOptions.sockets).
       const settings = socketSettings({
@@ -98,56 +92,30 @@ export class RouterSocket implements AsyncDisposable {
         socket.close();
         throw new BindError(endpoint, { cause: error });
       }
-      const target = new SocketTarget(pump, socket, {
-        kind: "router",
-        receives: true,
-        deliver,
-        batchSends,
-        maxQueuedSends,
-      });
+      const target = new SocketTarget(pump, socket, targetOptions);
       target.attach();
       return new RouterSocket(target, bound);
     }
-    const curve = options.curve ? await serverCurve(pump, options.curve) : undefined;
-    const socket = createSocket("router", () =>
-      new zmq.Router({
-        ...commonOptions(pump, {
-          maxMessageSize: DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
-          ...socketOptions,
-        }, true),
-        ...curve?.options,
-        mandatory: true,
-        handover: true,
-      }), curve?.release);
-    try {
-      await socket.bind(endpoint);
-      pump[kCheckOpen]();
-    } catch (error) {
-      socket.close();
-      curve?.release();
-      if (error instanceof Error && error.name === "PumpClosedError") throw error;
-      throw new BindError(endpoint, { cause: error });
-    }
-    const target = new SocketTarget(pump, socket, {
-      kind: "router",
-      receives: true,
-      deliver,
-      onClose: curve?.release,
-      batchSends,
-      maxQueuedSends,
+    const bound = await bindServer(pump, endpoint, {
+      curve,
+      make: (curveOptions) =>
+        new zmq.Router({
+          ...commonOptions(pump, {
+            maxMessageSize: DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
+            ...socketOptions,
+          }, true),
+          ...curveOptions,
+          mandatory: true,
+          handover: true,
+        }),
+      target: targetOptions,
     });
-    target.attach();
-    return new RouterSocket(target, socket.lastEndpoint ?? endpoint);
+    return new RouterSocket(bound.target, bound.endpoint);
   }
 
-  /** Counters of this socket. */
-  get stats(): Readonly<SocketStats> {
-    return this.#target.stats;
-  }
-
-  /** Whether the socket was closed. */
-  get closed(): boolean {
-    return this.#target.closed;
+  /** The bound TCP port (0 for non-TCP endpoints). */
+  get port(): number {
+    return portOf(this.endpoint);
   }
 
   /**
@@ -156,19 +124,8 @@ export class RouterSocket implements AsyncDisposable {
    * `RouterSocketOptions.batchSends`).
    */
   send(peer: Uint8Array, frames: Uint8Array[] | Uint8Array): boolean {
-    return this.#target.send(
+    return this.target.send(
       Array.isArray(frames) ? [peer, ...frames] : [peer, frames],
     );
-  }
-
-  /** Closes the socket (idempotent); the pump stops polling it. */
-  close(): void {
-    this.#target.close();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
   }
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { BindError, DealerSocket, InvalidOptionError, Pump, RouterSocket } from "./mod.ts";
-import { startEchoServer } from "./_child_process.ts";
-import { bytes, countdown, socketModes, text, until, within } from "./_test_util.ts";
+import { BindError, DealerSocket, InvalidOptionError, RouterSocket } from "./mod.ts";
+import { startEchoServer } from "../../tests/support/transport/child_process.ts";
+import { bytes, countdown, socketModes, text } from "../../tests/support/transport/test_util.ts";
+import { TestPump } from "../../tests/support/transport/test_pump.ts";
 
 function requestId(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0);
@@ -19,7 +20,7 @@ const SOCKET_MODES = await socketModes();
 for (const sockets of SOCKET_MODES) {
   Deno.test(`RouterSocket carries 10,000 round trips to another process, sequential and pipelined [${sockets}]`, async (t) => {
     const { server, port } = await startEchoServer([`--backend=${sockets}`]);
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     try {
       const endpoint = `tcp://127.0.0.1:${port}`;
 
@@ -38,7 +39,11 @@ for (const sockets of SOCKET_MODES) {
         });
         try {
           assert.equal(client.send(request(next++)), true);
-          await within(done.reached, 40_000, `10,000 sequential replies (got ${done.count()})`);
+          await pump.within(
+            done.reached,
+            40_000,
+            `10,000 sequential replies (got ${done.count()})`,
+          );
           assert.equal(duplicates, 0);
           assert.equal(seen.reduce((a, b) => a + b, 0), total);
           assert.equal(client.stats.dropped, 0);
@@ -66,7 +71,7 @@ for (const sockets of SOCKET_MODES) {
             clients.push(client);
           }
           for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
-          await within(done.reached, 40_000, `10,000 pipelined replies (got ${done.count()})`);
+          await pump.within(done.reached, 40_000, `10,000 pipelined replies (got ${done.count()})`);
           assert.equal(duplicates, 0);
           assert.equal(seen.reduce((a, b) => a + b, 0), total);
           assert.equal(clients.reduce((sum, c) => sum + c.stats.dropped, 0), 0);
@@ -80,7 +85,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket.bind on port 0 reports the real endpoint and port [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
     assert.ok(router.port > 0);
     assert.equal(router.endpoint, `tcp://127.0.0.1:${router.port}`);
@@ -91,7 +96,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket.send to an unknown peer returns false and counts it [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {});
     assert.equal(router.send(bytes("nobody"), [bytes("hello")]), false);
     if (!pump.stats.syncSettle) {
@@ -104,7 +109,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket replies reach the right peer by routing id [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       router.send(peer, [bytes(`${text(peer)}:${text(frames[0])}`)]);
     });
@@ -120,7 +125,7 @@ for (const sockets of SOCKET_MODES) {
     }, { routingId: "bob" });
     a.send(bytes("1"));
     b.send([bytes("2")]);
-    await within(done.reached, 10_000, "two replies");
+    await pump.within(done.reached, 10_000, "two replies");
     assert.deepEqual(replies.sort(), ["alice:1", "bob:2"]);
     // A send after close is a counted drop, not an exception.
     router.close();
@@ -129,7 +134,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket: a reconnecting peer with the same routing id takes over [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       router.send(peer, [bytes(`${text(peer)}:${text(frames[0])}`)]);
     });
@@ -140,13 +145,13 @@ for (const sockets of SOCKET_MODES) {
     const freshReply = countdown(1);
     const second: string[] = [];
     old.send(bytes("1"));
-    await until(() => first.length === 1, 10_000, "the first connection's reply");
+    await pump.until(() => first.length === 1, 10_000, "the first connection's reply");
     const fresh = DealerSocket.connect(pump, router.endpoint, (f) => {
       second.push(text(f[0]));
       freshReply.tick();
     }, { routingId: "carol" });
     fresh.send(bytes("2"));
-    await within(freshReply.reached, 10_000, "the new connection's reply");
+    await pump.within(freshReply.reached, 10_000, "the new connection's reply");
     assert.deepEqual(second, ["carol:2"], "the reply goes to the connection that took over");
     assert.deepEqual(first, ["carol:1"]);
     old.close();
@@ -154,7 +159,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket never delivers a message larger than maxMessageSize [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const got: number[] = [];
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       got.push(frames[0].length);
@@ -165,7 +170,7 @@ for (const sockets of SOCKET_MODES) {
     big.send(new Uint8Array(5000));
     const small = DealerSocket.connect(pump, router.endpoint, (f) => replies.push(f[0].length));
     small.send(new Uint8Array(10));
-    await until(() => replies.length === 1, 10_000, "the small message's reply");
+    await pump.until(() => replies.length === 1, 10_000, "the small message's reply");
     assert.deepEqual(got, [10], "the oversized message never reaches the handler");
     assert.deepEqual(replies, [10]);
     big.close();
@@ -173,7 +178,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket with batchSends carries 10,000 pipelined round trips, none lost [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       assert.equal(router.send(peer, frames), true);
     }, { batchSends: true });
@@ -195,7 +200,7 @@ for (const sockets of SOCKET_MODES) {
         clients.push(client);
       }
       for (let w = 0; w < 100; w++) for (const client of clients) client.send(request(next++));
-      await within(done.reached, 40_000, `10,000 batched replies (got ${done.count()})`);
+      await pump.within(done.reached, 40_000, `10,000 batched replies (got ${done.count()})`);
       assert.equal(duplicates, 0);
       assert.equal(seen.reduce((a, b) => a + b, 0), total);
       assert.equal(router.stats.sent, total);
@@ -207,7 +212,7 @@ for (const sockets of SOCKET_MODES) {
 
   Deno.test(`RouterSocket with batchSends flushes a reply sent from a timer promptly [${sockets}]`, async () => {
     // No periodic sweep within the test's bounds: only the flush itself may send the reply.
-    await using pump = new Pump({ sockets, sweepIntervalMs: 60_000 });
+    await using pump = new TestPump({ sockets, sweepIntervalMs: 60_000 });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer, frames) => {
       // Answered later, outside the handler (as the node acknowledges durable writes).
       setTimeout(() => assert.equal(router.send(peer, [bytes(`ack:${text(frames[0])}`)]), true), 0);
@@ -223,7 +228,7 @@ for (const sockets of SOCKET_MODES) {
       for (const id of ["1", "2", "3"]) {
         const before = done.count();
         client.send(bytes(id));
-        await within(
+        await pump.within(
           (async () => {
             while (done.count() === before) await new Promise((r) => setTimeout(r, 1));
           })(),
@@ -231,7 +236,7 @@ for (const sockets of SOCKET_MODES) {
           `the timer reply to ${id}`,
         );
       }
-      await within(done.reached, 2_000, "three replies");
+      await pump.within(done.reached, 2_000, "three replies");
       assert.deepEqual(replies, ["ack:1", "ack:2", "ack:3"]);
     } finally {
       client.close();
@@ -239,7 +244,7 @@ for (const sockets of SOCKET_MODES) {
   });
 
   Deno.test(`RouterSocket with batchSends: full queue returns false, drops at flush are counted [${sockets}]`, async () => {
-    await using pump = new Pump({ sockets });
+    await using pump = new TestPump({ sockets });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, {
       batchSends: true,
       maxQueuedSends: 2,

@@ -8,8 +8,9 @@ import * as zmq from "zeromq";
 import { ConnectError } from "./errors.ts";
 import { kCheckOpen } from "./_internal.ts";
 import type { Pump } from "./pump.ts";
-import type { CurveClientKeys, SocketOptions, SocketStats } from "./types.ts";
+import type { CurveClientKeys, SocketOptions } from "./types.ts";
 import { clientCurve } from "./_curve_setup.ts";
+import { SocketBase } from "./socket_base.ts";
 import { commonOptions, createSocket, SocketTarget } from "./_socket_target.ts";
 
 /** Options of `SubscriberSocket.connect`. */
@@ -20,36 +21,26 @@ export interface SubscriberSocketOptions extends Omit<SocketOptions, "sendHwm"> 
 
 const EMPTY = new Uint8Array(0);
 
+/** What a SUB is connected, and reconnected, with. */
+interface SubscriberSetup {
+  readonly pump: Pump;
+  readonly topics: readonly string[];
+  readonly onMessage: (topic: Uint8Array, payload: Uint8Array) => void;
+  /** The options of the zeromq.js socket. */
+  readonly zmqOptions: Record<string, unknown>;
+}
+
 /**
  * A connected SUB receiving `(topic, payload)` for every message whose topic starts with one of
- * `topics` (`""` matches all). `reconnect()` switches to another publisher, same topics.
+ * `topics` (`""` matches all). `reconnect()` switches to another publisher, same topics. Only
+ * `stats.received` applies.
  */
-export class SubscriberSocket implements AsyncDisposable {
-  readonly #pump: Pump;
-  readonly #topics: string[];
-  readonly #onMessage: (topic: Uint8Array, payload: Uint8Array) => void;
-  readonly #zmqOptions: Record<string, unknown>;
-  #target: SocketTarget;
-  #endpoint: string;
-  #closed = false;
-  #received = 0;
+export class SubscriberSocket extends SocketBase {
+  readonly #setup: SubscriberSetup;
 
-  private constructor(
-    pump: Pump,
-    endpoint: string,
-    topics: string[],
-    onMessage: (topic: Uint8Array, payload: Uint8Array) => void,
-    options: SubscriberSocketOptions,
-  ) {
-    this.#pump = pump;
-    this.#topics = [...topics];
-    this.#onMessage = onMessage;
-    this.#zmqOptions = {
-      ...commonOptions(pump, options, true, false),
-      ...(options.curve ? clientCurve(options.curve) : {}),
-    };
-    this.#endpoint = endpoint;
-    this.#target = this.#open(endpoint);
+  private constructor(setup: SubscriberSetup, endpoint: string) {
+    super(openSubscriber(setup, endpoint), endpoint);
+    this.#setup = setup;
   }
 
   /** Connects a SUB to `endpoint` subscribed to `topics` (prefixes; `[]` or `[""]`: everything). */
@@ -61,72 +52,37 @@ export class SubscriberSocket implements AsyncDisposable {
     options: SubscriberSocketOptions = {},
   ): SubscriberSocket {
     pump[kCheckOpen]();
-    return new SubscriberSocket(pump, endpoint, topics, onMessage, options);
-  }
-
-  /** The endpoint currently connected to. */
-  get endpoint(): string {
-    return this.#endpoint;
-  }
-
-  /** Whether the socket was closed. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Counters of this socket, summed over reconnects (only `received` applies). */
-  get stats(): Readonly<SocketStats> {
-    return {
-      received: this.#received + this.#target.stats.received,
-      sent: 0,
-      dropped: 0,
-      unroutable: 0,
+    const zmqOptions = {
+      ...commonOptions(pump, options, true, false),
+      ...(options.curve ? clientCurve(options.curve) : {}),
     };
+    return new SubscriberSocket({ pump, topics: [...topics], onMessage, zmqOptions }, endpoint);
   }
 
   /** Switches to another publisher; messages in flight from the old one are lost. */
   reconnect(endpoint: string): void {
-    if (this.#closed) return;
-    this.#pump[kCheckOpen]();
-    const old = this.#target;
-    this.#target = this.#open(endpoint);
-    this.#endpoint = endpoint;
-    this.#received += old.stats.received;
-    old.close();
+    if (this.closed) return;
+    this.#setup.pump[kCheckOpen]();
+    this.replaceTarget(openSubscriber(this.#setup, endpoint), endpoint);
   }
+}
 
-  /** Closes the socket (idempotent). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#target.close();
+/** Connects a new SUB of `setup` to `endpoint` and attaches it to the pump. */
+function openSubscriber(setup: SubscriberSetup, endpoint: string): SocketTarget {
+  const socket = createSocket("subscriber", () => new zmq.Subscriber(setup.zmqOptions));
+  try {
+    socket.subscribe(...setup.topics);
+    socket.connect(endpoint);
+  } catch (error) {
+    socket.close();
+    throw new ConnectError(endpoint, { cause: error });
   }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
-  }
-
-  #open(endpoint: string): SocketTarget {
-    const socket = createSocket("subscriber", () => new zmq.Subscriber(this.#zmqOptions));
-    try {
-      socket.subscribe(...this.#topics);
-      socket.connect(endpoint);
-    } catch (error) {
-      socket.close();
-      throw new ConnectError(endpoint, { cause: error });
-    }
-    const onMessage = this.#onMessage;
-    const target = new SocketTarget(this.#pump, socket, {
-      kind: "subscriber",
-      receives: true,
-      deliver: (message) => onMessage(message[0], message[1] ?? EMPTY),
-      onClose: () => {
-        if (target === this.#target) this.#closed = true;
-      },
-    });
-    target.attach();
-    return target;
-  }
+  const onMessage = setup.onMessage;
+  const target = new SocketTarget(setup.pump, socket, {
+    kind: "subscriber",
+    receives: true,
+    deliver: (message) => onMessage(message[0], message[1] ?? EMPTY),
+  });
+  target.attach();
+  return target;
 }

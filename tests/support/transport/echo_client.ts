@@ -11,8 +11,12 @@
  */
 
 import * as zmq from "zeromq";
-import { Pump, type PumpSocketMode, type PumpWaitMode } from "./pump.ts";
-import { DealerSocket } from "./dealer_socket.ts";
+import {
+  DealerSocket,
+  Pump,
+  type PumpSocketMode,
+  type PumpWaitMode,
+} from "../../../lib/transport/mod.ts";
 import {
   exitAfter,
   exitWithParent,
@@ -20,7 +24,7 @@ import {
   parseFlags,
   printLine,
   quantile,
-} from "./_child_util.ts";
+} from "./child_util.ts";
 
 const flags = parseFlags(Deno.args);
 const endpoint = flags.get("endpoint") ?? "";

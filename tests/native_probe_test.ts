@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeProbe, probeNativeReceive } from "./mod.ts";
+import { describeProbe, probeNativeReceive } from "./support/transport/native_probe.ts";
 
 // Canary: passes either way, but prints (and records in the test output) whether zeromq's own
 // async receive works in this Deno. The day it says WORKS, the pump can be reconsidered.

@@ -12,8 +12,8 @@ import {
   type PumpWaitMode,
   RouterSocket,
   SubscriberSocket,
-} from "./mod.ts";
-import { parseFlags, printLine } from "./_child_util.ts";
+} from "../../../lib/transport/mod.ts";
+import { parseFlags, printLine } from "./child_util.ts";
 
 const flags = parseFlags(Deno.args);
 const pump = new Pump({ wait: (flags.get("wait") ?? "auto") as PumpWaitMode });

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { startChild, startEchoServer } from "./_child_process.ts";
+import { startChild, startEchoServer } from "./child_process.ts";
 
 /** Options of `probeNativeReceive`. */
 export interface NativeProbeOptions {
@@ -67,7 +67,7 @@ export async function probeNativeReceive(
   };
   const started = performance.now();
   const { server, port } = await startEchoServer([`--mode=${mode}`, `--max-seconds=${maxSeconds}`]);
-  const client = startChild("./_echo_client.ts", [
+  const client = startChild("./echo_client.ts", [
     `--mode=${mode}`,
     `--endpoint=tcp://127.0.0.1:${port}`,
     `--count=${count}`,

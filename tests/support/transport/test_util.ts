@@ -1,23 +1,46 @@
 /**
- * Test helpers: bounded waits for events (never a bare sleep).
+ * Helpers for the transport's tests: the socket and wait modes to cover, bounded waits for events
+ * (never a bare sleep), bytes and text.
  *
  * @module
  */
-import { Pump, type PumpSocketMode } from "./pump.ts";
+import {
+  Pump,
+  type PumpOptions,
+  type PumpSocketMode,
+  type PumpWaitMode,
+} from "../../../lib/transport/mod.ts";
 
 /**
  * The ways plain sockets can reach libzmq here: "ffi" (where Linux, FFI and zeromq.js's addon
  * allow) and "zeromq.js". Tests run over each.
  */
 export async function socketModes(): Promise<PumpSocketMode[]> {
+  return await ffiWorks({ sockets: "ffi" }, "FFI sockets unavailable here: testing zeromq.js only")
+    ? ["ffi", "zeromq.js"]
+    : ["zeromq.js"];
+}
+
+/** The ways the pump can wait here: "epoll" (where Linux and FFI allow) and "timer". */
+export async function waitModes(): Promise<Exclude<PumpWaitMode, "auto">[]> {
+  return await ffiWorks({ wait: "epoll" }, "epoll unavailable here: testing timer waits only")
+    ? ["epoll", "timer"]
+    : ["timer"];
+}
+
+/**
+ * Whether a pump with `options` (which need FFI) can be made here. If not, says `unavailable` and
+ * answers false, or throws where CI sets `GAMESERVER_TEST_FFI=required`, so that FFI coverage
+ * cannot vanish unnoticed.
+ */
+async function ffiWorks(options: PumpOptions, unavailable: string): Promise<boolean> {
   try {
-    await using _ = new Pump({ sockets: "ffi" });
-    return ["ffi", "zeromq.js"];
+    await using _ = new Pump(options);
+    return true;
   } catch (error) {
-    // CI sets this so that FFI coverage cannot vanish unnoticed.
     if (Deno.env.get("GAMESERVER_TEST_FFI") === "required") throw error;
-    console.log("FFI sockets unavailable here: testing zeromq.js sockets only");
-    return ["zeromq.js"];
+    console.log(`${unavailable}: ${(error as Error).message}`);
+    return false;
   }
 }
 

@@ -96,7 +96,7 @@ export function startChild(script: string, args: string[]): ChildHandle {
 export async function startEchoServer(
   args: string[] = [],
 ): Promise<{ server: ChildHandle; port: number }> {
-  const server = startChild("./_echo_server.ts", args);
+  const server = startChild("./echo_server.ts", args);
   try {
     const port = Number(await server.nextLine("READY", 20_000));
     return { server, port };

@@ -9,9 +9,13 @@
  */
 
 import * as zmq from "zeromq";
-import { Pump, type PumpSocketMode, type PumpWaitMode } from "./pump.ts";
-import { RouterSocket } from "./router_socket.ts";
-import { exitAfter, exitWithParent, numberFlag, parseFlags, printLine } from "./_child_util.ts";
+import {
+  Pump,
+  type PumpSocketMode,
+  type PumpWaitMode,
+  RouterSocket,
+} from "../../../lib/transport/mod.ts";
+import { exitAfter, exitWithParent, numberFlag, parseFlags, printLine } from "./child_util.ts";
 
 const flags = parseFlags(Deno.args);
 const port = numberFlag(flags, "port", 0);
