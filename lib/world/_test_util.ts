@@ -1,6 +1,7 @@
 // Helpers shared by the world's tests: edge-heavy random positions and brute-force answers.
 import type { Rng } from "../random/mod.ts";
-import type { UserRecord, World } from "./world.ts";
+import type { UserRecord } from "./types.ts";
+import type { World } from "./world.ts";
 
 /** A user as seen through forEachUser(). */
 export type Plain = UserRecord;
