@@ -7,7 +7,7 @@ import {
   type Plain,
   sortedIds,
   usersOf,
-} from "./_test_util.ts";
+} from "../../tests/support/world_util.ts";
 import {
   InvalidArgumentError,
   OutOfBoundsError,
