@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  type ChangeMasterAction,
-  Sentinel,
-  type SentinelAction,
-  type SentinelOptions,
-} from "./sentinel.ts";
+import { Sentinel } from "./sentinel.ts";
+import type { SentinelOptions } from "./sentinel_options.ts";
 import { SentinelOptionsError } from "./errors.ts";
-import type { NodeAddress, NodeLoad, Role } from "./types.ts";
+import type { ChangeMasterAction, NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
 import { mulberry32 } from "../random/mod.ts";
 
 // --- helpers -------------------------------------------------------------------------------------
