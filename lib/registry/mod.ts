@@ -18,28 +18,33 @@
  *
  * @module
  */
+export { Sentinel } from "./sentinel.ts";
 export {
-  type ChangeMasterAction,
-  type ConvertToMasterAction,
   DEFAULT_FORGET_AFTER_MS,
   DEFAULT_MASTERLESS_WAIT_MS,
   DEFAULT_NODE_TIMEOUT_MS,
   DEFAULT_RECOVERY_GRACE_MS,
-  type DeregisterInput,
-  type DiscoverInput,
-  type DiscoverResult,
-  type LogAction,
-  type NodeView,
-  type RegisterInput,
-  type RegisterReplyAction,
-  type ReportAckAction,
-  type ReportInput,
-  Sentinel,
-  type SentinelAction,
   type SentinelOptions,
-  type SentinelSnapshot,
-  type SlaveRemovedAction,
-} from "./sentinel.ts";
+} from "./sentinel_options.ts";
+export type {
+  ChangeMasterAction,
+  ConvertToMasterAction,
+  DeregisterInput,
+  DiscoverInput,
+  DiscoverResult,
+  LogAction,
+  NodeAddress,
+  NodeLoad,
+  NodeView,
+  Peer,
+  RegisterInput,
+  RegisterReplyAction,
+  ReportAckAction,
+  ReportInput,
+  Role,
+  SentinelAction,
+  SentinelSnapshot,
+  SlaveRemovedAction,
+} from "./types.ts";
 export { SentinelOptionsError } from "./errors.ts";
-export type { NodeAddress, NodeLoad, Peer, Role } from "./types.ts";
 export { RegistryServer, type RegistryServerOptions } from "./registry_server.ts";

@@ -13,8 +13,8 @@ import {
 } from "../protocol/mod.ts";
 import { bindEndpoint, type RegistryConfig, startupClusterCurve } from "../config/mod.ts";
 import { log, logMessage } from "../log/mod.ts";
-import { Sentinel, type SentinelAction } from "./sentinel.ts";
-import type { NodeAddress, NodeLoad, Role } from "./types.ts";
+import { Sentinel } from "./sentinel.ts";
+import type { NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
 
 const logger = log("registry");
 

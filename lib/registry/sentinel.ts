@@ -1,259 +1,23 @@
+import { addressOf, type NodeRecord, viewOf } from "./_node_record.ts";
 import { compareForDiscovery, compareForElection, sanitizeLoad } from "./_ranking.ts";
-import { SentinelOptionsError } from "./errors.ts";
-import type { NodeAddress, NodeLoad, Peer, Role } from "./types.ts";
-
-/** Default for {@linkcode SentinelOptions.nodeTimeoutMs}. */
-export const DEFAULT_NODE_TIMEOUT_MS = 1000;
-/** Default for {@linkcode SentinelOptions.recoveryGraceMs}. */
-export const DEFAULT_RECOVERY_GRACE_MS = 5000;
-/** Default for {@linkcode SentinelOptions.masterlessWaitMs}. */
-export const DEFAULT_MASTERLESS_WAIT_MS = 10_000;
-/** Default for {@linkcode SentinelOptions.forgetAfterMs}. */
-export const DEFAULT_FORGET_AFTER_MS = 600_000;
-
-/** Options of {@linkcode Sentinel}; every duration is in ms. */
-export interface SentinelOptions {
-  /** A node silent this long is dead (default 1000). */
-  nodeTimeoutMs?: number;
-  /**
-   * After the registry (re)starts, how long it rebuilds the cluster picture from re-registrations
-   * without electing anyone (default 5000). Must exceed the nodes' longest registry-retry backoff
-   * plus one report interval, or a live master may be replaced after a registry restart. 0
-   * disables.
-   */
-  recoveryGraceMs?: number;
-  /**
-   * When the master was lost with no live slave to promote, how long the registry waits for a node
-   * at least as up to date as the lost cluster before it elects a node that is behind (default
-   * 10000).
-   */
-  masterlessWaitMs?: number;
-  /** Dead nodes stay in the view (and their run ids are remembered) this long (default 600000). */
-  forgetAfterMs?: number;
-  /**
-   * A gap longer than this between two consecutive inputs means the registry itself was stalled
-   * (paused process, GC, overloaded host): the nodes' silence beyond it is not held against them,
-   * instead of declaring everyone dead at once (default `nodeTimeoutMs / 2`; the adapter must tick
-   * well within it, every 50–100 ms; `Infinity` disables).
-   */
-  stallThresholdMs?: number;
-  /** When the recovery grace starts (default: the `now` of the first input). */
-  now?: number;
-}
-
-/** A node's registration, as the proto `Register` plus the envelope's epoch. */
-export interface RegisterInput {
-  /** Where replies to this node go; a re-registration from a new peer replaces the old one. */
-  peer: Peer;
-  /** The node's address; `address.nodeId` identifies the node. */
-  address: NodeAddress;
-  /** Unique per process start. */
-  runId: string;
-  /**
-   * The role the node has (after a registry restart) or wishes (at start); `single` is rejected.
-   */
-  role: Role;
-  /** The node's load (missing fields count as 0). */
-  load?: Partial<NodeLoad>;
-  /** For a slave after a registry restart: the master it follows (empty or absent: none). */
-  masterId?: string;
-  /** The node's view of the cluster epoch (0: none yet). */
-  epoch?: number;
-}
-
-/** A node's periodic report (its heartbeat), as the proto `Report` plus the envelope's epoch. */
-export interface ReportInput {
-  /** Where the ack goes; replaces the registered peer. */
-  peer: Peer;
-  /** The reporting node. */
-  nodeId: string;
-  /** The reporting process's run id. */
-  runId: string;
-  /** The role the node believes it has. */
-  role: Role;
-  /** The node's load (missing fields count as 0). */
-  load?: Partial<NodeLoad>;
-  /** The node's view of the cluster epoch. */
-  epoch?: number;
-}
-
-/** An orderly goodbye, as the proto `Deregister`. */
-export interface DeregisterInput {
-  /** The leaving node. */
-  nodeId: string;
-  /** The leaving process's run id; a different run's goodbye is ignored. */
-  runId: string;
-}
-
-/** A client's discovery request, as the proto `DiscoverRequest`. */
-export interface DiscoverInput {
-  /** Name the master instead of the least-loaded node. */
-  wantMaster?: boolean;
-}
-
-/** Answer to a `Register`; `role` and `master` are authoritative for the node. */
-export interface RegisterReplyAction {
-  /** Discriminant. */
-  type: "register_reply";
-  /** The registering node's peer. */
-  peer: Peer;
-  /** The registering node. */
-  nodeId: string;
-  /** False: the node is not part of the cluster (see `reason`). */
-  accepted: boolean;
-  /** Why the registration was rejected, or how it was accepted. */
-  reason: string;
-  /** The role the node must take (the wished role when rejected). */
-  role: Role;
-  /** The current master, when there is one (the node itself when it is the master). */
-  master?: NodeAddress;
-  /** The cluster epoch, for the envelope. */
-  epoch: number;
-}
-
-/** Answer to a `Report`. */
-export interface ReportAckAction {
-  /** Discriminant. */
-  type: "report_ack";
-  /** The reporting node's peer. */
-  peer: Peer;
-  /** The reporting node. */
-  nodeId: string;
-  /** False: the registry does not know this node or run: it must register again. */
-  known: boolean;
-  /** The current master, when there is one. */
-  master?: NodeAddress;
-  /** The cluster epoch, for the envelope. */
-  epoch: number;
-}
-
-/** Command: become the master at `epoch`. */
-export interface ConvertToMasterAction {
-  /** Discriminant. */
-  type: "convert_to_master";
-  /** The new master's peer. */
-  peer: Peer;
-  /** The new master. */
-  nodeId: string;
-  /** The new master's epoch; everything it publishes carries it. */
-  epoch: number;
-}
-
-/** Command: follow `master` (resubscribe, reconnect the forwarding link); also "step down". */
-export interface ChangeMasterAction {
-  /** Discriminant. */
-  type: "change_master";
-  /** The recipient's peer. */
-  peer: Peer;
-  /** The recipient. */
-  nodeId: string;
-  /** The master to follow. */
-  master: NodeAddress;
-  /** The master's epoch. */
-  epoch: number;
-}
-
-/** Notice to the master: drop `nodeId` from the slave list. */
-export interface SlaveRemovedAction {
-  /** Discriminant. */
-  type: "slave_removed";
-  /** The master's peer. */
-  peer: Peer;
-  /** The removed slave. */
-  nodeId: string;
-  /** Why it was removed. */
-  reason: string;
-  /** The master's epoch. */
-  epoch: number;
-}
-
-/** A line for the registry's log. */
-export interface LogAction {
-  /** Discriminant. */
-  type: "log";
-  /** Severity. */
-  level: "info" | "warn" | "error";
-  /** Human message: capital first letter, no final period. */
-  message: string;
-  /** Structured details. */
-  fields?: Record<string, unknown>;
-}
-
-/** Everything the sentinel asks its adapter to do: send a message or write a log line. */
-export type SentinelAction =
-  | RegisterReplyAction
-  | ReportAckAction
-  | ConvertToMasterAction
-  | ChangeMasterAction
-  | SlaveRemovedAction
-  | LogAction;
-
-/** Answer to a discovery request: a node, or none with a reason. */
-export type DiscoverResult =
-  | { type: "node"; node: NodeAddress }
-  | { type: "none"; reason: string };
-
-/** One node as the registry sees it (a copy: changing it changes nothing). */
-export interface NodeView {
-  /** The node. */
-  nodeId: string;
-  /** The registered process's run id. */
-  runId: string;
-  /** The role the registry gave it (the last one, for a dead node). */
-  role: "master" | "slave";
-  /** False once it timed out or deregistered. */
-  alive: boolean;
-  /** Its address, with `role` as above. */
-  address: NodeAddress;
-  /** Its latest load. */
-  load: NodeLoad;
-  /** When it last registered or reported. */
-  lastSeen: number;
-  /** When this run registered. */
-  registeredAt: number;
-  /** The epoch it last claimed. */
-  epoch: number;
-  /** The master a slave follows (null: none yet, or it is the master). */
-  follows: string | null;
-  /** When it was declared dead, or null. */
-  diedAt: number | null;
-  /** Why it was declared dead, or null. */
-  deathReason: string | null;
-}
-
-/** The sentinel's whole state, for the status endpoint and tests. */
-export interface SentinelSnapshot {
-  /** The cluster epoch: the highest epoch issued or seen from an accepted node; never decreases. */
-  epoch: number;
-  /** The live master, or null. */
-  masterId: string | null;
-  /** The epoch at which the current master took office (0 without a master). */
-  masterEpoch: number;
-  /** True during the recovery grace after a (re)start. */
-  recovering: boolean;
-  /** When the recovery grace ends (null until the first input). */
-  recoveryEndsAt: number | null;
-  /** Set while the cluster has lost its master and waits for a node to promote. */
-  masterless: { since: number; lostSeq: number } | null;
-  /** Every node, dead ones included, by node id. */
-  nodes: NodeView[];
-}
-
-interface NodeRecord {
-  nodeId: string;
-  runId: string;
-  peer: Peer;
-  address: NodeAddress;
-  role: "master" | "slave";
-  load: NodeLoad;
-  epoch: number;
-  follows: string | null;
-  registeredAt: number;
-  lastSeen: number;
-  alive: boolean;
-  diedAt: number | null;
-  deathReason: string | null;
-}
+import { invalidRegistration, validEpoch } from "./_validation.ts";
+import { resolveSentinelOptions, type SentinelOptions } from "./sentinel_options.ts";
+import type {
+  ChangeMasterAction,
+  DeregisterInput,
+  DiscoverInput,
+  DiscoverResult,
+  LogAction,
+  NodeView,
+  Peer,
+  RegisterInput,
+  RegisterReplyAction,
+  ReportAckAction,
+  ReportInput,
+  Role,
+  SentinelAction,
+  SentinelSnapshot,
+} from "./types.ts";
 
 /**
  * The registry's sentinel as a pure state machine: node directory, liveness, election,
@@ -350,26 +114,15 @@ export class Sentinel {
 
   /** Creates an empty sentinel (a registry that just started). */
   constructor(options: SentinelOptions = {}) {
-    this.#timeoutMs = positive("nodeTimeoutMs", options.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS);
-    this.#graceMs = nonNegative(
-      "recoveryGraceMs",
-      options.recoveryGraceMs ?? DEFAULT_RECOVERY_GRACE_MS,
-    );
-    this.#masterlessWaitMs = nonNegative(
-      "masterlessWaitMs",
-      options.masterlessWaitMs ?? DEFAULT_MASTERLESS_WAIT_MS,
-    );
-    this.#forgetAfterMs = nonNegative(
-      "forgetAfterMs",
-      options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS,
-    );
-    this.#stallMs = positive("stallThresholdMs", options.stallThresholdMs ?? this.#timeoutMs / 2);
-    if (options.now !== undefined) {
-      if (!Number.isFinite(options.now)) {
-        throw new SentinelOptionsError("now must be a finite number");
-      }
-      this.#graceStart = options.now;
-      this.#lastNow = options.now;
+    const resolved = resolveSentinelOptions(options);
+    this.#timeoutMs = resolved.nodeTimeoutMs;
+    this.#graceMs = resolved.recoveryGraceMs;
+    this.#masterlessWaitMs = resolved.masterlessWaitMs;
+    this.#forgetAfterMs = resolved.forgetAfterMs;
+    this.#stallMs = resolved.stallThresholdMs;
+    if (resolved.now !== undefined) {
+      this.#graceStart = resolved.now;
+      this.#lastNow = resolved.now;
     }
   }
 
@@ -1008,45 +761,6 @@ export class Sentinel {
   }
 }
 
-function invalidRegistration(input: RegisterInput, nodeId: string, claim: number): string | null {
-  if (nodeId === "") return "address.nodeId is empty";
-  if (typeof input.address.host !== "string" || input.address.host === "") {
-    return "address.host is empty";
-  }
-  if (typeof input.runId !== "string" || input.runId === "") return "runId is empty";
-  if (input.role === "single") return "single-mode nodes do not register";
-  if (input.role !== "master" && input.role !== "slave") {
-    return `unknown role ${String(input.role)}`;
-  }
-  if (!validEpoch(claim)) return `epoch ${claim} is not a non-negative safe integer`;
-  return null;
-}
-
-function validEpoch(epoch: number): boolean {
-  return Number.isSafeInteger(epoch) && epoch >= 0;
-}
-
-function addressOf(r: NodeRecord): NodeAddress {
-  return { ...r.address, role: r.role };
-}
-
-function viewOf(r: NodeRecord): NodeView {
-  return {
-    nodeId: r.nodeId,
-    runId: r.runId,
-    role: r.role,
-    alive: r.alive,
-    address: addressOf(r),
-    load: { ...r.load },
-    lastSeen: r.lastSeen,
-    registeredAt: r.registeredAt,
-    epoch: r.epoch,
-    follows: r.follows,
-    diedAt: r.diedAt,
-    deathReason: r.deathReason,
-  };
-}
-
 function log(
   level: LogAction["level"],
   message: string,
@@ -1055,14 +769,4 @@ function log(
   return fields === undefined
     ? { type: "log", level, message }
     : { type: "log", level, message, fields };
-}
-
-function positive(name: string, value: number): number {
-  if (!(value > 0)) throw new SentinelOptionsError(`${name} must be positive, got ${value}`);
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!(value >= 0)) throw new SentinelOptionsError(`${name} must not be negative, got ${value}`);
-  return value;
 }

@@ -22,15 +22,9 @@
  *
  * @module
  */
-export {
-  DEFAULT_CELL_SIZE,
-  MAX_USER_ID,
-  MAX_WORLD_USERS,
-  type UserRecord,
-  World,
-  type WorldOptions,
-  type WorldStats,
-} from "./world.ts";
+export { MAX_USER_ID, World } from "./world.ts";
+export { DEFAULT_CELL_SIZE, MAX_WORLD_USERS, type WorldOptions } from "./world_options.ts";
+export type { UserRecord, WorldStats } from "./types.ts";
 export {
   InvalidArgumentError,
   InvariantError,

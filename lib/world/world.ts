@@ -1,80 +1,23 @@
-import { crc32 } from "./_crc32.ts";
+import type { WorldLayout, WorldRestorer } from "./_world_internals.ts";
 import { BlockAllocator } from "./block_allocator.ts";
 import {
   InvalidArgumentError,
-  InvariantError,
   OutOfBoundsError,
-  SnapshotError,
   UserExistsError,
   WorldFullError,
 } from "./errors.ts";
 import { Grid } from "./grid.ts";
 import { IdIndex } from "./id_index.ts";
+import type { UserRecord, WorldStats } from "./types.ts";
+import { resolveWorldOptions, type WorldOptions } from "./world_options.ts";
+import { worldChecksum } from "./world_checksum.ts";
+import { checkWorldInvariants } from "./world_invariants.ts";
+import { forEachRecord } from "./world_records.ts";
+import { decodeSnapshot, encodeSnapshot } from "./world_snapshot.ts";
+import { worldStats } from "./world_stats.ts";
 
-/** Default grid cell edge in metres, measured best for 50 m queries (see bench/world_bench.ts). */
-export const DEFAULT_CELL_SIZE = 50;
 /** Largest user id (ids are uint32 > 0). */
 export const MAX_USER_ID = 0xffffffff;
-/** Largest `maxUsers` a world accepts (positions are int32). */
-export const MAX_WORLD_USERS = 1 << 28;
-
-/** How a World is shaped. */
-export interface WorldOptions {
-  /** World width in metres: x lies in [0, width]. */
-  width: number;
-  /** World height in metres: y lies in [0, height]. */
-  height: number;
-  /** Grid cell edge in metres; default DEFAULT_CELL_SIZE (suited to a 50 m query radius). */
-  cellSize?: number;
-  /** Most users the world holds; its arrays grow on demand up to what that needs. */
-  maxUsers: number;
-  /** Largest speed in m/s that setVelocity() accepts (callers validate; the world asserts). */
-  maxSpeed: number;
-  /** Money of a newly added user; default 0. */
-  initialMoney?: number;
-}
-
-/** One user's state, as returned by World.getUser(). */
-export interface UserRecord {
-  /** User id (uint32 > 0). */
-  id: number;
-  /** Position x in metres. */
-  x: number;
-  /** Position y in metres. */
-  y: number;
-  /** Velocity x in m/s. */
-  vx: number;
-  /** Velocity y in m/s. */
-  vy: number;
-  /** Money balance. */
-  money: number;
-}
-
-/** Sizes of a World's structures, for metrics and the benchmark. */
-export interface WorldStats {
-  /** Users in the world. */
-  users: number;
-  /** Users whose velocity is not zero. */
-  moving: number;
-  /** Record positions in the pool (users, room in their cells' blocks, free blocks). */
-  poolLength: number;
-  /** Positions inside the buckets' blocks (used or room to grow). */
-  poolInBlocks: number;
-  /** Times the pool grew because no free block was left. */
-  poolGrowths: number;
-  /** Effective grid cell edge in metres. */
-  cellSize: number;
-  /** Grid columns. */
-  cols: number;
-  /** Grid rows. */
-  rows: number;
-  /** Grid buckets (cells, or hash buckets when hashed). */
-  buckets: number;
-  /** True when grid cells are hashed into buckets (large sparse world). */
-  hashed: boolean;
-  /** Bytes of every typed array the world holds. */
-  bytes: number;
-}
 
 /** Initial number of pool positions and of per-user list entries. */
 const INITIAL_LENGTH = 64;
@@ -86,12 +29,6 @@ const NO_BLOCK = 255;
 const SPEED_SLACK = 1 + 1e-9;
 /** Relative pad of a circle's bounding box, covering rounding in dx*dx + dy*dy <= r*r. */
 const CIRCLE_PAD = 1e-12;
-
-const SNAPSHOT_MAGIC = 0x31575347; // "GSW1" little-endian
-const SNAPSHOT_VERSION = 1;
-const SNAPSHOT_HEADER = 36;
-const SNAPSHOT_RECORD = 44;
-const SNAPSHOT_TRAILER = 4;
 
 /**
  * The authoritative game world: users with a position, a velocity and money in a
@@ -158,26 +95,9 @@ export class World {
 
   /** Creates an empty world; throws InvalidArgumentError for bad options. */
   constructor(options: WorldOptions) {
-    const { width, height, maxUsers, maxSpeed } = options;
-    const cellSize = options.cellSize ?? DEFAULT_CELL_SIZE;
-    const initialMoney = options.initialMoney ?? 0;
-    if (!(width > 0) || !Number.isFinite(width)) {
-      throw new InvalidArgumentError(`width must be a positive finite number, got ${width}`);
-    }
-    if (!(height > 0) || !Number.isFinite(height)) {
-      throw new InvalidArgumentError(`height must be a positive finite number, got ${height}`);
-    }
-    if (!Number.isInteger(maxUsers) || maxUsers < 1 || maxUsers > MAX_WORLD_USERS) {
-      throw new InvalidArgumentError(
-        `maxUsers must be an integer in [1, ${MAX_WORLD_USERS}], got ${maxUsers}`,
-      );
-    }
-    if (!(maxSpeed >= 0) || !Number.isFinite(maxSpeed)) {
-      throw new InvalidArgumentError(`maxSpeed must be a finite number >= 0, got ${maxSpeed}`);
-    }
-    if (!Number.isFinite(initialMoney)) {
-      throw new InvalidArgumentError(`initialMoney must be finite, got ${initialMoney}`);
-    }
+    const { width, height, cellSize, maxUsers, maxSpeed, initialMoney } = resolveWorldOptions(
+      options,
+    );
     this.width = width;
     this.height = height;
     this.maxUsers = maxUsers;
@@ -405,20 +325,7 @@ export class World {
   forEachUser(
     fn: (id: number, x: number, y: number, vx: number, vy: number, money: number) => void,
   ): void {
-    const end = this.#alloc.length;
-    for (let p = 0; p < end; p++) {
-      const id = this.#ids[p];
-      if (id !== 0) {
-        fn(
-          id,
-          this.#pos[2 * p],
-          this.#pos[2 * p + 1],
-          this.#vel[2 * p],
-          this.#vel[2 * p + 1],
-          this.#money[p],
-        );
-      }
-    }
+    forEachRecord(this.#layout(), fn);
   }
 
   /**
@@ -429,35 +336,7 @@ export class World {
    * Throws InvalidArgumentError unless 0 ≤ part < parts.
    */
   checksum(part = 0, parts = 1): number {
-    if (
-      !Number.isInteger(parts) || parts < 1 || !Number.isInteger(part) || part < 0 || part >= parts
-    ) {
-      throw new InvalidArgumentError(
-        `checksum() needs integers 0 <= part < parts, got ${part}, ${parts}`,
-      );
-    }
-    const whole = parts === 1;
-    let sum = 0;
-    let xor = 0;
-    const end = this.#alloc.length;
-    for (let p = 0; p < end; p++) {
-      const id = this.#ids[p];
-      if (id === 0 || (!whole && id % parts !== part)) continue;
-      let h = mix(0x2545f491, id);
-      h = mixFloat(h, this.#pos[2 * p]);
-      h = mixFloat(h, this.#pos[2 * p + 1]);
-      h = mixFloat(h, this.#vel[2 * p]);
-      h = mixFloat(h, this.#vel[2 * p + 1]);
-      h = mixFloat(h, this.#money[p]);
-      h = fmix(h ^ 44);
-      sum = (sum + h) | 0;
-      xor ^= fmix((h + 0x9e3779b9) | 0);
-    }
-    let h = mix(0x6a09e667, this.#size);
-    h = mixFloat(h, this.#nextUserId);
-    h = mix(h, sum);
-    h = mix(h, xor);
-    return fmix(h ^ 20);
+    return worldChecksum(this.#layout(), { part, parts });
   }
 
   /**
@@ -466,31 +345,7 @@ export class World {
    * vy, money f64) and a CRC-32 of everything before it.
    */
   snapshot(): Uint8Array {
-    const n = this.#size;
-    const bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
-    const view = new DataView(bytes.buffer);
-    view.setUint32(0, SNAPSHOT_MAGIC, true);
-    view.setUint16(4, SNAPSHOT_VERSION, true);
-    view.setUint16(6, 0, true);
-    view.setFloat64(8, this.width, true);
-    view.setFloat64(16, this.height, true);
-    view.setFloat64(24, this.#nextUserId, true);
-    view.setUint32(32, n, true);
-    let o = SNAPSHOT_HEADER;
-    const end = this.#alloc.length;
-    for (let p = 0; p < end; p++) {
-      const id = this.#ids[p];
-      if (id === 0) continue;
-      view.setUint32(o, id, true);
-      view.setFloat64(o + 4, this.#pos[2 * p], true);
-      view.setFloat64(o + 12, this.#pos[2 * p + 1], true);
-      view.setFloat64(o + 20, this.#vel[2 * p], true);
-      view.setFloat64(o + 28, this.#vel[2 * p + 1], true);
-      view.setFloat64(o + 36, this.#money[p], true);
-      o += SNAPSHOT_RECORD;
-    }
-    view.setUint32(o, crc32(bytes, 0, o), true);
-    return bytes;
+    return encodeSnapshot(this.#layout());
   }
 
   /**
@@ -501,73 +356,7 @@ export class World {
    */
   static fromSnapshot(bytes: Uint8Array, options: WorldOptions): World {
     const world = new World(options);
-    if (!(bytes instanceof Uint8Array)) throw new SnapshotError("Snapshot must be a Uint8Array");
-    const minimum = SNAPSHOT_HEADER + SNAPSHOT_TRAILER;
-    if (bytes.length < minimum) {
-      throw new SnapshotError(`Snapshot is truncated: ${bytes.length} bytes, need ${minimum}`);
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint32(0, true) !== SNAPSHOT_MAGIC) {
-      throw new SnapshotError("Snapshot has a bad magic number");
-    }
-    const version = view.getUint16(4, true);
-    if (version !== SNAPSHOT_VERSION) {
-      throw new SnapshotError(`Snapshot version ${version} is not supported`);
-    }
-    const count = view.getUint32(32, true);
-    const expected = SNAPSHOT_HEADER + count * SNAPSHOT_RECORD + SNAPSHOT_TRAILER;
-    if (bytes.length !== expected) {
-      throw new SnapshotError(
-        `Snapshot of ${count} users must be ${expected} bytes, got ${bytes.length}`,
-      );
-    }
-    const end = expected - SNAPSHOT_TRAILER;
-    if (view.getUint32(end, true) !== crc32(bytes, 0, end)) {
-      throw new SnapshotError("Snapshot checksum mismatch: the bytes are corrupt");
-    }
-    if (view.getUint16(6, true) !== 0) throw new SnapshotError("Snapshot has unknown flags");
-    const width = view.getFloat64(8, true);
-    const height = view.getFloat64(16, true);
-    if (width !== world.width || height !== world.height) {
-      throw new SnapshotError(
-        `Snapshot is of a ${width} × ${height} world, options say ${world.width} × ${world.height}`,
-      );
-    }
-    const nextUserId = view.getFloat64(24, true);
-    if (!Number.isInteger(nextUserId) || nextUserId < 1 || nextUserId > MAX_USER_ID + 1) {
-      throw new SnapshotError(`Snapshot has an invalid nextUserId ${nextUserId}`);
-    }
-    if (count > world.maxUsers) {
-      throw new SnapshotError(
-        `Snapshot holds ${count} users, more than maxUsers ${world.maxUsers}`,
-      );
-    }
-    let o = SNAPSHOT_HEADER;
-    for (let i = 0; i < count; i++, o += SNAPSHOT_RECORD) {
-      const id = view.getUint32(o, true);
-      const x = view.getFloat64(o + 4, true);
-      const y = view.getFloat64(o + 12, true);
-      const vx = view.getFloat64(o + 20, true);
-      const vy = view.getFloat64(o + 28, true);
-      const money = view.getFloat64(o + 36, true);
-      try {
-        checkId(id);
-        if (id >= nextUserId) {
-          throw new InvalidArgumentError(`id ${id} is not below nextUserId ${nextUserId}`);
-        }
-        world.#checkPosition(x, y);
-        world.#checkVelocity(vx, vy);
-        if (!Number.isFinite(money)) throw new InvalidArgumentError(`money ${money} is not finite`);
-        if (world.#index.get(id) >= 0) throw new UserExistsError(id);
-      } catch (error) {
-        throw new SnapshotError(
-          `Snapshot user ${i} is invalid: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      world.#insert(id, x, y, vx, vy, money);
-    }
-    world.#nextUserId = nextUserId;
+    decodeSnapshot(bytes, world.#restorer());
     return world;
   }
 
@@ -576,121 +365,54 @@ export class World {
    * the moving list and the counts all agree and every user sits in the cell of its position.
    */
   checkInvariants(): void {
-    const grid = this.#grid;
-    const length = this.#alloc.length;
-    if (this.#size > this.maxUsers) {
-      throw new InvariantError(`Size ${this.#size} exceeds maxUsers ${this.maxUsers}`);
-    }
-    if (this.#ids.length !== length || this.#money.length !== length) {
-      throw new InvariantError(`Pool arrays do not match the allocator's ${length} positions`);
-    }
-    if (this.#index.size !== this.#size) {
-      throw new InvariantError(`Id index holds ${this.#index.size} ids, the world ${this.#size}`);
-    }
-    this.#index.checkInvariants();
-    this.#alloc.checkInvariants();
-    // Every position belongs to exactly one block: a bucket's or a free one.
-    const owned = new Uint8Array(length);
-    const own = (start: number, k: number, what: string) => {
-      if (start < 0 || start + 2 ** k > length) {
-        throw new InvariantError(`${what} block ${start} of class ${k} leaves the pool`);
-      }
-      for (let p = start; p < start + 2 ** k; p++) {
-        if (owned[p]) throw new InvariantError(`Position ${p} belongs to two blocks (${what})`);
-        owned[p] = 1;
-      }
-    };
-    this.#alloc.forEachFree((start, k) => own(start, k, "free"));
-    let users = 0;
-    let moving = 0;
-    for (let b = 0; b < grid.bucketCount; b++) {
-      const start = this.#blocks[2 * b];
-      const count = this.#blocks[2 * b + 1];
-      const k = this.#blockClass[b];
-      if (start < 0) {
-        if (count !== 0 || k !== NO_BLOCK) {
-          throw new InvariantError(`Bucket ${b} has no block but count ${count}, class ${k}`);
-        }
-        continue;
-      }
-      if (k === NO_BLOCK || count < 1 || count > 2 ** k) {
-        throw new InvariantError(`Bucket ${b} has a bad block: count ${count}, class ${k}`);
-      }
-      own(start, k, `bucket ${b}`);
-      for (let p = start; p < start + count; p++) {
-        users++;
-        const id = this.#ids[p];
-        if (id === 0 || id >= this.#nextUserId) {
-          throw new InvariantError(`Position ${p} has id ${id} outside [1, ${this.#nextUserId})`);
-        }
-        if (this.#index.get(id) !== p) {
-          throw new InvariantError(`Id index maps ${id} to ${this.#index.get(id)}, not ${p}`);
-        }
-        const x = this.#pos[2 * p];
-        const y = this.#pos[2 * p + 1];
-        if (!(x >= 0 && x <= this.width && y >= 0 && y <= this.height)) {
-          throw new InvariantError(`User ${id} at (${x}, ${y}) is outside the world`);
-        }
-        const key = grid.keyOf(x, y);
-        if (grid.bucketOfKey(key) !== b) {
-          throw new InvariantError(`User ${id} at (${x}, ${y}) of cell ${key} is in bucket ${b}`);
-        }
-        const isMoving = this.#vel[2 * p] !== 0 || this.#vel[2 * p + 1] !== 0;
-        const m = this.#movingPos[p];
-        if (isMoving !== m >= 0) {
-          throw new InvariantError(`User ${id} moving=${isMoving} has moving index ${m}`);
-        }
-        if (m >= 0) {
-          moving++;
-          if (m >= this.#movingCount || this.#moving[m] !== p) {
-            throw new InvariantError(`Moving list entry ${m} does not point back to ${p}`);
-          }
-        }
-        if (!Number.isFinite(this.#money[p])) {
-          throw new InvariantError(`User ${id} has money ${this.#money[p]}`);
-        }
-      }
-      for (let p = start + count; p < start + 2 ** k; p++) owned[p] = 2; // room in the block
-    }
-    for (let p = 0; p < length; p++) {
-      if (!owned[p]) throw new InvariantError(`Position ${p} belongs to no block`);
-      const held = owned[p] === 1 && this.#ids[p] !== 0;
-      if (!held && (this.#ids[p] !== 0 || this.#vel[2 * p] !== 0 || this.#vel[2 * p + 1] !== 0)) {
-        throw new InvariantError(`Free position ${p} is not clear`);
-      }
-    }
-    if (users !== this.#size) {
-      throw new InvariantError(`Blocks hold ${users} users, the world counts ${this.#size}`);
-    }
-    if (moving !== this.#movingCount) {
-      throw new InvariantError(`Moving list counts ${this.#movingCount}, ${moving} users move`);
-    }
+    checkWorldInvariants(this.#layout());
   }
 
   /** Sizes of the world's structures (allocates a small object; not for the hot path). */
   stats(): WorldStats {
-    const grid = this.#grid;
-    const bytes = this.#ids.byteLength + this.#pos.byteLength + this.#vel.byteLength +
-      this.#money.byteLength +
-      this.#pendingBucket.byteLength + this.#movingPos.byteLength + this.#moving.byteLength +
-      this.#pending.byteLength + this.#blocks.byteLength +
-      this.#blockClass.byteLength + this.#alloc.byteLength + this.#index.byteLength;
-    let inBlocks = 0;
-    for (let b = 0; b < grid.bucketCount; b++) {
-      if (this.#blocks[2 * b] >= 0) inBlocks += 2 ** this.#blockClass[b];
-    }
+    return worldStats(this.#layout());
+  }
+
+  // Helpers get private state only as views World builds per call: nothing exported, hot paths as-is.
+
+  /** The layout, for snapshot(), checksum(), checkInvariants(), stats() and forEachUser(). */
+  #layout(): WorldLayout {
     return {
-      users: this.#size,
-      moving: this.#movingCount,
-      poolLength: this.#ids.length,
-      poolInBlocks: inBlocks,
+      world: this,
+      size: this.#size,
+      nextUserId: this.#nextUserId,
+      poolLength: this.#alloc.length,
+      ids: this.#ids,
+      pos: this.#pos,
+      vel: this.#vel,
+      money: this.#money,
+      grid: this.#grid,
+      alloc: this.#alloc,
+      index: this.#index,
+      blocks: this.#blocks,
+      blockClass: this.#blockClass,
+      noBlock: NO_BLOCK,
+      movingPos: this.#movingPos,
+      moving: this.#moving,
+      movingCount: this.#movingCount,
+      pending: this.#pending,
+      pendingBucket: this.#pendingBucket,
       poolGrowths: this.#poolGrowths,
-      cellSize: grid.cellSize,
-      cols: grid.cols,
-      rows: grid.rows,
-      buckets: grid.bucketCount,
-      hashed: grid.hashed,
-      bytes,
+    };
+  }
+
+  /** The checks and the insertion the snapshot decoder fills this (new, empty) world through. */
+  #restorer(): WorldRestorer {
+    return {
+      world: this,
+      maxUserId: MAX_USER_ID,
+      checkId,
+      checkPosition: (x, y) => this.#checkPosition(x, y),
+      checkVelocity: (vx, vy) => this.#checkVelocity(vx, vy),
+      insert: (id, x, y, vx, vy, money) => this.#insert(id, x, y, vx, vy, money),
+      setNextUserId: (id) => {
+        this.#nextUserId = id;
+      },
     };
   }
 
@@ -1069,31 +791,4 @@ function checkRadius(radius: number): void {
 function resize<T extends Uint32Array | Int32Array | Float64Array>(from: T, to: T): T {
   to.set(from);
   return to;
-}
-
-// Checksum helpers: MurmurHash3's 32-bit mixing over the exact bits of each float.
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function mixFloat(h: number, v: number): number {
-  F64[0] = v;
-  return mix(mix(h, U32[0]), U32[1]);
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

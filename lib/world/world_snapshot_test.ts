@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { crc32 } from "./_crc32.ts";
 import { mulberry32, type Rng } from "../random/mod.ts";
-import { sortedIds, usersOf } from "./_test_util.ts";
+import { sortedIds, usersOf } from "../../tests/support/world_util.ts";
 import { SnapshotError } from "./errors.ts";
-import { World, type WorldOptions } from "./world.ts";
+import { World } from "./world.ts";
+import type { WorldOptions } from "./world_options.ts";
 
 const OPTIONS: WorldOptions = {
   width: 800,

@@ -7,7 +7,7 @@ import {
   type Plain,
   sortedIds,
   usersOf,
-} from "./_test_util.ts";
+} from "../../tests/support/world_util.ts";
 import {
   InvalidArgumentError,
   OutOfBoundsError,
@@ -16,7 +16,8 @@ import {
   WorldFullError,
 } from "./errors.ts";
 import { Grid } from "./grid.ts";
-import { World, type WorldOptions } from "./world.ts";
+import { World } from "./world.ts";
+import type { WorldOptions } from "./world_options.ts";
 
 /** Shapes that exercise a direct grid, an uneven one and a hashed (huge, sparse) one. */
 const SHAPES: { name: string; options: WorldOptions }[] = [

@@ -1,6 +1,10 @@
-// Helpers shared by the world's tests: edge-heavy random positions and brute-force answers.
-import type { Rng } from "../random/mod.ts";
-import type { UserRecord, World } from "./world.ts";
+/**
+ * Helpers shared by the world's tests: edge-heavy random positions and brute-force answers.
+ *
+ * @module
+ */
+import type { Rng } from "../../lib/random/mod.ts";
+import type { UserRecord, World } from "../../lib/world/mod.ts";
 
 /** A user as seen through forEachUser(). */
 export type Plain = UserRecord;

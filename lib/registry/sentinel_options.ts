@@ -1,0 +1,93 @@
+/**
+ * The sentinel's options: their shape, defaults and validation.
+ *
+ * @module
+ */
+import { SentinelOptionsError } from "./errors.ts";
+
+/** Default for {@linkcode SentinelOptions.nodeTimeoutMs}. */
+export const DEFAULT_NODE_TIMEOUT_MS = 1000;
+/** Default for {@linkcode SentinelOptions.recoveryGraceMs}. */
+export const DEFAULT_RECOVERY_GRACE_MS = 5000;
+/** Default for {@linkcode SentinelOptions.masterlessWaitMs}. */
+export const DEFAULT_MASTERLESS_WAIT_MS = 10_000;
+/** Default for {@linkcode SentinelOptions.forgetAfterMs}. */
+export const DEFAULT_FORGET_AFTER_MS = 600_000;
+
+/** Options of {@linkcode Sentinel}; every duration is in ms. */
+export interface SentinelOptions {
+  /** A node silent this long is dead (default 1000). */
+  nodeTimeoutMs?: number;
+  /**
+   * After the registry (re)starts, how long it rebuilds the cluster picture from re-registrations
+   * without electing anyone (default 5000). Must exceed the nodes' longest registry-retry backoff
+   * plus one report interval, or a live master may be replaced after a registry restart. 0
+   * disables.
+   */
+  recoveryGraceMs?: number;
+  /**
+   * When the master was lost with no live slave to promote, how long the registry waits for a node
+   * at least as up to date as the lost cluster before it elects a node that is behind (default
+   * 10000).
+   */
+  masterlessWaitMs?: number;
+  /** Dead nodes stay in the view (and their run ids are remembered) this long (default 600000). */
+  forgetAfterMs?: number;
+  /**
+   * A gap longer than this between two consecutive inputs means the registry itself was stalled
+   * (paused process, GC, overloaded host): the nodes' silence beyond it is not held against them,
+   * instead of declaring everyone dead at once (default `nodeTimeoutMs / 2`; the adapter must tick
+   * well within it, every 50–100 ms; `Infinity` disables).
+   */
+  stallThresholdMs?: number;
+  /** When the recovery grace starts (default: the `now` of the first input). */
+  now?: number;
+}
+
+/** Sentinel options with every default filled in (`now` stays optional). */
+export type ResolvedSentinelOptions = Required<Omit<SentinelOptions, "now">> & { now?: number };
+
+/** `options` with defaults filled in; throws SentinelOptionsError for an unusable one. */
+export function resolveSentinelOptions(options: SentinelOptions): ResolvedSentinelOptions {
+  const nodeTimeoutMs = positive(
+    "nodeTimeoutMs",
+    options.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
+  );
+  const recoveryGraceMs = nonNegative(
+    "recoveryGraceMs",
+    options.recoveryGraceMs ?? DEFAULT_RECOVERY_GRACE_MS,
+  );
+  const masterlessWaitMs = nonNegative(
+    "masterlessWaitMs",
+    options.masterlessWaitMs ?? DEFAULT_MASTERLESS_WAIT_MS,
+  );
+  const forgetAfterMs = nonNegative(
+    "forgetAfterMs",
+    options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS,
+  );
+  const stallThresholdMs = positive(
+    "stallThresholdMs",
+    options.stallThresholdMs ?? nodeTimeoutMs / 2,
+  );
+  if (options.now !== undefined && !Number.isFinite(options.now)) {
+    throw new SentinelOptionsError("now must be a finite number");
+  }
+  return {
+    nodeTimeoutMs,
+    recoveryGraceMs,
+    masterlessWaitMs,
+    forgetAfterMs,
+    stallThresholdMs,
+    now: options.now,
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0)) throw new SentinelOptionsError(`${name} must be positive, got ${value}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!(value >= 0)) throw new SentinelOptionsError(`${name} must not be negative, got ${value}`);
+  return value;
+}

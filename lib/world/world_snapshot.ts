@@ -1,0 +1,123 @@
+/**
+ * The World's snapshot format behind `World.snapshot()` and `World.fromSnapshot()`: compact
+ * little-endian bytes, a 36-byte header (magic "GSW1", version, flags, width, height, nextUserId,
+ * count), 44 bytes per user in pool order (id u32; x, y, vx, vy, money f64) and a CRC-32 of
+ * everything before it.
+ *
+ * @module
+ */
+import { crc32 } from "./_crc32.ts";
+import type { WorldRecords, WorldRestorer } from "./_world_internals.ts";
+import { InvalidArgumentError, SnapshotError, UserExistsError } from "./errors.ts";
+
+const SNAPSHOT_MAGIC = 0x31575347; // "GSW1" little-endian
+const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_HEADER = 36;
+const SNAPSHOT_RECORD = 44;
+const SNAPSHOT_TRAILER = 4;
+
+/** The snapshot bytes of a World's records. */
+export function encodeSnapshot(records: WorldRecords): Uint8Array {
+  const n = records.size;
+  const bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, SNAPSHOT_MAGIC, true);
+  view.setUint16(4, SNAPSHOT_VERSION, true);
+  view.setUint16(6, 0, true);
+  view.setFloat64(8, records.world.width, true);
+  view.setFloat64(16, records.world.height, true);
+  view.setFloat64(24, records.nextUserId, true);
+  view.setUint32(32, n, true);
+  const { ids, pos, vel, money } = records;
+  let o = SNAPSHOT_HEADER;
+  const end = records.poolLength;
+  for (let p = 0; p < end; p++) {
+    const id = ids[p];
+    if (id === 0) continue;
+    view.setUint32(o, id, true);
+    view.setFloat64(o + 4, pos[2 * p], true);
+    view.setFloat64(o + 12, pos[2 * p + 1], true);
+    view.setFloat64(o + 20, vel[2 * p], true);
+    view.setFloat64(o + 28, vel[2 * p + 1], true);
+    view.setFloat64(o + 36, money[p], true);
+    o += SNAPSHOT_RECORD;
+  }
+  view.setUint32(o, crc32(bytes, 0, o), true);
+  return bytes;
+}
+
+/**
+ * Fills an empty World, through `target`, from snapshot bytes. Throws SnapshotError for truncated
+ * or corrupt bytes, or a snapshot that does not fit the world (other dimensions, more users than
+ * maxUsers, a speed above maxSpeed…); the caller then drops the partly filled world.
+ */
+export function decodeSnapshot(bytes: Uint8Array, target: WorldRestorer): void {
+  const world = target.world;
+  if (!(bytes instanceof Uint8Array)) throw new SnapshotError("Snapshot must be a Uint8Array");
+  const minimum = SNAPSHOT_HEADER + SNAPSHOT_TRAILER;
+  if (bytes.length < minimum) {
+    throw new SnapshotError(`Snapshot is truncated: ${bytes.length} bytes, need ${minimum}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== SNAPSHOT_MAGIC) {
+    throw new SnapshotError("Snapshot has a bad magic number");
+  }
+  const version = view.getUint16(4, true);
+  if (version !== SNAPSHOT_VERSION) {
+    throw new SnapshotError(`Snapshot version ${version} is not supported`);
+  }
+  const count = view.getUint32(32, true);
+  const expected = SNAPSHOT_HEADER + count * SNAPSHOT_RECORD + SNAPSHOT_TRAILER;
+  if (bytes.length !== expected) {
+    throw new SnapshotError(
+      `Snapshot of ${count} users must be ${expected} bytes, got ${bytes.length}`,
+    );
+  }
+  const end = expected - SNAPSHOT_TRAILER;
+  if (view.getUint32(end, true) !== crc32(bytes, 0, end)) {
+    throw new SnapshotError("Snapshot checksum mismatch: the bytes are corrupt");
+  }
+  if (view.getUint16(6, true) !== 0) throw new SnapshotError("Snapshot has unknown flags");
+  const width = view.getFloat64(8, true);
+  const height = view.getFloat64(16, true);
+  if (width !== world.width || height !== world.height) {
+    throw new SnapshotError(
+      `Snapshot is of a ${width} × ${height} world, options say ${world.width} × ${world.height}`,
+    );
+  }
+  const nextUserId = view.getFloat64(24, true);
+  if (!Number.isInteger(nextUserId) || nextUserId < 1 || nextUserId > target.maxUserId + 1) {
+    throw new SnapshotError(`Snapshot has an invalid nextUserId ${nextUserId}`);
+  }
+  if (count > world.maxUsers) {
+    throw new SnapshotError(
+      `Snapshot holds ${count} users, more than maxUsers ${world.maxUsers}`,
+    );
+  }
+  let o = SNAPSHOT_HEADER;
+  for (let i = 0; i < count; i++, o += SNAPSHOT_RECORD) {
+    const id = view.getUint32(o, true);
+    const x = view.getFloat64(o + 4, true);
+    const y = view.getFloat64(o + 12, true);
+    const vx = view.getFloat64(o + 20, true);
+    const vy = view.getFloat64(o + 28, true);
+    const money = view.getFloat64(o + 36, true);
+    try {
+      target.checkId(id);
+      if (id >= nextUserId) {
+        throw new InvalidArgumentError(`id ${id} is not below nextUserId ${nextUserId}`);
+      }
+      target.checkPosition(x, y);
+      target.checkVelocity(vx, vy);
+      if (!Number.isFinite(money)) throw new InvalidArgumentError(`money ${money} is not finite`);
+      if (world.has(id)) throw new UserExistsError(id);
+    } catch (error) {
+      throw new SnapshotError(
+        `Snapshot user ${i} is invalid: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    target.insert(id, x, y, vx, vy, money);
+  }
+  target.setNextUserId(nextUserId);
+}
