@@ -36,4 +36,5 @@ export {
   parseCommandLine,
 } from "./command_line.ts";
 export { type ClusterCurve, clusterCurve, startupClusterCurve } from "./cluster_curve.ts";
+export { checkMembers, majorityOf, sameMembers } from "./membership.ts";
 export { bindEndpoint, connectEndpoint } from "./endpoint.ts";

@@ -98,6 +98,11 @@ export const NODE_SCHEMA = {
     ),
   }, "Client handling"),
   cluster: group({
+    members: list(
+      [],
+      "Node ids of every member of the cluster, the same list in every node's config (required in cluster mode); writes and elections need a majority of them",
+      { pattern: ID, hint: "node ids: 1-64 of A-Z a-z 0-9 _ . -" },
+    ),
     register_timeout_ms: int(
       5000,
       100,
@@ -116,7 +121,7 @@ export const NODE_SCHEMA = {
       -1,
       -1,
       100,
-      "Slaves that must hold a write before it is acknowledged (-1: 1 when any slave is live)",
+      "Slaves that must hold a write before it is acknowledged: -1 (default, safe) a majority of cluster.members with the master; n >= 0 trades safety for availability: n, fewer when fewer slaves are live (a failover can then lose acknowledged writes)",
     ),
     ack_timeout_ms: int(
       2000,
@@ -194,6 +199,12 @@ export const REGISTRY_SCHEMA = {
     "After start, rebuild from nodes' registrations without any failover",
   ),
   tick_ms: int(50, 5, 10_000, "How often liveness is checked"),
+  election_timeout_ms: int(
+    2000,
+    50,
+    600_000,
+    "An election round without promises from a majority of the members in this time is retried with a higher epoch",
+  ),
   log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
   curve: CURVE_SCHEMA,
   pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),

@@ -5,6 +5,12 @@ export interface AckTrackerOptions {
    * live, else 0); 0 = never wait; n > 0 = n, degraded to the live replicas (see `required()`).
    */
   minReplicas: number;
+  /**
+   * The majority rule: exactly this many replicas (of those set with `setReplicas()`, live or not)
+   * must hold a write, never fewer; overrides `minReplicas`. A cluster of n members uses
+   * ⌊n/2⌋ (a majority counting the master itself).
+   */
+  quorum?: number;
   /** A write not durable after this long (ms) fails with `TIMEOUT`. */
   timeoutMs: number;
 }
@@ -24,7 +30,11 @@ const COMPACT_AT = 1024;
  * (`seq`) to be acknowledged by `required()` live replicas, then its `ack` runs; after `timeoutMs`
  * its `fail` runs instead. Every callback runs exactly once.
  *
- * Degrade policy: with `minReplicas = n > 0`, `required()` is `min(n, live)`, so fewer live replicas
+ * The majority rule (`quorum`, the cluster default): a write is acknowledged once `quorum` of the
+ * replicas named by `setReplicas()` acknowledged it, whether or not they are live; with fewer acks it
+ * waits and then fails. Nothing degrades, so a master cut off from a majority cannot acknowledge.
+ *
+ * Degrade policy (an explicit opt-in, `minReplicas = n` without a quorum): `required()` is `min(n, live)`, `required()` is `min(n, live)`, so fewer live replicas
  * than asked for lower the bar instead of refusing writes (Redis' `min-replicas-to-write` refuses);
  * it is never 0 while a replica is live. With no live replica at all nothing is waited for, and
  * writes waiting when the last replica leaves are acknowledged: the promise is "replicated to the
@@ -35,6 +45,7 @@ const COMPACT_AT = 1024;
  */
 export class AckTracker {
   readonly #minReplicas: number;
+  readonly #quorum: number | undefined;
   readonly #timeoutMs: number;
   /** Highest seq acknowledged by each live replica (0 before its first ack). */
   #acked = new Map<string, number>();
@@ -51,7 +62,14 @@ export class AckTracker {
       );
     }
     if (!(options.timeoutMs > 0)) throw new RangeError("timeoutMs must be positive");
+    if (
+      options.quorum !== undefined && (!Number.isInteger(options.quorum) || options.quorum < 0)
+    ) {
+      throw new RangeError(`quorum must be an integer >= 0, got ${options.quorum}`);
+    }
     this.#minReplicas = options.minReplicas;
+    this.#quorum = options.quorum;
+    if (options.quorum !== undefined && options.quorum > 0) this.#durable = 0;
     this.#timeoutMs = options.timeoutMs;
   }
 
@@ -75,8 +93,12 @@ export class AckTracker {
     return this.#acked.get(nodeId);
   }
 
-  /** Replicas that must hold a write: auto → min(1, live); n → min(n, live); 0 → 0. */
+  /**
+   * Replicas that must hold a write: with a quorum, the quorum; else auto → min(1, live);
+   * n → min(n, live); 0 → 0.
+   */
   required(): number {
+    if (this.#quorum !== undefined) return this.#quorum;
     const live = this.#acked.size;
     if (this.#minReplicas < 0) return live > 0 ? 1 : 0;
     return Math.min(this.#minReplicas, live);
@@ -180,7 +202,8 @@ export class AckTracker {
     }
     // The k-th highest ack: every write up to it is held by k replicas. Replica counts are small.
     const seqs = [...this.#acked.values()].sort((a, b) => b - a);
-    this.#durable = seqs[k - 1];
+    // Fewer replicas than the quorum: nothing is durable.
+    this.#durable = seqs[k - 1] ?? 0;
   }
 
   #settle(): void {

@@ -245,3 +245,52 @@ Deno.test("the constructor validates its options", () => {
   assert.throws(() => new AckTracker({ minReplicas: 1.5, timeoutMs: 1 }), RangeError);
   assert.throws(() => new AckTracker({ minReplicas: 1, timeoutMs: 0 }), RangeError);
 });
+
+Deno.test("AckTracker with a quorum waits for that many replicas and never degrades", async (t) => {
+  const outcomes: string[] = [];
+  const wait = (acks: AckTracker, seq: number, now: number) =>
+    acks.waitFor(
+      seq,
+      () => outcomes.push(`ack ${seq}`),
+      (code) => outcomes.push(`${code} ${seq}`),
+      now,
+    );
+  await t.step("3 members: the master and 1 of its 2 replicas", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, timeoutMs: 100 });
+    acks.setReplicas(["s1", "s2"]);
+    assert.equal(acks.required(), 1);
+    wait(acks, 1, 0);
+    assert.deepEqual(outcomes, []);
+    acks.onAck("s2", 1, 5);
+    assert.deepEqual(outcomes, ["ack 1"]);
+  });
+  await t.step("no replica named: nothing is durable, the write times out", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, timeoutMs: 100 });
+    assert.equal(acks.durableSeq, 0);
+    wait(acks, 1, 0);
+    acks.setReplicas([]);
+    acks.tick(50);
+    assert.deepEqual(outcomes, []);
+    acks.tick(100);
+    assert.deepEqual(outcomes, ["TIMEOUT 1"]);
+  });
+  await t.step("5 members: 2 of 4 replicas; an ack from an unnamed node does not count", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 2, timeoutMs: 100 });
+    acks.setReplicas(["a", "b", "c", "d"]);
+    wait(acks, 3, 0);
+    acks.onAck("x", 5, 1);
+    acks.onAck("a", 5, 1);
+    assert.deepEqual(outcomes, []);
+    acks.onAck("c", 3, 2);
+    assert.deepEqual(outcomes, ["ack 3"]);
+  });
+  await t.step("a quorum of 0 (a one-member cluster) acknowledges at once", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 0, timeoutMs: 100 });
+    wait(acks, 1, 0);
+    assert.deepEqual(outcomes, ["ack 1"]);
+  });
+  assert.throws(() => new AckTracker({ minReplicas: -1, quorum: -1, timeoutMs: 1 }), RangeError);
+});
