@@ -37,8 +37,14 @@ export interface ForwardedWrite {
 export interface WritePath {
   /** Slave: send the write to the master; false when no master is reachable. */
   forward?: (write: ForwardedWrite) => boolean;
-  /** Master: call `ack` once the writes applied so far are durable (replicated), or `fail` on timeout. */
-  whenDurable?: (ack: () => void, fail: (code: ErrorCode, message: string) => void) => void;
+  /**
+   * Master: call `ack` with the replication sequence that carries the writes applied so far, once a
+   * majority holds it, or `fail` (timeout, step-down).
+   */
+  whenDurable?: (
+    ack: (seq: number) => void,
+    fail: (code: ErrorCode, message: string) => void,
+  ) => void;
   /** Slave: ask the master to remove a vanished client's user unless it was resumed since. */
   expire?: (userId: number, generation: number) => void;
   /** Master: false while fenced (cut off from registry and every slave): writes are refused. */
@@ -69,7 +75,7 @@ const logger = log("node");
  * A game node's request handling, independent of sockets and timers: frames in (with the time),
  * replies out through `send`. Holds the world, the client table and the write path of its role.
  * Its role, epoch and sequence change only through its own methods ({@linkcode GameNode.becomeMaster},
- * {@linkcode GameNode.becomeSlave}, {@linkcode GameNode.recordSeq}), which the cluster coordinator calls.
+ * {@linkcode GameNode.becomeSlave}, {@linkcode GameNode.recordPosition}), which the cluster coordinator calls.
  */
 export class GameNode {
   /** The replicated state. */
@@ -84,7 +90,7 @@ export class GameNode {
   #role: Role;
   #epoch = 0;
   #masterId = "";
-  #lastSeq = 0;
+  #position = { epoch: 0, seq: 0 };
   readonly #config: NodeConfig;
   readonly #send: SendFn;
   readonly #random: () => number;
@@ -103,11 +109,8 @@ export class GameNode {
     this.#send = options.send;
     this.#random = options.random ?? Math.random;
     this.writePath = options.writePath ?? {};
-    this.#role = c.mode === "single"
-      ? "ROLE_SINGLE"
-      : c.role === "master"
-      ? "ROLE_MASTER"
-      : "ROLE_SLAVE";
+    // A cluster node acts as master only once elected: until the registry says, it follows nobody.
+    this.#role = c.mode === "single" ? "ROLE_SINGLE" : "ROLE_SLAVE";
     this.state = new GameState({
       width: c.world.width,
       height: c.world.height,
@@ -162,7 +165,15 @@ export class GameNode {
 
   /** Last replication sequence published (master) or applied (slave). */
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#position.seq;
+  }
+
+  /**
+   * The epoch and sequence of the last replication update this node holds (published as master,
+   * applied or restored as slave); `{ 0, 0 }` for a node that holds nothing yet.
+   */
+  get position(): Readonly<{ epoch: number; seq: number }> {
+    return this.#position;
   }
 
   /** True when this node runs the world update itself (single and master). */
@@ -186,15 +197,9 @@ export class GameNode {
     this.#masterId = masterId;
   }
 
-  /** Sets the epoch a restarted node remembers, before it learns its role from the registry. */
-  rememberEpoch(epoch: number): void {
-    this.#assertCluster();
-    this.#epoch = epoch;
-  }
-
-  /** Records the last replication sequence published (master) or applied (slave). */
-  recordSeq(seq: number): void {
-    this.#lastSeq = seq;
+  /** Records the last replication update published (master) or applied (slave). */
+  recordPosition(epoch: number, seq: number): void {
+    this.#position = { epoch, seq };
   }
 
   #assertCluster(): void {
@@ -220,7 +225,7 @@ export class GameNode {
       tickAvgMs: load.tick.avgMs,
       tickP99Ms: load.tick.p99Ms,
       loadFactor: load.tick.loadFactor,
-      lastSeq: this.#lastSeq,
+      lastSeq: this.#position.seq,
       sessions: load.sessions,
     };
   }
@@ -544,8 +549,17 @@ export class GameNode {
         return;
     }
     const whenDurable = this.writePath.whenDurable;
-    if (whenDurable) whenDurable(() => respond(reply), fail);
-    else respond(reply);
+    if (!whenDurable) {
+      respond(reply);
+      return;
+    }
+    const epoch = this.#epoch;
+    whenDurable((seq) => {
+      // Which master acknowledged the write, in which epoch and update: a checker can tell that no
+      // two masters acknowledged writes in one epoch.
+      reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      respond(reply);
+    }, fail);
   }
 
   /** Binds or unbinds the session for a finished write, then replies to the client. */

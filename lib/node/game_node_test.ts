@@ -386,16 +386,18 @@ Deno.test("handleFrame() on a fenced master refuses writes with UNAVAILABLE", ()
 });
 
 Deno.test("handleFrame() replies to a write once it is durable", () => {
-  const pending: (() => void)[] = [];
+  const pending: ((seq: number) => void)[] = [];
   const h = new Harness(undefined, { writePath: { whenDurable: (ack) => pending.push(ack) } });
   const start = h.sent.length;
   h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 9, login: {} })], 0);
   assert.equal(h.sent.length, start);
   assert.equal(pending.length, 1);
-  pending[0]();
+  pending[0](17);
   const reply = decodeEnvelope(h.sent[h.sent.length - 1].frame);
   assert.equal(reply.requestId, 9);
   assert.equal(reply.loginReply?.userId, 1);
+  // The reply names who acknowledged it, in which epoch and update.
+  assert.deepEqual(reply.writeAck, { epoch: 0, masterId: h.config.node_id, seq: 17 });
   assert.equal(h.node.load().sessions, 1);
 });
 

@@ -163,8 +163,10 @@ export class NodeServer implements AsyncDisposable {
         return Response.json({
           ...status,
           counters: this.node.counters,
-          registry: this.#cluster?.registry?.endpoint,
-          registryHealthy: this.#cluster?.registry?.healthy,
+          registries: this.#cluster?.registries.map((l) => ({
+            endpoint: l.endpoint,
+            healthy: l.healthy,
+          })),
         });
       }
       if (path === "/metrics") {

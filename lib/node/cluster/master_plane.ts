@@ -7,7 +7,7 @@ import {
   type Envelope,
   type ErrorCode,
 } from "../../protocol/mod.ts";
-import type { NodeConfig } from "../../config/mod.ts";
+import { majorityOf, type NodeConfig } from "../../config/mod.ts";
 import { AckTracker } from "../../replication/mod.ts";
 import { log } from "../../log/mod.ts";
 import type { GameNode } from "../game_node.ts";
@@ -42,6 +42,10 @@ export class MasterPlane {
   readonly #publisher: PublisherSocket;
   readonly #registryContact: () => number;
   readonly #acks: AckTracker;
+  /** The other members: the replicas whose acks count under the majority rule. */
+  readonly #peers: string[];
+  /** True under the majority rule (the default); false when `min_replicas_to_ack` opts out. */
+  readonly #majority: boolean;
   /** Peers that asked for a snapshot, served right after the next publish (op log empty). */
   #snapshotWaiters: Uint8Array[] = [];
   /** Replica node id → last contact (publish time of the newest seq it acked) and that seq. */
@@ -57,9 +61,14 @@ export class MasterPlane {
     this.#router = options.router;
     this.#publisher = options.publisher;
     this.#registryContact = options.registryContact;
+    const cluster = options.config.cluster;
+    this.#peers = cluster.members.filter((id) => id !== options.config.node_id);
+    this.#majority = cluster.min_replicas_to_ack === -1;
     this.#acks = new AckTracker({
-      minReplicas: options.config.cluster.min_replicas_to_ack,
-      timeoutMs: options.config.cluster.ack_timeout_ms,
+      minReplicas: cluster.min_replicas_to_ack,
+      // A majority of the members holds every acknowledged write: the master and this many others.
+      quorum: this.#majority ? majorityOf(cluster.members.length) - 1 : undefined,
+      timeoutMs: cluster.ack_timeout_ms,
     });
   }
 
@@ -79,6 +88,8 @@ export class MasterPlane {
     this.#node.state.drainOps();
     this.#replicas.clear();
     this.#fenced = false;
+    // Acks count from every other member, live or not; the quorum never shrinks.
+    if (this.#majority) this.#acks.setReplicas(this.#peers);
   }
 
   /** Ends the term: writes waiting for replicas were never confirmed, so they fail. */
@@ -89,9 +100,13 @@ export class MasterPlane {
   }
 
   /** Holds `ack` until the writes applied so far are in an update enough replicas hold. */
-  whenDurable(ack: () => void, fail: (code: ErrorCode, message: string) => void): void {
+  whenDurable(
+    ack: (seq: number) => void,
+    fail: (code: ErrorCode, message: string) => void,
+  ): void {
     // The write just applied will be in the next update.
-    this.#acks.waitFor(this.#node.lastSeq + 1, ack, fail, performance.now());
+    const seq = this.#node.lastSeq + 1;
+    this.#acks.waitFor(seq, () => ack(seq), fail, performance.now());
   }
 
   /** The master's part of a tick: publish the update, count live replicas, time out, fence. */
@@ -121,7 +136,7 @@ export class MasterPlane {
     const node = this.#node;
     const state = node.state;
     const seq = node.lastSeq + 1;
-    node.recordSeq(seq);
+    node.recordPosition(node.epoch, seq);
     const every = this.#config.cluster.checksum_every_ticks;
     const parts = this.#config.cluster.checksum_parts;
     // The parts take turns: every user is checked once per `parts` checksums.
@@ -163,6 +178,8 @@ export class MasterPlane {
   }
 
   #updateReplicas(now: number): void {
+    // Under the majority rule the replica set is the membership, whatever is live.
+    if (this.#majority) return;
     const silence = this.#config.cluster.replica_silence_ms;
     const live: string[] = [];
     for (const [id, r] of this.#replicas) {
@@ -241,6 +258,10 @@ export class MasterPlane {
   }
 
   #onAck(nodeId: string, seq: number): void {
+    if (!this.#config.cluster.members.includes(nodeId) || nodeId === this.#config.node_id) {
+      logger.warn("Ack from {nodeId}, not a member of this cluster, ignored", { nodeId });
+      return;
+    }
     const now = performance.now();
     const publishedAt = this.#publishedAt.get(seq) ?? 0;
     const known = this.#replicas.get(nodeId);

@@ -14,7 +14,7 @@
  * @module
  */
 export { ClusterCoordinator } from "./coordinator.ts";
-export { RegistrationError } from "./errors.ts";
+export { RegistrationError, StateFileError } from "./errors.ts";
 export { MasterPlane, type MasterPlaneOptions, UPDATE_TOPIC } from "./master_plane.ts";
 export {
   type NodeIdentity,

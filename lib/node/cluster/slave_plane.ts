@@ -21,6 +21,10 @@ export interface SlavePlaneOptions {
   node: GameNode;
   pump: Pump;
   curve?: ClusterCurve;
+  /** The epoch this node promised: nothing older is applied or acknowledged. */
+  promised: () => number;
+  /** Promises a newer epoch a master publishes in (durably); false when that failed. */
+  adopt: (epoch: number) => boolean;
 }
 
 /**
@@ -34,6 +38,8 @@ export class SlavePlane {
   readonly #node: GameNode;
   readonly #pump: Pump;
   readonly #curve: ClusterCurve | undefined;
+  readonly #promised: () => number;
+  readonly #adopt: (epoch: number) => boolean;
   readonly #sync: ReplicaSync;
   #master: NodeAddress | undefined;
   #link: DealerSocket | undefined;
@@ -47,6 +53,8 @@ export class SlavePlane {
     this.#node = options.node;
     this.#pump = options.pump;
     this.#curve = options.curve;
+    this.#promised = options.promised;
+    this.#adopt = options.adopt;
     const node = options.node;
     this.#sync = new ReplicaSync({
       applyUpdate: (ops) => {
@@ -147,7 +155,10 @@ export class SlavePlane {
 
   /** Sends a client's write to the master; false when no live master link exists. */
   forward(write: ForwardedWrite): boolean {
-    if (!this.#link || this.#sync.state !== "live") return false;
+    // A node that promised a newer epoch than its master's: that master can no longer acknowledge.
+    if (!this.#link || this.#sync.state !== "live" || this.#promised() > this.#node.epoch) {
+      return false;
+    }
     const sent = this.#link.send(encodeCluster({
       epoch: this.#node.epoch,
       forwardRequest: {
@@ -190,14 +201,16 @@ export class SlavePlane {
     switch (message.msg) {
       case "snapshotReply": {
         const s = message.snapshotReply!;
-        if ((message.epoch ?? 0) < this.#node.epoch) return;
+        const epoch = message.epoch ?? 0;
+        if (epoch < this.#node.epoch || epoch < this.#promised()) return;
+        if (epoch > this.#promised() && !this.#adopt(epoch)) return;
         this.#handleSync(this.#sync.onSnapshot({
           epoch: message.epoch ?? 0,
           seq: s.seq ?? 0,
           world: s.world ?? new Uint8Array(),
           credentials: s.sessions ?? new Uint8Array(),
         }, performance.now()));
-        this.#node.recordSeq(this.#sync.lastSeq);
+        this.#recordPosition();
         if (this.#sync.state === "live") {
           logger.info("Snapshot applied: seq {seq}, {users} users, now replicating from {master}", {
             seq: this.#sync.lastSeq,
@@ -236,6 +249,10 @@ export class SlavePlane {
       return;
     }
     if (this.#node.authoritative) return;
+    const epoch = update.epoch ?? 0;
+    // The safety rule: after promising an epoch, nothing older is applied (nor acknowledged).
+    if (epoch < this.#promised()) return;
+    if (epoch > this.#promised() && !this.#adopt(epoch)) return;
     this.#handleSync(this.#sync.onUpdate({
       epoch: update.epoch ?? 0,
       seq: update.seq ?? 0,
@@ -250,7 +267,16 @@ export class SlavePlane {
         : { checksum: update.checksum ?? 0 }),
       masterId: update.masterId ?? "",
     }, performance.now()));
-    this.#node.recordSeq(this.#sync.lastSeq);
+    this.#recordPosition();
+  }
+
+  /** The node holds what the sync applied last: its epoch and sequence. */
+  #recordPosition(): void {
+    if (this.#sync.state !== "live") return;
+    const { epoch, seq } = this.#node.position;
+    if (epoch !== this.#sync.epoch || seq !== this.#sync.lastSeq) {
+      this.#node.recordPosition(this.#sync.epoch, this.#sync.lastSeq);
+    }
   }
 
   #handleSync(actions: SyncAction[]): void {
