@@ -5,23 +5,29 @@
  *
  * ```ts
  * import { Sentinel } from "./mod.ts";
- * const sentinel = new Sentinel({ nodeTimeoutMs: 1000 });
+ * const sentinel = new Sentinel({ nodeTimeoutMs: 1000, recoveryGraceMs: 0 });
  * const address = {
  *   nodeId: "m1", host: "127.0.0.1", clientPort: 7000, clusterPort: 7001, publishPort: 7002,
  *   httpPort: 7003, role: "master" as const,
  * };
- * sentinel.register({ peer: "m1-peer", address, runId: "run-1", role: "master" }, 0);
- * // → register_reply { accepted: true, role: "master", epoch: 1 } and a log line
- * sentinel.tick(1000); // the master went silent: elects a slave, if there is one
- * sentinel.discover({ wantMaster: true }, 1000); // { type: "none", reason: "no master" }
+ * sentinel.register(
+ *   { peer: "m1-peer", address, runId: "run-1", role: "master", members: ["m1"] },
+ *   0,
+ * );
+ * // → register_reply { accepted: true, role: "slave" }, then a round: prepare { epoch: 1 } to m1
+ * sentinel.promise({
+ *   peer: "m1-peer", nodeId: "m1", runId: "run-1", granted: true, epoch: 1, promisedEpoch: 1,
+ *   position: { epoch: 0, seq: 0 }, configuredRole: "master",
+ * }, 10); // → convert_to_master { epoch: 1 }: m1 holds a majority (itself) of one member
+ * sentinel.discover({ wantMaster: true }, 20); // { type: "node", node: m1's address }
  * ```
  *
  * @module
  */
 export { Sentinel } from "./sentinel.ts";
 export {
+  DEFAULT_ELECTION_TIMEOUT_MS,
   DEFAULT_FORGET_AFTER_MS,
-  DEFAULT_MASTERLESS_WAIT_MS,
   DEFAULT_NODE_TIMEOUT_MS,
   DEFAULT_RECOVERY_GRACE_MS,
   type SentinelOptions,
@@ -37,6 +43,8 @@ export type {
   NodeLoad,
   NodeView,
   Peer,
+  PrepareAction,
+  PromiseInput,
   RegisterInput,
   RegisterReplyAction,
   ReportAckAction,

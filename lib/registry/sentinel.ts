@@ -1,5 +1,6 @@
 import { addressOf, type NodeRecord, viewOf } from "./_node_record.ts";
-import { compareForDiscovery, compareForElection, sanitizeLoad } from "./_ranking.ts";
+import { compareForDiscovery, compareForElection, compareIds, sanitizeLoad } from "./_ranking.ts";
+import { majorityOf, sameMembers } from "../config/membership.ts";
 import { invalidRegistration, validEpoch } from "./_validation.ts";
 import { resolveSentinelOptions, type SentinelOptions } from "./sentinel_options.ts";
 import type {
@@ -10,6 +11,8 @@ import type {
   LogAction,
   NodeView,
   Peer,
+  PrepareAction,
+  PromiseInput,
   RegisterInput,
   RegisterReplyAction,
   ReportAckAction,
@@ -33,81 +36,80 @@ import type {
  * applied between the deaths and the election (the registrant may be the best candidate; a
  * departing node is never elected).
  *
- * Rules as implemented:
+ * Rules as implemented (the registry's half of the safety rule: see the README's "What is
+ * guaranteed"; safety never depends on the registry being single, reachable or right):
  *
- * - **Epochs.** The cluster epoch is the highest epoch the registry issued or saw from an accepted
- *   node; it never decreases. Every master the registry appoints or elects gets `epoch + 1`. A
- *   higher epoch always wins, as it does on the replication stream: a master claim above the
- *   current master's epoch (and at least the cluster epoch) takes over, since only a registry
- *   incarnation this one forgot can have issued it; if an accepted node shows an epoch above the
- *   master's, that master is stale and is demoted, and a new one is chosen.
- * - **Run ids.** The registered run id is authoritative. Reports and goodbyes from another run
- *   never refresh or remove it (a report gets `known=false`); another run takes over the node id
- *   only by registering once the registered run is dead (silent past the timeout, or deregistered).
- * - **Registration.** Same run id while alive: idempotent refresh (the role the registry gave is
- *   kept; new peer, address and load are used). Another run while the registered one is alive:
- *   rejected as a duplicate. Master wish: recognised as master, keeping its epoch, when it claims
- *   an epoch > 0 that is at least the cluster epoch and above a live master's; otherwise, with a
- *   live master, a returning node (one the registry knows, or one claiming an epoch > 0) is
- *   accepted as a slave of that master (reply `role=slave`, logged), while a brand-new node (no
- *   record, epoch 0) is rejected as a second master; with no master in a fresh cluster (epoch 0) it
- *   is appointed at epoch 1; with no master in a cluster that had one, it is accepted as a slave
- *   and may win the election (below). Slave wish: with a master, accepted as its slave; in a fresh
- *   cluster rejected until a master exists (unless it names its master during the recovery grace,
- *   or shows an epoch > 0, which proves the cluster had one); otherwise accepted as a slave without
- *   a master. `register_reply.role` and `.master` are authoritative for the node: a registrant
- *   elected by its own registration learns it from the reply, without `convert_to_master`.
+ * - **Membership.** Every registration carries the node's `cluster.members`; the first accepted one
+ *   fixes the cluster's, and a node whose list differs (as a set), lacks its own id or lists one
+ *   twice is rejected. A majority is ⌊n/2⌋ + 1 of them.
+ * - **Epochs.** The cluster epoch is the highest epoch the registry asked for, saw from a node or
+ *   heard in a refusal; it never decreases. Each election round spends a new one.
+ * - **Elections.** With no master (after the recovery grace) and at least a majority of the members
+ *   live, a round asks every live member to promise epoch + 1 (`prepare`). Nodes promise each epoch
+ *   at most once and durably. With granted promises from a majority the promiser holding the most
+ *   wins (highest position: epoch, then sequence of its last replication update; in a new cluster,
+ *   where nobody holds anything, the configured master; then load band, connections + users, node
+ *   id): `convert_to_master` to it, `change_master` to the other live nodes. A round without a
+ *   majority in `electionTimeoutMs`, or one a refusal shows to be stale, is abandoned; the next
+ *   starts after a random pause of up to one timeout, so two registries do not keep splitting the
+ *   promises. No master is ever appointed at registration.
+ * - **Recognition.** A node that reports (or registers) itself master at an epoch at least the
+ *   cluster epoch and above the current master's was elected elsewhere (another registry, or before
+ *   a restart): it is recognised as master, not fought. A master made stale by a newer epoch seen
+ *   from another node is demoted; the registry then waits about one election timeout for the other
+ *   coordinator's master to show up before it runs a round of its own.
+ * - **Run ids.** The registered run id is authoritative. Reports, promises and goodbyes from another
+ *   run never refresh or remove it; another run takes over the node id only by registering once the
+ *   registered run is dead (until then it is told to retry after the remaining timeout).
+ * - **Registration.** Same run id while alive: idempotent refresh. Master wish with a live master:
+ *   a brand-new node is rejected as a second master, a returning one (known, or claiming an epoch)
+ *   accepted as a slave. Otherwise accepted as a slave (of the master, if any).
  * - **Recovery grace.** For `recoveryGraceMs` after construction `now` (or the first input) the
- *   registry rebuilds its picture from re-registrations: masters keep their epoch and role, slaves
- *   naming the master they follow are accepted even before it re-registers, the cluster epoch
- *   becomes the highest epoch seen, and nobody is elected (deaths are still detected). When the
- *   grace ends without a master, the cluster counts as having just lost it.
+ *   registry rebuilds its picture from re-registrations and elects nobody (deaths are still
+ *   detected).
  * - **Liveness.** A node silent for `nodeTimeoutMs` is dead. A dead slave is dropped from discovery
- *   and the master gets `slave_removed` (plus a log line). A dead, departed or stale master leads
- *   to an election among the live slaves: highest `lastSeq` first (a slave that missed updates
- *   never beats one that did not), then lowest load factor, then fewest connections + users, then
- *   node id. The winner gets `convert_to_master`, every other live slave `change_master`, both with
- *   the new epoch.
- * - **No live slave.** The cluster stays masterless (`discover({wantMaster})` answers "no master").
- *   Nodes registering then are accepted as slaves without a master; the best of them is elected as
- *   soon as its `lastSeq` reaches the highest sequence the lost cluster reported, or, failing that,
- *   after `masterlessWaitMs` (with a warning that later updates are lost). The old master coming
- *   back with its epoch is recognised at once (its claim is at the cluster epoch), with no epoch
- *   change.
+ *   and the master gets `slave_removed`. A dead, departed or stale master leads to a round.
  * - **Reports.** Unknown node, other run, or a node already declared dead: `report_ack known=false`
- *   (register again); if it claims master at an epoch below the master's it also gets
- *   `change_master` to step down at once (a claim at the master's epoch or above may be the real
- *   master after a registry restart: it only has to register). A live node claiming master that is
- *   not the registry's master gets `change_master` the same way. Lost commands are repeated: the
- *   master still reporting as slave gets `convert_to_master` again, a slave behind the master's
- *   epoch gets `change_master` again.
+ *   (register again); a master claim below the master's epoch also gets `change_master`. Lost
+ *   commands are repeated: the master still reporting as slave gets `convert_to_master` again, a
+ *   slave behind the master's epoch gets `change_master` again. Replies and acks carry the master's
+ *   epoch (the cluster epoch without a master).
  * - **Registry stalls.** A gap between inputs above `stallThresholdMs` is the registry's own pause:
  *   the silence beyond the threshold is not held against the nodes (no mass death, no failover).
  * - **Discovery.** The least-loaded live node with load factor < 1 (then fewest connections, then
  *   node id), else none with "no node available"; for `wantMaster` the live master, else "no
  *   master".
  *
- * Sequences are assumed to grow across failovers (a promoted master continues from its last applied
- * sequence), so `lastSeq` compares nodes of different epochs.
- *
  * @example
  * ```ts ignore
  * const sentinel = new Sentinel({ nodeTimeoutMs: 1000 });
- * const actions = sentinel.register({ peer: "p1", address, runId: "r1", role: "master" }, 0);
- * // [{ type: "register_reply", accepted: true, role: "master", epoch: 1, ... }, { type: "log", ... }]
+ * const actions = sentinel.register(
+ *   { peer: "p1", address, runId: "r1", role: "master", members: ["m1", "s1", "s2"] },
+ *   0,
+ * );
+ * // register_reply { accepted: true, role: "slave" }: a master needs promises from 2 of 3 members
  * ```
  */
 export class Sentinel {
   readonly #timeoutMs: number;
   readonly #graceMs: number;
-  readonly #masterlessWaitMs: number;
+  readonly #electionTimeoutMs: number;
+  readonly #registryId: string;
+  readonly #random: () => number;
   readonly #forgetAfterMs: number;
   readonly #stallMs: number;
   readonly #nodes = new Map<string, NodeRecord>();
   #epoch = 0;
   #masterId: string | null = null;
   #masterEpoch = 0;
-  #masterless: { since: number; lostSeq: number } | null = null;
+  /** The cluster's members, from the first accepted registration. */
+  #members: string[] | null = null;
+  /** The election round in progress: every promise of its epoch, by node id. */
+  #election: { epoch: number; startedAt: number; promises: Map<string, Promised> } | null = null;
+  /** Why no round can start now, as last logged (logged again only when it changes). */
+  #waiting = "";
+  /** No round starts before this time (jitter after a failed or contested round). */
+  #nextRoundAt = 0;
   #graceStart: number | undefined;
   #lastNow: number | undefined;
   #stalledMs = 0;
@@ -117,7 +119,9 @@ export class Sentinel {
     const resolved = resolveSentinelOptions(options);
     this.#timeoutMs = resolved.nodeTimeoutMs;
     this.#graceMs = resolved.recoveryGraceMs;
-    this.#masterlessWaitMs = resolved.masterlessWaitMs;
+    this.#electionTimeoutMs = resolved.electionTimeoutMs;
+    this.#registryId = resolved.registryId;
+    this.#random = resolved.random;
     this.#forgetAfterMs = resolved.forgetAfterMs;
     this.#stallMs = resolved.stallThresholdMs;
     if (resolved.now !== undefined) {
@@ -150,9 +154,11 @@ export class Sentinel {
     const wish = input.role;
     const nodeId = typeof input.address?.nodeId === "string" ? input.address.nodeId : "";
     const claim = input.epoch ?? 0;
-    const reject = (reason: string): SentinelAction[] => {
+    const reject = (reason: string, retryAfterMs = 0): SentinelAction[] => {
+      const reply = this.#reply(input.peer, nodeId, false, reason, wish);
+      if (retryAfterMs > 0) reply.retryAfterMs = Math.ceil(retryAfterMs);
       out.push(
-        this.#reply(input.peer, nodeId, false, reason, wish),
+        reply,
         log("warn", `Rejected registration of ${nodeId || "a node"}: ${reason}`, {
           nodeId,
           runId: input.runId,
@@ -165,6 +171,24 @@ export class Sentinel {
 
     const invalid = invalidRegistration(input, nodeId, claim);
     if (invalid) return reject(invalid);
+    const members = Array.isArray(input.members) ? input.members : [];
+    if (members.length === 0) {
+      return reject("it sends no cluster.members: list every node id in every node's config");
+    }
+    if (!members.includes(nodeId)) {
+      return reject(`${nodeId} is not in its own cluster.members [${members.join(", ")}]`);
+    }
+    if (new Set(members).size !== members.length) {
+      return reject(`its cluster.members [${members.join(", ")}] list a node twice`);
+    }
+    if (this.#members && !sameMembers(this.#members, members)) {
+      return reject(
+        `its cluster.members [${members.join(", ")}] differ from the cluster's [${
+          this.#members.join(", ")
+        }]: every node must list the same members`,
+      );
+    }
+    this.#members ??= [...members];
 
     const existing = this.#nodes.get(nodeId);
     if (existing?.alive) {
@@ -173,6 +197,8 @@ export class Sentinel {
           `node ${nodeId} is already registered by run ${existing.runId}, last heard ${
             t - existing.lastSeen
           } ms ago: retry once it has deregistered or been silent for ${this.#timeoutMs} ms`,
+          // A restarted process (its previous run crashed) gets in once that run times out.
+          this.#timeoutMs - (t - existing.lastSeen) + 50,
         );
       }
       // Same process again (lost reply, reconnect): refresh, keep the role the registry gave it.
@@ -206,6 +232,7 @@ export class Sentinel {
     };
     const tail: SentinelAction[] = [];
     let reason: string;
+    record.wish = wish;
 
     if (wish === "master") {
       const claimHolds = claim > 0 && claim >= this.#epoch &&
@@ -232,29 +259,23 @@ export class Sentinel {
           masterId: master.nodeId,
           masterEpoch: this.#masterEpoch,
         }));
-      } else if (this.#epoch === 0 && claim === 0) {
-        this.#nodes.set(nodeId, record);
-        reason = "appointed master of a new cluster at epoch 1";
-        tail.push(...this.#install(record, 1, t, reason));
       } else {
         this.#nodes.set(nodeId, record);
-        reason = grace
+        reason = grace && claim > 0
           ? `registry is recovering and epoch ${claim} is below the cluster epoch ${this.#epoch}: accepted as slave until a master is known`
-          : this.#masterlessReason(t);
+          : this.#waitingReason();
       }
     } else {
       if (master && claim <= this.#masterEpoch) {
         record.follows = master.nodeId;
         reason = `accepted as slave of ${master.nodeId}`;
-      } else if (this.#epoch === 0 && claim === 0 && !(grace && named !== null)) {
-        return reject("no master yet: the master must register first");
       } else {
         record.follows = named;
         reason = grace
           ? `registry is recovering: accepted as slave${
             named ? ` of ${named}` : ""
           } until a master is known`
-          : this.#masterlessReason(t);
+          : this.#waitingReason();
       }
       this.#nodes.set(nodeId, record);
     }
@@ -278,7 +299,9 @@ export class Sentinel {
       record.epoch = epoch;
       if (epoch > this.#epoch) this.#epoch = epoch;
     }
-    const out = this.#sweep(t);
+    const out: SentinelAction[] = [];
+    if (current && input.role === "master") out.push(...this.#recognise(record, epoch, t));
+    out.push(...this.#sweep(t));
     const master = this.#master();
     if (!current) {
       out.push(this.#ack(input.peer, input.nodeId, false));
@@ -316,6 +339,66 @@ export class Sentinel {
     );
     // Unless this very call already told the node its role, repeat what it may have missed.
     if (!commanded) out.push(...this.#correct(record, input.role, epoch, master));
+    return out;
+  }
+
+  /**
+   * Handles a node's answer to `prepare`. Once promises for the round's epoch come from a majority of
+   * the members, the most up-to-date promiser (highest position; in a new cluster the configured
+   * master; then load) becomes master at that epoch.
+   */
+  promise(input: PromiseInput, now: number): SentinelAction[] {
+    const t = this.#advance(now);
+    const record = this.#nodes.get(input.nodeId);
+    const out: SentinelAction[] = [];
+    if (record === undefined || record.runId !== input.runId || !record.alive) {
+      out.push(log("info", `Ignored a promise from ${input.nodeId} (run ${input.runId})`, {
+        nodeId: input.nodeId,
+        runId: input.runId,
+      }));
+      out.push(...this.#sweep(t));
+      return out;
+    }
+    record.peer = input.peer;
+    record.lastSeen = t;
+    record.load = sanitizeLoad(input.load);
+    const promised = validEpoch(input.promisedEpoch) ? input.promisedEpoch : 0;
+    if (promised > this.#epoch) this.#epoch = promised;
+    const round = this.#election;
+    if (!input.granted) {
+      out.push(
+        log("warn", `${input.nodeId} refused epoch ${input.epoch}: it promised ${promised}`, {
+          nodeId: input.nodeId,
+          epoch: input.epoch,
+          promisedEpoch: promised,
+        }),
+      );
+      if (round !== null && promised >= round.epoch) {
+        // Another coordinator asked first: let its round finish before asking again.
+        this.#election = null;
+        this.#nextRoundAt = t + this.#jitter();
+      }
+    } else if (round === null || input.epoch !== round.epoch) {
+      out.push(log("info", `Late promise of ${input.nodeId} for epoch ${input.epoch} ignored`, {
+        nodeId: input.nodeId,
+        epoch: input.epoch,
+        round: round?.epoch ?? null,
+      }));
+    } else if (this.#members?.includes(input.nodeId)) {
+      // A position with either part unusable counts as holding nothing: it can never win.
+      const valid = validEpoch(input.position?.epoch) && validEpoch(input.position?.seq);
+      const position = valid
+        ? { epoch: input.position.epoch, seq: input.position.seq }
+        : { epoch: 0, seq: 0 };
+      round.promises.set(input.nodeId, {
+        nodeId: input.nodeId,
+        load: record.load,
+        position,
+        configuredMaster: input.configuredRole === "master",
+      });
+      out.push(...this.#decide(t));
+    }
+    out.push(...this.#sweep(t));
     return out;
   }
 
@@ -382,7 +465,12 @@ export class Sentinel {
       masterEpoch: this.#masterId === null ? 0 : this.#masterEpoch,
       recovering: t === undefined || this.#inGrace(t),
       recoveryEndsAt: this.#graceStart === undefined ? null : this.#graceStart + this.#graceMs,
-      masterless: this.#masterless === null ? null : { ...this.#masterless },
+      members: this.#members === null ? null : [...this.#members],
+      election: this.#election === null ? null : {
+        epoch: this.#election.epoch,
+        startedAt: this.#election.startedAt,
+        promised: [...this.#election.promises.keys()].sort(compareIds),
+      },
       nodes: this.nodes(),
     };
   }
@@ -460,7 +548,6 @@ export class Sentinel {
     r.deathReason = why;
     if (r.nodeId === this.#masterId) {
       this.#masterId = null;
-      this.#masterless = null;
       return [log("error", `Master ${r.nodeId} lost: ${why}`, {
         nodeId: r.nodeId,
         epoch: this.#masterEpoch,
@@ -492,7 +579,9 @@ export class Sentinel {
       master.role = "slave";
       master.follows = null;
       this.#masterId = null;
-      this.#masterless = null;
+      // A newer epoch exists: another coordinator's round is likely under way; give it time to
+      // finish (its master is then recognised from its reports) before running one of our own.
+      this.#nextRoundAt = t + this.#electionTimeoutMs / 2 + this.#jitter();
       out.push(
         log("warn", `Master ${master.nodeId} is stale: the cluster has seen epoch ${this.#epoch}`, {
           nodeId: master.nodeId,
@@ -505,51 +594,125 @@ export class Sentinel {
     return out;
   }
 
-  /** Elects a master when there is none, the cluster has one to lose, and the grace is over. */
+  /**
+   * Runs the election while the cluster has no master (after the grace): a round asks every live
+   * member to promise a new epoch; one that gathers no majority in `electionTimeoutMs` is abandoned
+   * and the next asks for a higher epoch. Nothing is asked while fewer than a majority are live.
+   */
   #ensureMaster(t: number): SentinelAction[] {
-    if (this.#masterId !== null || this.#epoch === 0 || this.#inGrace(t)) return [];
-    const candidates = [...this.#nodes.values()]
-      .filter((r) => this.#live(r, t))
-      .sort(compareForElection);
-    const best = candidates[0];
-    if (this.#masterless === null) {
-      if (best !== undefined) return this.#elect(best, candidates, t, "the master was lost");
-      let lostSeq = 0;
-      for (const r of this.#nodes.values()) lostSeq = Math.max(lostSeq, r.load.lastSeq);
-      this.#masterless = { since: t, lostSeq };
-      return [log("error", "The cluster has no master and no live slave to promote", {
-        epoch: this.#epoch,
-        lostSeq,
-        waitMs: this.#masterlessWaitMs,
-      })];
+    if (this.#masterId !== null || this.#inGrace(t) || this.#members === null) return [];
+    const round = this.#election;
+    if (round !== null) {
+      if (t - round.startedAt < this.#electionTimeoutMs) return [];
+      this.#election = null;
+      this.#nextRoundAt = t + this.#jitter();
+      const out: SentinelAction[] = [
+        log(
+          "warn",
+          `Election for epoch ${round.epoch} failed: promises from [${
+            [...round.promises.keys()].join(", ")
+          }], a majority is ${majorityOf(this.#members.length)} of ${this.#members.length}`,
+          { epoch: round.epoch, promised: [...round.promises.keys()] },
+        ),
+      ];
+      return t < this.#nextRoundAt ? out : [...out, ...this.#startElection(t)];
     }
-    if (best === undefined) return [];
-    const { since, lostSeq } = this.#masterless;
-    if (best.load.lastSeq >= lostSeq) {
-      return this.#elect(best, candidates, t, "a node as up to date as the lost master is back");
-    }
-    if (t - since < this.#masterlessWaitMs) return [];
-    return [
-      log(
-        "warn",
-        `Electing ${best.nodeId} although it is behind the lost master: updates after sequence ${best.load.lastSeq} up to ${lostSeq} are lost`,
-        { nodeId: best.nodeId, lastSeq: best.load.lastSeq, lostSeq, waitedMs: t - since },
-      ),
-      ...this.#elect(
-        best,
-        candidates,
-        t,
-        `no up-to-date node came back within ${this.#masterlessWaitMs} ms`,
-      ),
-    ];
+    if (t < this.#nextRoundAt) return [];
+    return this.#startElection(t);
   }
 
-  /** Promotes `winner` at a new epoch: `convert_to_master` to it, `change_master` to the others. */
-  #elect(winner: NodeRecord, candidates: NodeRecord[], t: number, why: string): SentinelAction[] {
+  /** A random wait of up to one election timeout (before retrying a failed or contested round). */
+  #jitter(): number {
+    return this.#electionTimeoutMs * this.#random();
+  }
+
+  /**
+   * A node reports itself master at an epoch at least the cluster's and above our master's: it was
+   * elected by another registry (or before this one restarted). It is recognised, not fought: a
+   * node is master at an epoch only with promises from a majority, so there is nothing to check.
+   */
+  #recognise(record: NodeRecord, epoch: number, t: number): SentinelAction[] {
+    const master = this.#master();
+    if (master === record || epoch === 0 || epoch < this.#epoch) return [];
+    if (master !== undefined && epoch <= this.#masterEpoch) return [];
+    return this.#install(record, epoch, t, `recognised: it reports master at epoch ${epoch}`);
+  }
+
+  #startElection(t: number): SentinelAction[] {
+    const members = this.#members!;
+    const voters = [...this.#nodes.values()].filter((r) =>
+      this.#live(r, t) && members.includes(r.nodeId)
+    );
+    const need = majorityOf(members.length);
+    if (voters.length < need) {
+      const waiting = `${voters.length} of ${members.length} members live, ${need} needed`;
+      if (waiting === this.#waiting) return [];
+      this.#waiting = waiting;
+      return [log("warn", `No master, and no election possible: ${waiting}`, {
+        live: voters.map((r) => r.nodeId),
+        members,
+      })];
+    }
+    this.#waiting = "";
     const epoch = this.#epoch + 1;
+    // The epoch is spent once asked for: a later round never reuses it.
+    this.#epoch = epoch;
+    this.#election = { epoch, startedAt: t, promises: new Map() };
+    const out: SentinelAction[] = [
+      log("info", `Election for epoch ${epoch}: asking ${voters.map((r) => r.nodeId).join(", ")}`, {
+        epoch,
+        registryId: this.#registryId,
+      }),
+    ];
+    for (const r of voters) {
+      out.push(
+        {
+          type: "prepare",
+          peer: r.peer,
+          nodeId: r.nodeId,
+          epoch,
+          registryId: this.#registryId,
+        } satisfies PrepareAction,
+      );
+    }
+    return out;
+  }
+
+  /** Ends the round once a majority promised: the best promiser is master at the round's epoch. */
+  #decide(t: number): SentinelAction[] {
+    const round = this.#election;
+    const members = this.#members;
+    if (round === null || members === null) return [];
+    if (this.#epoch > round.epoch) {
+      // A newer epoch exists (a refusal or a report showed it): this round's master would be stale.
+      this.#election = null;
+      this.#nextRoundAt = this.#lastNow! + this.#jitter();
+      return [
+        log("info", `Election for epoch ${round.epoch} abandoned: epoch ${this.#epoch} exists`, {
+          epoch: round.epoch,
+          seen: this.#epoch,
+        }),
+      ];
+    }
+    if (round.promises.size < majorityOf(members.length)) return [];
+    const promisers = [...round.promises.values()].filter((p) => {
+      const r = this.#nodes.get(p.nodeId);
+      return r !== undefined && this.#live(r, t);
+    });
+    if (promisers.length < majorityOf(members.length)) return [];
+    promisers.sort(compareForPromotion);
+    const best = this.#nodes.get(promisers[0].nodeId)!;
+    this.#election = null;
+    const epoch = round.epoch;
     return [
-      { type: "convert_to_master", peer: winner.peer, nodeId: winner.nodeId, epoch },
-      ...this.#install(winner, epoch, t, `elected: ${why}`, candidates),
+      { type: "convert_to_master", peer: best.peer, nodeId: best.nodeId, epoch },
+      ...this.#install(
+        best,
+        epoch,
+        t,
+        `elected by promises from ${promisers.length} of ${members.length} members`,
+        promisers,
+      ),
     ];
   }
 
@@ -561,7 +724,7 @@ export class Sentinel {
     epoch: number,
     t: number,
     why: string,
-    candidates?: NodeRecord[],
+    candidates?: Promised[],
   ): SentinelAction[] {
     const out: SentinelAction[] = [];
     const old = this.#master();
@@ -584,7 +747,8 @@ export class Sentinel {
     this.#epoch = Math.max(this.#epoch, epoch);
     this.#masterEpoch = epoch;
     this.#masterId = record.nodeId;
-    this.#masterless = null;
+    this.#election = null;
+    this.#waiting = "";
     record.role = "master";
     record.follows = null;
     for (const r of this.#nodes.values()) {
@@ -600,7 +764,8 @@ export class Sentinel {
       ...(candidates === undefined ? {} : {
         candidates: candidates.map((c) => ({
           nodeId: c.nodeId,
-          lastSeq: c.load.lastSeq,
+          positionEpoch: c.position.epoch,
+          positionSeq: c.position.seq,
           loadFactor: c.load.loadFactor,
           connections: c.load.connections,
           users: c.load.users,
@@ -648,13 +813,11 @@ export class Sentinel {
     return out;
   }
 
-  #masterlessReason(t: number): string {
-    const m = this.#masterless;
-    return m === null
-      ? "no master: accepted as slave until one is elected"
-      : `no master: accepted as slave; the most up-to-date live node is elected once one reaches sequence ${m.lostSeq}, or after ${
-        Math.max(0, m.since + this.#masterlessWaitMs - t)
-      } ms`;
+  #waitingReason(): string {
+    const n = this.#members?.length ?? 0;
+    return `no master: accepted as slave; a master is elected once ${
+      majorityOf(n)
+    } of the ${n} members promise a new epoch`;
   }
 
   #reply(
@@ -674,7 +837,8 @@ export class Sentinel {
       reason,
       role: record?.role ?? wished ?? "slave",
       ...(master === undefined ? {} : { master: addressOf(master) }),
-      epoch: this.#epoch,
+      // The epoch of the master named (a node must not take an old master at a newer epoch).
+      epoch: master === undefined ? this.#epoch : this.#masterEpoch,
     };
   }
 
@@ -686,7 +850,7 @@ export class Sentinel {
       nodeId,
       known,
       ...(master === undefined ? {} : { master: addressOf(master) }),
-      epoch: this.#epoch,
+      epoch: master === undefined ? this.#epoch : this.#masterEpoch,
     };
   }
 
@@ -769,4 +933,26 @@ function log(
   return fields === undefined
     ? { type: "log", level, message }
     : { type: "log", level, message, fields };
+}
+
+/** One promise of an election round. */
+interface Promised {
+  nodeId: string;
+  load: NodeRecord["load"];
+  /** The epoch and sequence of the last replication update the node holds. */
+  position: { epoch: number; seq: number };
+  configuredMaster: boolean;
+}
+
+/**
+ * Promotion order among the promisers of a round, best first: the highest position (epoch, then
+ * sequence: the winner holds every write a majority acknowledged), then, in a new cluster (nothing
+ * held anywhere), the node configured as master, then the election order by load.
+ */
+function compareForPromotion(a: Promised, b: Promised): number {
+  if (a.position.epoch !== b.position.epoch) return a.position.epoch > b.position.epoch ? -1 : 1;
+  if (a.position.seq !== b.position.seq) return a.position.seq > b.position.seq ? -1 : 1;
+  const fresh = a.position.epoch === 0 && a.position.seq === 0;
+  if (fresh && a.configuredMaster !== b.configuredMaster) return a.configuredMaster ? -1 : 1;
+  return compareForElection(a, b);
 }
