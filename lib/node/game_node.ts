@@ -122,13 +122,7 @@ export class GameNode {
       maxRequestsPerSecond: c.clients.max_requests_per_second,
     });
     this.ticks = new TickStats(c.world.tick_time * 1000);
-    this.#limits = {
-      maxSpeed: c.world.max_speed,
-      maxAoeRadius: c.world.max_aoe_radius,
-      maxQueryRadius: c.world.max_query_radius,
-      maxAoeAmount: c.world.max_aoe_amount,
-      maxCoordinate: 1e9,
-    };
+    this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
     this.#startedAt = now;
   }
@@ -670,6 +664,17 @@ export class GameNode {
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {
     if (!this.#send(peer, encodeEnvelope(envelope, format))) this.#counters.dropped++;
   }
+}
+
+/** The limits a node with `config` applies to client request fields (see `parseRequest`). */
+export function requestLimits(config: NodeConfig): RequestLimits {
+  return {
+    maxSpeed: config.world.max_speed,
+    maxAoeRadius: config.world.max_aoe_radius,
+    maxQueryRadius: config.world.max_query_radius,
+    maxAoeAmount: config.world.max_aoe_amount,
+    maxCoordinate: 1e9,
+  };
 }
 
 function round(n: number): number {
