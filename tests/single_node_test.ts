@@ -95,6 +95,9 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
       const status = await bob.status();
       assert.ok(status.ok);
       assert.equal(status.value.role, "ROLE_SINGLE");
+      // Every tick since the start is counted by how late it started.
+      const ticked = (status.value.load?.tickLateCounts ?? []).reduce((a, b) => a + b, 0);
+      assert.ok(ticked > 0 && ticked <= (status.value.tick ?? 0) + 1, `${ticked} ticks counted`);
       assert.ok(
         (status.value.load?.connections ?? 0) >= 3,
         "not-logged-in clients count as connections",

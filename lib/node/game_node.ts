@@ -14,7 +14,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import { log } from "../log/mod.ts";
-import { TickStats, type TickSummary } from "../metrics/mod.ts";
+import { DelayHistogram, TickStats, type TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
 import { type ClientEntry, ClientTable } from "./client_table.ts";
 import { GameState, newToken } from "../state/mod.ts";
@@ -80,6 +80,10 @@ export class GameNode {
   readonly ticks: TickStats;
   /** How writes are performed (given at construction). */
   readonly writePath: WritePath;
+  /** How late each tick started against the fixed tick schedule, since the start. */
+  readonly tickLate: DelayHistogram = new DelayHistogram();
+  /** How late each tick's timer fired after the time it was set for (event-loop lag). */
+  readonly loopLag: DelayHistogram = new DelayHistogram();
 
   #role: Role;
   #epoch = 0;
@@ -216,6 +220,8 @@ export class GameNode {
       loadFactor: load.tick.loadFactor,
       lastSeq: this.#lastSeq,
       sessions: load.sessions,
+      tickLateCounts: this.tickLate.counts(),
+      loopLagCounts: this.loopLag.counts(),
     };
   }
 
@@ -583,6 +589,16 @@ export class GameNode {
         generation,
       });
     }
+  }
+
+  /**
+   * Counts how late a tick started: `lateMs` against the fixed tick schedule (what players feel;
+   * request handling that holds the loop shows here), `loopLagMs` against the time its timer was
+   * set for.
+   */
+  recordTickStart(lateMs: number, loopLagMs: number): void {
+    this.tickLate.record(lateMs);
+    this.loopLag.record(loopLagMs);
   }
 
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */

@@ -10,6 +10,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import { mulberry32 } from "../random/mod.ts";
+import { DELAY_BUCKETS, DELAY_EDGES_MS, delayPercentile } from "../metrics/mod.ts";
 
 const A = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const B = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -307,6 +308,19 @@ Deno.test("handleFrame() answers ping and status", () => {
     },
     { connections: 2, users: 1, sessions: 1 },
   );
+});
+
+Deno.test("status carries how late ticks started, cumulative per delay bucket", () => {
+  const h = new Harness();
+  h.node.recordTickStart(0.2, 0.1);
+  h.node.recordTickStart(60, 0.3); // request handling held the loop 60 ms past the tick's time
+  const load = h.call(A, PEER_1, { status: {} }, 0).statusReply!.load!;
+  const late = load.tickLateCounts ?? [];
+  assert.equal(late.length, DELAY_BUCKETS);
+  assert.equal(late.reduce((a, b) => a + b), 2);
+  assert.equal(late[DELAY_EDGES_MS.indexOf(75)], 1, "60 ms is in (50, 75]");
+  assert.equal(delayPercentile(late, 100), 75);
+  assert.equal(delayPercentile(load.loopLagCounts ?? [], 100), 0.5);
 });
 
 Deno.test("load().connections counts clients that have not logged in", () => {
