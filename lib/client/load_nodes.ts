@@ -60,7 +60,8 @@ export class LoadNodes {
     track.samples.push({
       at,
       tickP99: status.load?.tickP99Ms ?? 0,
-      tick: status.tick ?? 0,
+      // A slave does not tick on its own: its world advances one tick per update it applies.
+      tick: status.role === "ROLE_SLAVE" ? status.load?.lastSeq ?? 0 : status.tick ?? 0,
       uptimeS: status.uptimeS ?? 0,
       sessions: status.load?.sessions ?? 0,
       lateCounts: status.load?.tickLateCounts ?? [],

@@ -68,6 +68,21 @@ Deno.test("LoadNodes counts every tick's start lateness between the measured tim
   assert.equal(none.ticks_counted, 0);
 });
 
+Deno.test("LoadNodes counts a slave's ticks by the updates it applied", () => {
+  const nodes = new LoadNodes();
+  const slave = (lastSeq: number, uptimeS: number) => ({
+    nodeId: "s",
+    role: "ROLE_SLAVE" as const,
+    tick: 0, // a slave does not tick on its own
+    uptimeS,
+    load: { lastSeq },
+  });
+  nodes.record(slave(100, 10), 1000, "s");
+  nodes.record(slave(200, 12), 3000, "s");
+  const [s] = nodes.figures({ measuring: true, measureAt: 1000, endedAt: 3000 });
+  assert.equal(s.tick_rate_hz, 50);
+});
+
 Deno.test("combineNodeFigures() sums counts and takes the worst tick figures", () => {
   const nodes = new LoadNodes();
   nodes.record(status("a", 0, 0, 1), 0, "");
