@@ -420,6 +420,15 @@ Deno.test("handleFrame() counts replies the transport dropped", () => {
   assert.equal(h.node.counters.requests, 1);
 });
 
+Deno.test("tick() on a single node drops the op log its writes recorded", () => {
+  const h = new Harness();
+  h.login(A, PEER_1, 0);
+  h.call(A, PEER_1, { setVelocity: { vx: 1, vy: 0 } }, 0);
+  assert.equal(h.node.state.pendingOps, 2);
+  h.node.tick(20);
+  assert.equal(h.node.state.pendingOps, 0, "nothing publishes it: kept, it would grow forever");
+});
+
 Deno.test("tick() drops clients idle past idle_timeout_ms", () => {
   const h = new Harness((c) => (c.clients.idle_timeout_ms = 1000));
   h.login(A, PEER_1, 0);
