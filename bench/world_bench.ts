@@ -27,11 +27,12 @@
  * p99s — never on the better run; the row shows the run with the median p99 and every run's p99.
  * The search doubles the users until a count fails, then bisects to ~5%. The last line is a JSON
  * summary with both rows. Exit code 1 when a row's largest passing count is below its target
- * (engine: 250,000 uniform, 100,000 town; node: 10,000, the capacity target); with `--quick`, when
- * a row does not reach the quick search's cap of 8,000 users. Runs are seeded (mulberry32).
+ * (engine: 250,000 uniform, 100,000 town; node: 10,000, the capacity target). `--quick` does not
+ * search: it measures 8,000 users per row and scenario (3 runs of 200 ticks) and exits 1 when a
+ * median p99 is above 20 ms. Runs are seeded (mulberry32).
  *
  *   deno task bench:world            full search (tens of minutes)
- *   deno task bench:world --quick    a few seconds: small counts, one run each
+ *   deno task bench:world --quick    about ten seconds: 8,000 users per row, three runs each
  *   flags: --scenario=uniform|town   --row=engine|node   --users=N (one count, no search)
  *          --runs=N   --ticks=N   --warmup=N   --cell-size=M   --seed=S
  *
@@ -69,7 +70,7 @@ const TARGETS: Record<Row, Record<Scenario, number>> = {
   engine: { uniform: 250_000, town: 100_000 },
   node: { uniform: 10_000, town: 10_000 },
 };
-const QUICK_CAP = 8_000;
+const QUICK_USERS = 8_000;
 
 /** One run of the engine row. */
 function runEngine(scenario: Scenario, users: number, options: RunOptions): RunResult {
@@ -271,9 +272,9 @@ function main(): number {
   });
   const quick = values.quick;
   const options = {
-    runs: Number(values.runs ?? (quick ? 1 : 3)),
-    ticks: Number(values.ticks ?? (quick ? 50 : 500)),
-    warmup: Number(values.warmup ?? (quick ? 10 : 100)),
+    runs: Number(values.runs ?? 3),
+    ticks: Number(values.ticks ?? (quick ? 200 : 500)),
+    warmup: Number(values.warmup ?? (quick ? 20 : 100)),
     seed: Number(values.seed ?? 1),
     cellSize: values["cell-size"] === undefined ? undefined : Number(values["cell-size"]),
   };
@@ -302,26 +303,21 @@ function main(): number {
     [];
   for (const row of rows) {
     for (const scenario of scenarios) {
-      if (values.users !== undefined) {
-        const c = measureCount(row, scenario, Number(values.users), options);
-        summary.push({ row, scenario, best: c.pass ? c : undefined, capped: false, target: 0 });
+      if (values.users !== undefined || quick) {
+        const users = quick ? QUICK_USERS : Number(values.users);
+        const c = measureCount(row, scenario, users, options);
+        summary.push({ row, scenario, best: c.pass ? c : undefined, capped: false, target: users });
         continue;
       }
-      const start = quick
-        ? 1_000
-        : row === "node"
-        ? 10_000
-        : scenario === "uniform"
-        ? 50_000
-        : 25_000;
-      const cap = quick ? QUICK_CAP : 8_000_000;
+      const start = row === "node" ? 10_000 : scenario === "uniform" ? 50_000 : 25_000;
+      const cap = 8_000_000;
       const { best, capped } = search(row, scenario, { start, cap }, options);
       summary.push({
         row,
         scenario,
         best,
         capped,
-        target: quick ? QUICK_CAP : TARGETS[row][scenario],
+        target: TARGETS[row][scenario],
       });
     }
   }
