@@ -1,103 +1,79 @@
 /**
- * World engine benchmark (issue #3): how many users one World holds with a tick p99 ≤ 20 ms.
+ * World benchmark (issue #3): how many users one world holds with a tick p99 ≤ 20 ms, in two rows.
  *
  * Load per simulated user: always moving; on average one circle query (radius 50 m) and one aoe
  * (radius 50 m) per second and a new velocity every 5 s, spread at random over 20 ms ticks
  * (users/50 queries, users/50 aoes and users/250 velocity changes per tick, on random users).
  * Each tick's requests are drawn before its timing starts, as clients would send them: a query is
- * centred on its user's last known position (read with getUser(), untimed, as the client knows
- * where it is), an aoe names its source user, a velocity change its user and new velocity. The
- * tick time measured is `step(0.02)` plus applying that tick's requests (queryCircle, aoe,
- * setVelocity), timed with performance.now(); percentiles cover the measured ticks after a
- * warm-up. Everything runs in one process on the same World code a node uses.
+ * centred on its user's last known position (read untimed, as the client knows where it is).
  *
- * Scenarios: "uniform" spreads users over a square whose area makes a 50 m circle hold ~8 users on
- * average; "town" is the same world with 20% of the users crowded into one 500 m × 500 m square
- * in its middle. For each user count the table gives tick p50/p99/max, world ops/s (queries, aoes
- * and velocity changes per second of tick time), bytes per user (all the world's typed arrays
- * divided by the users) and how often the record pool grew during the measured ticks (each growth
- * copies the pool once). The search doubles the users until p99 > 20 ms, then bisects to ~5%; a
- * count that fails is measured a second time and the better run kept (the machine is shared), and
- * a full GC runs before each count's ticks so the previous world's garbage is not timed. The
- * last line is a JSON summary. Runs are seeded (mulberry32), so they are reproducible up to
- * timing noise.
+ * - `engine`: the `World` alone — `step(0.02)` plus the tick's queryCircle, aoe and setVelocity
+ *   calls. What the data structure costs, nothing else.
+ * - `node`: a master node's tick as it runs (`_world_node_tick.ts`): the same requests as encoded
+ *   client frames through `GameNode.handleFrame` (decode, validation, client table, `GameState`
+ *   writes with their op-log records, encoded replies), then `tick()` and the master's after-tick
+ *   (the op log drained into an encoded replication update, a checksum part every 50th tick, acks,
+ *   fencing). Sockets and the event loop are left out; `bench:capacity` measures those.
  *
- *   deno task bench:world            full search (a few minutes)
- *   deno task bench:world --quick    a few seconds: checks the benchmark works
- *   flags: --scenario=uniform|town   --users=N (one count, no search)   --ticks=N   --warmup=N
- *          --cell-size=M   --seed=S
+ * Both are timed with performance.now() per tick; percentiles cover the measured ticks after a
+ * warm-up. No garbage collection is forced: a node does not get one either, so what the previous
+ * run left behind may be collected during a measured tick. Scenarios: "uniform" spreads users
+ * over a square whose area makes a 50 m circle hold ~8 users; "town" is the same world with 20% of
+ * the users crowded into one 500 m square in its middle. For each user count the table gives tick
+ * p50/p99/max, ops/s (requests per second of tick time), bytes per user (the world's typed arrays
+ * divided by the users) and how often the record pool grew during the measured ticks.
+ *
+ * Each count is run `--runs` times (3; 1 with `--quick`) and judged on the median of its runs'
+ * p99s — never on the better run; the row shows the run with the median p99 and every run's p99.
+ * The search doubles the users until a count fails, then bisects to ~5%. The last line is a JSON
+ * summary with both rows. Exit code 1 when a row's largest passing count is below its target
+ * (engine: 250,000 uniform, 100,000 town; node: 10,000, the capacity target). `--quick` does not
+ * search: it measures 8,000 users per row and scenario (3 runs of 200 ticks) and exits 1 when a
+ * median p99 is above 20 ms. Runs are seeded (mulberry32).
+ *
+ *   deno task bench:world            full search (tens of minutes)
+ *   deno task bench:world --quick    about ten seconds: 8,000 users per row, three runs each
+ *   flags: --scenario=uniform|town   --row=engine|node   --users=N (one count, no search)
+ *          --runs=N   --ticks=N   --warmup=N   --cell-size=M   --seed=S
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import v8 from "node:v8";
-import vm from "node:vm";
-import { mulberry32, type Rng } from "../lib/random/mod.ts";
+import { mulberry32 } from "../lib/random/mod.ts";
+import { setupLogging } from "../lib/log/mod.ts";
 import { type UserRecord, World } from "../lib/world/mod.ts";
+import { loadAverage, median } from "./_bench_util.ts";
+import {
+  MAX_SPEED,
+  P99_LIMIT_MS,
+  RADIUS_M,
+  randomVelocity,
+  requestRates,
+  type RunOptions,
+  type RunResult,
+  type Scenario,
+  spawnPosition,
+  TICK_S,
+  tickSummary,
+  USERS_PER_CIRCLE,
+  worldSide,
+} from "./_world_load.ts";
+import { runNodeTick } from "./_world_node_tick.ts";
 
-const TICK_S = 0.02;
-const RADIUS_M = 50;
-const USERS_PER_CIRCLE = 8;
-const TOWN_SIDE_M = 500;
-const TOWN_SHARE = 0.2;
-const MAX_SPEED = 10;
-const QUERIES_PER_USER_S = 1;
-const AOES_PER_USER_S = 1;
-const VELOCITY_PERIOD_S = 5;
-const P99_LIMIT_MS = 20;
-const PRECISION = 0.05;
+/** Which tick a row times. */
+type Row = "engine" | "node";
+
 /** Largest reply a node sends for one query (ids beyond it are counted, not written). */
 const OUT_LENGTH = 1024;
+/** The full search's targets per row and scenario. */
+const TARGETS: Record<Row, Record<Scenario, number>> = {
+  engine: { uniform: 250_000, town: 100_000 },
+  node: { uniform: 10_000, town: 10_000 },
+};
+const QUICK_USERS = 8_000;
 
-type Scenario = "uniform" | "town";
-
-interface RunOptions {
-  ticks: number;
-  warmup: number;
-  seed: number;
-  cellSize?: number;
-}
-
-interface RunResult {
-  scenario: Scenario;
-  users: number;
-  sideM: number;
-  p50: number;
-  p99: number;
-  max: number;
-  opsPerS: number;
-  bytesPerUser: number;
-  poolGrowths: number;
-}
-
-/** A full garbage collection, or nothing where V8 refuses to expose one. */
-const collectGarbage: () => void = (() => {
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc");
-    if (typeof gc === "function") return gc as () => void;
-  } catch {
-    // fall through
-  }
-  return () => {};
-})();
-
-function worldSide(users: number): number {
-  return Math.sqrt(users * Math.PI * RADIUS_M * RADIUS_M / USERS_PER_CIRCLE);
-}
-
-function randomVelocity(rng: Rng, world: World, id: number): void {
-  // Uniform direction, speed in [0.2, 1] × max: every user keeps moving.
-  const angle = rng() * 2 * Math.PI;
-  const speed = MAX_SPEED * (0.2 + 0.8 * rng());
-  world.setVelocity(id, speed * Math.cos(angle), speed * Math.sin(angle));
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
-function run(scenario: Scenario, users: number, options: RunOptions): RunResult {
+/** One run of the engine row. */
+function runEngine(scenario: Scenario, users: number, options: RunOptions): RunResult {
   const rng = mulberry32(options.seed ^ Math.imul(users, 0x9e3779b1));
   const side = worldSide(users);
   const world = new World({
@@ -107,31 +83,23 @@ function run(scenario: Scenario, users: number, options: RunOptions): RunResult 
     maxSpeed: MAX_SPEED,
     cellSize: options.cellSize,
   });
-  const town = Math.min(TOWN_SIDE_M, side);
-  const townUsers = scenario === "town" ? Math.round(users * TOWN_SHARE) : 0;
   for (let i = 0; i < users; i++) {
     const id = world.allocateUserId();
-    if (i < townUsers) {
-      world.addUser(id, (side - town) / 2 + rng() * town, (side - town) / 2 + rng() * town);
-    } else {
-      world.addUser(id, rng() * side, rng() * side);
-    }
-    randomVelocity(rng, world, id);
+    const { x, y } = spawnPosition(scenario, i, users, rng);
+    world.addUser(id, x, y);
+    const { vx, vy } = randomVelocity(rng);
+    world.setVelocity(id, vx, vy);
   }
 
   const growthsAtStart = world.stats().poolGrowths;
-  // The previous run's world is garbage now: collect it before timing, not during.
-  collectGarbage();
   const out = new Uint32Array(OUT_LENGTH);
   const user: UserRecord = { id: 0, x: 0, y: 0, vx: 0, vy: 0, money: 0 };
-  const queriesPerTick = users * QUERIES_PER_USER_S * TICK_S;
-  const aoesPerTick = users * AOES_PER_USER_S * TICK_S;
-  const velocitiesPerTick = users * TICK_S / VELOCITY_PERIOD_S;
+  const rates = requestRates(users);
   // One tick's requests, drawn before its timing starts: what clients would send.
-  const queryX = new Float64Array(Math.ceil(queriesPerTick) + 1);
+  const queryX = new Float64Array(Math.ceil(rates.queries) + 1);
   const queryY = new Float64Array(queryX.length);
-  const aoeIds = new Uint32Array(Math.ceil(aoesPerTick) + 1);
-  const velocityIds = new Uint32Array(Math.ceil(velocitiesPerTick) + 1);
+  const aoeIds = new Uint32Array(Math.ceil(rates.aoes) + 1);
+  const velocityIds = new Uint32Array(Math.ceil(rates.velocities) + 1);
   const velocityX = new Float64Array(velocityIds.length);
   const velocityY = new Float64Array(velocityIds.length);
   let queryDue = 0;
@@ -142,23 +110,22 @@ function run(scenario: Scenario, users: number, options: RunOptions): RunResult 
   const times = new Float64Array(options.ticks);
   for (let t = 0; t < options.warmup + options.ticks; t++) {
     let queries = 0;
-    for (queryDue += queriesPerTick; queryDue >= 1; queryDue--, queries++) {
+    for (queryDue += rates.queries; queryDue >= 1; queryDue--, queries++) {
       // A client queries around its own last known position.
       world.getUser(1 + Math.floor(rng() * users), user);
       queryX[queries] = user.x;
       queryY[queries] = user.y;
     }
     let aoes = 0;
-    for (aoeDue += aoesPerTick; aoeDue >= 1; aoeDue--) {
+    for (aoeDue += rates.aoes; aoeDue >= 1; aoeDue--) {
       aoeIds[aoes++] = 1 + Math.floor(rng() * users);
     }
     let velocities = 0;
-    for (velocityDue += velocitiesPerTick; velocityDue >= 1; velocityDue--, velocities++) {
+    for (velocityDue += rates.velocities; velocityDue >= 1; velocityDue--, velocities++) {
       velocityIds[velocities] = 1 + Math.floor(rng() * users);
-      const angle = rng() * 2 * Math.PI;
-      const speed = MAX_SPEED * (0.2 + 0.8 * rng());
-      velocityX[velocities] = speed * Math.cos(angle);
-      velocityY[velocities] = speed * Math.sin(angle);
+      const v = randomVelocity(rng);
+      velocityX[velocities] = v.vx;
+      velocityY[velocities] = v.vy;
     }
 
     const start = performance.now();
@@ -181,22 +148,49 @@ function run(scenario: Scenario, users: number, options: RunOptions): RunResult 
   let total = 0;
   for (const v of times) total += v;
   const stats = world.stats();
-  times.sort();
   return {
     scenario,
     users,
     sideM: side,
-    p50: percentile(times, 0.5),
-    p99: percentile(times, 0.99),
-    max: times[times.length - 1],
+    ...tickSummary(times),
     opsPerS: ops / (total / 1000),
     bytesPerUser: stats.bytes / users,
     poolGrowths: stats.poolGrowths - growthsAtStart,
   };
 }
 
-function formatRow(r: RunResult, verdict: string): string {
+/** A count measured `runs` times: the run with the median p99 stands for it. */
+interface Count {
+  row: Row;
+  median: RunResult;
+  p99s: number[];
+  pass: boolean;
+}
+
+function measureCount(
+  row: Row,
+  scenario: Scenario,
+  users: number,
+  o: RunOptions & { runs: number },
+) {
+  const results: RunResult[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    results.push(
+      row === "engine" ? runEngine(scenario, users, o) : runNodeTick(scenario, users, o),
+    );
+  }
+  const p99s = results.map((r) => r.p99);
+  const mid = median(p99s);
+  const chosen = results.find((r) => r.p99 === mid)!;
+  const count: Count = { row, median: chosen, p99s, pass: mid <= P99_LIMIT_MS };
+  console.log(formatRow(count));
+  return count;
+}
+
+function formatRow(c: Count, verdict = c.pass ? "yes" : "no"): string {
+  const r = c.median;
   return [
+    c.row.padEnd(6),
     r.scenario.padEnd(8),
     String(r.users).padStart(9),
     r.sideM.toFixed(0).padStart(7),
@@ -206,11 +200,13 @@ function formatRow(r: RunResult, verdict: string): string {
     Math.round(r.opsPerS).toString().padStart(10),
     r.bytesPerUser.toFixed(1).padStart(7),
     String(r.poolGrowths).padStart(7),
+    c.p99s.map((p) => p.toFixed(1)).join("/").padStart(16),
     verdict,
   ].join("  ");
 }
 
 const HEADER = [
+  "row".padEnd(6),
   "scenario".padEnd(8),
   "users".padStart(9),
   "side_m".padStart(7),
@@ -220,53 +216,38 @@ const HEADER = [
   "ops/s".padStart(10),
   "B/user".padStart(7),
   "growths".padStart(7),
-  "p99<=20ms",
+  "runs' p99_ms".padStart(16),
+  "median p99<=20ms",
 ].join("  ");
 
-interface SearchResult {
-  best: RunResult | undefined;
-  capped: boolean;
-}
-
-/** Doubles the user count until p99 exceeds the limit, then bisects to PRECISION. */
+/** Doubles the user count until a count fails, then bisects to ~5%. */
 function search(
+  row: Row,
   scenario: Scenario,
-  start: number,
-  cap: number,
-  options: RunOptions,
-): SearchResult {
-  let best: RunResult | undefined;
+  range: { start: number; cap: number },
+  options: RunOptions & { runs: number },
+): { best: Count | undefined; capped: boolean } {
+  let best: Count | undefined;
   let lo = 0;
   let hi = Infinity;
   const measure = (users: number): void => {
-    let r = run(scenario, users, options);
-    if (r.p99 > P99_LIMIT_MS) {
-      // Other processes share this machine's two cores: a burst of their load must not end the
-      // search, so a count that fails is measured once more and the better run kept.
-      console.log(formatRow(r, "no, measuring again"));
-      const again = run(scenario, users, options);
-      if (again.p99 < r.p99) r = again;
-      console.log(formatRow(again, again.p99 <= P99_LIMIT_MS ? "yes (2nd run)" : "no (2nd run)"));
-    } else {
-      console.log(formatRow(r, "yes"));
-    }
-    const ok = r.p99 <= P99_LIMIT_MS;
-    if (ok) {
+    const c = measureCount(row, scenario, users, options);
+    if (c.pass) {
       lo = users;
-      best = r;
+      best = c;
     } else {
       hi = users;
     }
   };
-  for (let users = start; hi === Infinity && users <= cap; users *= 2) measure(users);
+  for (let users = range.start; hi === Infinity && users <= range.cap; users *= 2) measure(users);
   if (lo === 0 && hi !== Infinity) {
     // Even the first count failed: halve until one passes.
     for (let users = Math.floor(hi / 2); lo === 0 && users >= 100; users = Math.floor(users / 2)) {
       measure(users);
     }
   }
-  while (lo > 0 && hi !== Infinity && (hi - lo) / lo > PRECISION) {
-    const step = Math.max(100, Math.round(lo * PRECISION / 4 / 100) * 100);
+  while (lo > 0 && hi !== Infinity && (hi - lo) / lo > 0.05) {
+    const step = Math.max(100, Math.round(lo * 0.05 / 4 / 100) * 100);
     const mid = Math.round((lo + hi) / 2 / step) * step;
     if (mid <= lo || mid >= hi) break;
     measure(mid);
@@ -274,13 +255,15 @@ function search(
   return { best, capped: hi === Infinity };
 }
 
-function main(): void {
+function main(): number {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       quick: { type: "boolean", default: false },
       scenario: { type: "string" },
+      row: { type: "string" },
       users: { type: "string" },
+      runs: { type: "string" },
       ticks: { type: "string" },
       warmup: { type: "string" },
       "cell-size": { type: "string" },
@@ -288,59 +271,93 @@ function main(): void {
     },
   });
   const quick = values.quick;
-  const options: RunOptions = {
-    ticks: Number(values.ticks ?? (quick ? 50 : 500)),
-    warmup: Number(values.warmup ?? (quick ? 10 : 100)),
+  const options = {
+    runs: Number(values.runs ?? 3),
+    ticks: Number(values.ticks ?? (quick ? 200 : 500)),
+    warmup: Number(values.warmup ?? (quick ? 20 : 100)),
     seed: Number(values.seed ?? 1),
     cellSize: values["cell-size"] === undefined ? undefined : Number(values["cell-size"]),
   };
-  const scenarios: Scenario[] = values.scenario === undefined
-    ? ["uniform", "town"]
-    : [values.scenario as Scenario];
+  const scenarios =
+    (values.scenario === undefined ? ["uniform", "town"] : [values.scenario]) as Scenario[];
+  const rows = (values.row === undefined ? ["engine", "node"] : [values.row]) as Row[];
   for (const s of scenarios) {
     if (s !== "uniform" && s !== "town") throw new Error(`Unknown scenario ${s}`);
   }
+  for (const r of rows) if (r !== "engine" && r !== "node") throw new Error(`Unknown row ${r}`);
+  setupLogging({ level: "error" });
+  const loadAtStart = loadAverage();
   console.log(
     `world bench: tick ${
       TICK_S * 1000
     } ms, ${options.ticks} measured ticks after ${options.warmup} ` +
-      `warm-up, radius ${RADIUS_M} m, ${USERS_PER_CIRCLE} users per circle, maxSpeed ` +
-      `${MAX_SPEED} m/s, cellSize ${options.cellSize ?? "default"}${quick ? ", quick" : ""}, ` +
-      `load average ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+      `warm-up, ${options.runs} run(s) per count judged on the median p99, radius ${RADIUS_M} m, ` +
+      `${USERS_PER_CIRCLE} users per circle, maxSpeed ${MAX_SPEED} m/s, cellSize ` +
+      `${options.cellSize ?? "default"}, no forced GC${
+        quick ? ", quick" : ""
+      }; load average ${loadAtStart}`,
   );
   console.log(HEADER);
 
-  const summary: { scenario: Scenario; best: RunResult | undefined; capped: boolean }[] = [];
-  for (const scenario of scenarios) {
-    if (values.users !== undefined) {
-      const r = run(scenario, Number(values.users), options);
-      const ok = r.p99 <= P99_LIMIT_MS;
-      console.log(formatRow(r, ok ? "yes" : "no"));
-      summary.push({ scenario, best: ok ? r : undefined, capped: false });
-      continue;
+  const summary: { row: Row; scenario: Scenario; best?: Count; capped: boolean; target: number }[] =
+    [];
+  for (const row of rows) {
+    for (const scenario of scenarios) {
+      if (values.users !== undefined || quick) {
+        const users = quick ? QUICK_USERS : Number(values.users);
+        const c = measureCount(row, scenario, users, options);
+        summary.push({ row, scenario, best: c.pass ? c : undefined, capped: false, target: users });
+        continue;
+      }
+      const start = row === "node" ? 10_000 : scenario === "uniform" ? 50_000 : 25_000;
+      const cap = 8_000_000;
+      const { best, capped } = search(row, scenario, { start, cap }, options);
+      summary.push({
+        row,
+        scenario,
+        best,
+        capped,
+        target: TARGETS[row][scenario],
+      });
     }
-    const start = quick ? 1_000 : scenario === "uniform" ? 50_000 : 25_000;
-    const cap = quick ? 8_000 : 8_000_000;
-    const { best, capped } = search(scenario, start, cap, options);
-    summary.push({ scenario, best, capped });
   }
 
   console.log("");
-  console.log("largest user count with tick p99 <= 20 ms:");
+  console.log("largest user count with a median tick p99 <= 20 ms:");
   console.log(HEADER);
-  for (const { scenario, best, capped } of summary) {
-    if (best === undefined) console.log(`${scenario.padEnd(8)}  none`);
+  for (const { row, scenario, best, capped } of summary) {
+    if (best === undefined) console.log(`${row.padEnd(6)}  ${scenario.padEnd(8)}  none`);
     else console.log(formatRow(best, capped ? "yes (search capped)" : "yes"));
   }
-  const results = summary.map(({ scenario, best, capped }) => ({
+  const results = summary.map(({ row, scenario, best, capped, target }) => ({
+    row,
     scenario,
-    max_users_p99_le_20ms: best?.users ?? 0,
-    bytes_per_user: best === undefined ? null : Number(best.bytesPerUser.toFixed(1)),
-    p99_ms_at_max: best === undefined ? null : Number(best.p99.toFixed(2)),
+    max_users_p99_le_20ms: best?.median.users ?? 0,
+    target,
+    pass: (best?.median.users ?? 0) >= target,
+    p99_ms_at_max: best === undefined ? null : Number(best.median.p99.toFixed(2)),
+    runs_p99_ms_at_max: best?.p99s.map((p) => Number(p.toFixed(2))) ?? [],
+    bytes_per_user: best === undefined ? null : Number(best.median.bytesPerUser.toFixed(1)),
     ...(capped ? { capped: true } : {}),
   }));
-  console.log(`load average at the end ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  console.log(JSON.stringify({ bench: "world", results }));
+  const pass = results.every((r) => r.pass);
+  for (const r of results.filter((r) => !r.pass)) {
+    console.log(
+      `FAIL ${r.row} ${r.scenario}: ${r.max_users_p99_le_20ms} users < target ${r.target}`,
+    );
+  }
+  const loadAtEnd = loadAverage();
+  console.log(`load average at the start ${loadAtStart}, at the end ${loadAtEnd}`);
+  console.log(JSON.stringify({
+    bench: "world",
+    quick,
+    pass,
+    runs_per_count: options.runs,
+    results,
+    load_average_start: loadAtStart,
+    load_average_end: loadAtEnd,
+  }));
+  return pass ? 0 : 1;
 }
 
-if (import.meta.main) main();
+if (import.meta.main) Deno.exit(main());

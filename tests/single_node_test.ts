@@ -76,6 +76,7 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
       const around = await bob.queryCircle(me.x!, me.y!, 0);
       assert.ok(around.ok && around.value.users!.some((u) => u.id === bob.userId));
 
+      // Whom it reaches is checked in a crowded world by the aoe test below.
       const aoe = await bob.aoe(50, 7);
       assert.ok(aoe.ok);
       assert.ok(!(aoe.value.userIds ?? []).includes(bob.userId), "the caster is not affected");
@@ -94,6 +95,9 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
       const status = await bob.status();
       assert.ok(status.ok);
       assert.equal(status.value.role, "ROLE_SINGLE");
+      // Every tick since the start is counted by how late it started.
+      const ticked = (status.value.load?.tickLateCounts ?? []).reduce((a, b) => a + b, 0);
+      assert.ok(ticked > 0 && ticked <= (status.value.tick ?? 0) + 1, `${ticked} ticks counted`);
       assert.ok(
         (status.value.load?.connections ?? 0) >= 3,
         "not-logged-in clients count as connections",
@@ -170,6 +174,74 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
     assert.equal(status.code, 0);
     assert.ok(node.lines.some((l) => /Node .* stopped/.test(l)));
   });
+});
+
+Deno.test("an aoe adds its amount to every other user within its radius, and to no one else", async () => {
+  // A 30 m square: every user spawns within 42.5 m of every other, inside an aoe's 50 m reach.
+  const port = freePort();
+  await using node = new Proc("node", "main.ts", [
+    `--port=${port}`,
+    "--set",
+    "world.width=30",
+    "--set",
+    "world.height=30",
+  ]);
+  await node.waitFor(/listening for clients/);
+  await using pump = new Pump();
+  const config = clientConfig(`tcp://127.0.0.1:${port}`);
+  const connections = [0, 1, 2].map(() =>
+    new Connection({ pump, config, clientId: crypto.randomUUID() })
+  );
+  try {
+    const [bob, alice, carol] = await Promise.all(connections.map(async (c) => {
+      c.start();
+      await c.ready(10_000);
+      const session = new ClientSession(c);
+      assert.ok((await session.login()).ok);
+      return session;
+    }));
+    const users = async () => {
+      const all = await bob.queryRect(0, 0, 30, 30);
+      assert.ok(all.ok);
+      return new Map((all.value.users ?? []).map((u) => [u.id, u]));
+    };
+    const start = await users();
+    const money = (id: number) => start.get(id)?.money ?? 0;
+    assert.equal(start.size, 3);
+
+    const hit = await bob.aoe(50, 7);
+    assert.ok(hit.ok, JSON.stringify(hit));
+    assert.deepEqual(
+      [...(hit.value.userIds ?? [])].sort(),
+      [alice.userId, carol.userId].sort(),
+      "both others are in range, the caster is not",
+    );
+    const afterHit = await users();
+    assert.equal(afterHit.get(bob.userId)?.money, money(bob.userId), "the caster is unchanged");
+    assert.equal(afterHit.get(alice.userId)?.money, money(alice.userId) + 7);
+    assert.equal(afterHit.get(carol.userId)?.money, money(carol.userId) + 7);
+
+    // A radius between the two others' distances reaches the nearer one only.
+    const at = (id: number) => start.get(id)!;
+    const distance = (id: number) =>
+      Math.hypot(at(id).x! - at(bob.userId).x!, at(id).y! - at(bob.userId).y!);
+    const [near, far] = [alice.userId, carol.userId].sort((a, b) => distance(a) - distance(b));
+    if (distance(far) - distance(near) > 0.01) {
+      const partial = await bob.aoe((distance(near) + distance(far)) / 2, -3);
+      assert.ok(partial.ok);
+      assert.deepEqual(partial.value.userIds, [near]);
+      const afterPartial = await users();
+      assert.equal(afterPartial.get(near)?.money, money(near) + 7 - 3);
+      assert.equal(
+        afterPartial.get(far)?.money,
+        money(far) + 7,
+        "the farther user is out of range",
+      );
+      assert.equal(afterPartial.get(bob.userId)?.money, money(bob.userId));
+    }
+  } finally {
+    for (const c of connections) c.close();
+  }
 });
 
 Deno.test("bad config files and flags exit with code 2 and name the field", async () => {

@@ -65,7 +65,7 @@ export class LoadClients {
   readonly logout: OpStats = new OpStats();
   /** How late ops were sent after their due time (while measuring). */
   readonly lag: LatencyHistogram = new LatencyHistogram();
-  /** Reply times of successful ops since the caller last reset it (the progress line's second). */
+  /** Reply times (from the due time) of successful ops since the caller last reset it. */
   readonly recentLatency: LatencyHistogram = new LatencyHistogram();
   readonly #config: ClientConfig;
   readonly #load: LoadSettings;
@@ -326,9 +326,11 @@ export class LoadClients {
     }
     lane.inFlight++;
     this.#lastSent[client] = now;
+    // Reply time counts from when the op was due, not from when it went out: a generator (or a
+    // lane) that falls behind must not hide the wait from the figures (coordinated omission).
     lane.connection.request(this.#sessions[client].clientId, body).then(
-      (reply) => this.#done(lane, client, kind, now, reply, undefined),
-      (err) => this.#done(lane, client, kind, now, undefined, err),
+      (reply) => this.#done(lane, client, kind, due, reply, undefined),
+      (err) => this.#done(lane, client, kind, due, undefined, err),
     );
   }
 
@@ -336,7 +338,7 @@ export class LoadClients {
     lane: LoadLane,
     client: number,
     kind: number,
-    sentAt: number,
+    dueAt: number,
     reply: Envelope | undefined,
     err: unknown,
   ): void {
@@ -348,8 +350,8 @@ export class LoadClients {
       ? reply.error ? reply.error.code ?? "INTERNAL" : undefined
       : (err as RequestError)?.code ?? "INTERNAL";
     if (code === undefined) {
-      stats.success(now - sentAt);
-      this.recentLatency.record(now - sentAt);
+      stats.success(now - dueAt);
+      this.recentLatency.record(now - dueAt);
       if (kind === VELOCITY) this.#remember(client, reply?.setVelocityReply?.user);
     } else {
       stats.failure(code);

@@ -6,7 +6,15 @@
  * @module
  */
 import type { Envelope } from "../protocol/mod.ts";
-import { median, type NodeFigures, round, tickRate, type TickSample } from "./load_stats.ts";
+import { delayCountsBetween, delayPercentile, delaysOver } from "../metrics/mod.ts";
+import {
+  measuredSpan,
+  median,
+  type NodeFigures,
+  round,
+  tickRate,
+  type TickSample,
+} from "./load_stats.ts";
 
 /** The status reply asked for as measuring ends counts if it arrives this soon after the end. */
 const TICK_RATE_SLACK_MS = 250;
@@ -17,6 +25,9 @@ export interface StatusSample extends TickSample {
   tickP99: number;
   /** Sessions on the node. */
   sessions: number;
+  /** The node's cumulative counts of tick start lateness and of loop lag (see lib/metrics). */
+  lateCounts: number[];
+  lagCounts: number[];
 }
 
 /** The measured time of a run (generator ms), for {@linkcode LoadNodes.figures}. */
@@ -49,9 +60,12 @@ export class LoadNodes {
     track.samples.push({
       at,
       tickP99: status.load?.tickP99Ms ?? 0,
-      tick: status.tick ?? 0,
+      // A slave does not tick on its own: its world advances one tick per update it applies.
+      tick: status.role === "ROLE_SLAVE" ? status.load?.lastSeq ?? 0 : status.tick ?? 0,
       uptimeS: status.uptimeS ?? 0,
       sessions: status.load?.sessions ?? 0,
+      lateCounts: status.load?.tickLateCounts ?? [],
+      lagCounts: status.load?.loopLagCounts ?? [],
     });
   }
 
@@ -86,6 +100,12 @@ export function combineNodeFigures(nodes: NodeFigures[]): NodeFigures | null {
     tick_rate_hz: Math.min(...nodes.map((n) => n.tick_rate_hz)),
     tick_rate_s: Math.min(...nodes.map((n) => n.tick_rate_s)),
     sessions_max: sum(nodes.map((n) => n.sessions_max)),
+    ticks_counted: Math.min(...nodes.map((n) => n.ticks_counted)),
+    tick_late_p99_ms: Math.max(...nodes.map((n) => n.tick_late_p99_ms)),
+    tick_late_max_ms: Math.max(...nodes.map((n) => n.tick_late_max_ms)),
+    ticks_late_over_20ms: Math.max(...nodes.map((n) => n.ticks_late_over_20ms)),
+    loop_lag_p99_ms: Math.max(...nodes.map((n) => n.loop_lag_p99_ms)),
+    loop_lag_max_ms: Math.max(...nodes.map((n) => n.loop_lag_max_ms)),
   };
 }
 
@@ -101,6 +121,15 @@ function nodeFigures(id: string, track: NodeTrack, time: MeasuredTime): NodeFigu
   const rate = measuring
     ? tickRate(track.samples, measureAt, endedAt + TICK_RATE_SLACK_MS)
     : { hz: 0, seconds: 0 };
+  // Tick delays: the node's cumulative counts at the two ends of the same span, subtracted — every
+  // tick in between, none missed between polls and none counted twice.
+  const span = measuring
+    ? measuredSpan(track.samples, measureAt, endedAt + TICK_RATE_SLACK_MS)
+    : undefined;
+  const between = (pick: (s: StatusSample) => number[]) =>
+    span ? delayCountsBetween(pick(track.samples[span[0]]), pick(track.samples[span[1]])) : [];
+  const late = between((s) => s.lateCounts);
+  const lag = between((s) => s.lagCounts);
   const load = track.last?.load ?? {};
   return {
     node_id: id,
@@ -115,6 +144,12 @@ function nodeFigures(id: string, track: NodeTrack, time: MeasuredTime): NodeFigu
     tick_rate_hz: round(rate.hz, 1),
     tick_rate_s: round(rate.seconds, 2),
     sessions_max: Math.max(0, ...track.samples.map((s) => s.sessions)),
+    ticks_counted: sum(late),
+    tick_late_p99_ms: delayPercentile(late, 99),
+    tick_late_max_ms: delayPercentile(late, 100),
+    ticks_late_over_20ms: delaysOver(late, 20),
+    loop_lag_p99_ms: delayPercentile(lag, 99),
+    loop_lag_max_ms: delayPercentile(lag, 100),
   };
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DELAY_OVERFLOW_MS } from "../metrics/mod.ts";
 
 /** Smallest latency told apart (ms); everything below lands in the first bucket. */
 const MIN_MS = 0.001;
@@ -203,6 +204,22 @@ export interface NodeFigures {
   tick_rate_s: number;
   /** Most sessions seen in any status sample (and at the end). */
   sessions_max: number;
+  /**
+   * Ticks the node counted between its status at the start of the measured time and its last
+   * status (0: fewer than two status replies in that span, so no delay figures).
+   */
+  ticks_counted: number;
+  /**
+   * How late those ticks started against the node's fixed tick schedule (the whole loop's budget,
+   * request handling included): p99 and largest, each the upper edge of its delay bucket.
+   */
+  tick_late_p99_ms: number;
+  tick_late_max_ms: number;
+  /** Of those ticks, how many started more than 20 ms (one default tick) late. */
+  ticks_late_over_20ms: number;
+  /** How late the node's tick timer fired after its due time (event-loop lag): p99 and largest. */
+  loop_lag_p99_ms: number;
+  loop_lag_max_ms: number;
 }
 
 /** The whole report of a load run: what `--json` style consumers read from the last stdout line. */
@@ -226,6 +243,8 @@ export interface LoadReport {
   /** How late operations were sent after their scheduled time (generator health). */
   send_lag_p99_ms: number;
   send_lag_max_ms: number;
+  /** Status polls of the nodes that failed (timed out or refused) once measuring began. */
+  status_failures: number;
   /** Sum over nodes (sessions, connections), most loaded node (tick figures). */
   node: NodeFigures | null;
   nodes: NodeFigures[];
@@ -251,13 +270,29 @@ export function tickRate(
   from: number,
   to: number,
 ): { hz: number; seconds: number } {
-  let first = samples.findIndex((s) => s.at >= from && s.at <= to);
-  const last = samples.findLastIndex((s) => s.at >= from && s.at <= to);
-  if (first >= 0 && first === last) first--; // in arrival order: the one before arrived before `from`
-  if (first < 0 || last <= first) return { hz: 0, seconds: 0 };
+  const span = measuredSpan(samples, from, to);
+  if (span === undefined) return { hz: 0, seconds: 0 };
+  const [first, last] = span;
   const seconds = samples[last].uptimeS - samples[first].uptimeS;
   if (!(seconds > 0)) return { hz: 0, seconds: 0 };
   return { hz: (samples[last].tick - samples[first].tick) / seconds, seconds };
+}
+
+/**
+ * The two samples that bound the measured time [`from`, `to`] (see {@linkcode tickRate}): indexes
+ * of the first sample that arrived in it (or the one before, when only one did) and the last; none
+ * without two samples.
+ */
+export function measuredSpan(
+  samples: readonly { at: number }[],
+  from: number,
+  to: number,
+): [number, number] | undefined {
+  let first = samples.findIndex((s) => s.at >= from && s.at <= to);
+  const last = samples.findLastIndex((s) => s.at >= from && s.at <= to);
+  if (first >= 0 && first === last) first--; // in arrival order: the one before arrived before `from`
+  if (first < 0 || last <= first) return undefined;
+  return [first, last];
 }
 
 /** Renders the human part of the report: one row per operation, then errors and node figures. */
@@ -287,7 +322,8 @@ export function formatReport(report: LoadReport): string {
   lines.push(
     `errors: ${errors.length ? errors.map(([c, n]) => `${c} ${n}`).join(", ") : "none"}; ` +
       `reconnects ${report.reconnects}; skipped ${report.skipped}; ` +
-      `send lag p99 ${fixed(report.send_lag_p99_ms)} ms (max ${fixed(report.send_lag_max_ms)})`,
+      `send lag p99 ${fixed(report.send_lag_p99_ms)} ms (max ${fixed(report.send_lag_max_ms)}); ` +
+      `failed status polls ${report.status_failures}`,
   );
   for (const n of report.nodes) {
     lines.push(
@@ -296,7 +332,14 @@ export function formatReport(report: LoadReport): string {
           fixed(n.tick_p99_ms_median)
         }, max ${fixed(n.tick_p99_ms_max)}), tick avg ${fixed(n.tick_avg_ms)} ms, ${
           fixed(n.tick_rate_hz)
-        } ticks/s over ${fixed(n.tick_rate_s)} s`,
+        } ticks/s over ${fixed(n.tick_rate_s)} s; tick start late p99 ≤ ${
+          delay(n.tick_late_p99_ms)
+        } ms (max ≤ ${
+          delay(n.tick_late_max_ms)
+        }, ${n.ticks_late_over_20ms} of ${n.ticks_counted} ` +
+        `ticks > 20 ms), loop lag p99 ≤ ${delay(n.loop_lag_p99_ms)} ms (max ≤ ${
+          delay(n.loop_lag_max_ms)
+        })`,
     );
   }
   if (report.nodes.length === 0) lines.push("node: no status reply");
@@ -350,6 +393,11 @@ export function renderTable(header: string[], rows: string[][]): string[] {
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
+}
+
+/** A delay bucket's upper edge as text (the overflow bucket has none). */
+function delay(ms: number): string {
+  return ms >= DELAY_OVERFLOW_MS ? "∞" : fixed(ms);
 }
 
 function fixed(n: number): string {

@@ -127,6 +127,7 @@ Deno.test("renderTable() pads columns and formatReport() shows every operation",
     skipped: 0,
     send_lag_p99_ms: 1,
     send_lag_max_ms: 1,
+    status_failures: 1,
     node: null,
     nodes: [],
   };
@@ -134,6 +135,7 @@ Deno.test("renderTable() pads columns and formatReport() shows every operation",
   assert.match(text, /query_circle/);
   assert.match(text, /TIMEOUT 2/);
   assert.match(text, /no status reply/);
+  assert.match(text, /failed status polls 1/);
 });
 
 Deno.test("tickRate counts ticks over the node's own uptime across the measured window", () => {

@@ -1,5 +1,6 @@
 /**
- * Metrics: tick duration statistics (load factor, p99) that nodes report and show.
+ * Metrics: tick duration statistics (load factor, p99) that nodes report and show, and cumulative
+ * delay histograms (how late ticks start) that a reader subtracts over its own window.
  *
  * ```ts
  * import { TickStats } from "./mod.ts";
@@ -10,4 +11,13 @@
  *
  * @module
  */
+export {
+  DELAY_BUCKETS,
+  DELAY_EDGES_MS,
+  DELAY_OVERFLOW_MS,
+  delayCountsBetween,
+  DelayHistogram,
+  delayPercentile,
+  delaysOver,
+} from "./delay_histogram.ts";
 export { TickStats, type TickSummary } from "./tick_stats.ts";

@@ -14,7 +14,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import { log } from "../log/mod.ts";
-import { TickStats, type TickSummary } from "../metrics/mod.ts";
+import { DelayHistogram, TickStats, type TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
 import { type ClientEntry, ClientTable } from "./client_table.ts";
 import { GameState, newToken } from "../state/mod.ts";
@@ -86,6 +86,10 @@ export class GameNode {
   readonly ticks: TickStats;
   /** How writes are performed (given at construction). */
   readonly writePath: WritePath;
+  /** How late each tick started against the fixed tick schedule, since the start. */
+  readonly tickLate: DelayHistogram = new DelayHistogram();
+  /** How late each tick's timer fired after the time it was set for (event-loop lag). */
+  readonly loopLag: DelayHistogram = new DelayHistogram();
 
   #role: Role;
   #epoch = 0;
@@ -125,13 +129,7 @@ export class GameNode {
       maxRequestsPerSecond: c.clients.max_requests_per_second,
     });
     this.ticks = new TickStats(c.world.tick_time * 1000);
-    this.#limits = {
-      maxSpeed: c.world.max_speed,
-      maxAoeRadius: c.world.max_aoe_radius,
-      maxQueryRadius: c.world.max_query_radius,
-      maxAoeAmount: c.world.max_aoe_amount,
-      maxCoordinate: 1e9,
-    };
+    this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
     this.#startedAt = now;
   }
@@ -227,6 +225,8 @@ export class GameNode {
       loadFactor: load.tick.loadFactor,
       lastSeq: this.#position.seq,
       sessions: load.sessions,
+      tickLateCounts: this.tickLate.counts(),
+      loopLagCounts: this.loopLag.counts(),
     };
   }
 
@@ -581,6 +581,9 @@ export class GameNode {
       this.state.step();
       this.#tick++;
     }
+    // A single node has no replica to publish its op log to: drop it each tick, or it grows with
+    // every write for as long as the node runs (a master's is drained by its publish).
+    if (this.#config.mode === "single") this.state.drainOps();
     for (const gone of this.clients.expireIdle(now)) {
       logger.info("Client {clientId} silent for {ms} ms: dropped{user}", {
         clientId: gone.clientId,
@@ -603,6 +606,16 @@ export class GameNode {
         generation,
       });
     }
+  }
+
+  /**
+   * Counts how late a tick started: `lateMs` against the fixed tick schedule (what players feel;
+   * request handling that holds the loop shows here), `loopLagMs` against the time its timer was
+   * set for.
+   */
+  recordTickStart(lateMs: number, loopLagMs: number): void {
+    this.tickLate.record(lateMs);
+    this.loopLag.record(loopLagMs);
   }
 
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */
@@ -684,6 +697,17 @@ export class GameNode {
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {
     if (!this.#send(peer, encodeEnvelope(envelope, format))) this.#counters.dropped++;
   }
+}
+
+/** The limits a node with `config` applies to client request fields (see `parseRequest`). */
+export function requestLimits(config: NodeConfig): RequestLimits {
+  return {
+    maxSpeed: config.world.max_speed,
+    maxAoeRadius: config.world.max_aoe_radius,
+    maxQueryRadius: config.world.max_query_radius,
+    maxAoeAmount: config.world.max_aoe_amount,
+    maxCoordinate: 1e9,
+  };
 }
 
 function round(n: number): number {

@@ -10,6 +10,7 @@ import {
   type WireFormat,
 } from "../protocol/mod.ts";
 import { mulberry32 } from "../random/mod.ts";
+import { DELAY_BUCKETS, DELAY_EDGES_MS, delayPercentile } from "../metrics/mod.ts";
 
 const A = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const B = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -309,6 +310,19 @@ Deno.test("handleFrame() answers ping and status", () => {
   );
 });
 
+Deno.test("status carries how late ticks started, cumulative per delay bucket", () => {
+  const h = new Harness();
+  h.node.recordTickStart(0.2, 0.1);
+  h.node.recordTickStart(60, 0.3); // request handling held the loop 60 ms past the tick's time
+  const load = h.call(A, PEER_1, { status: {} }, 0).statusReply!.load!;
+  const late = load.tickLateCounts ?? [];
+  assert.equal(late.length, DELAY_BUCKETS);
+  assert.equal(late.reduce((a, b) => a + b), 2);
+  assert.equal(late[DELAY_EDGES_MS.indexOf(75)], 1, "60 ms is in (50, 75]");
+  assert.equal(delayPercentile(late, 100), 75);
+  assert.equal(delayPercentile(load.loopLagCounts ?? [], 100), 0.5);
+});
+
 Deno.test("load().connections counts clients that have not logged in", () => {
   const h = new Harness();
   h.call(A, PEER_1, { ping: {} }, 0);
@@ -406,6 +420,15 @@ Deno.test("handleFrame() counts replies the transport dropped", () => {
   h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 1, ping: {} })], 0);
   assert.equal(h.node.counters.dropped, 1);
   assert.equal(h.node.counters.requests, 1);
+});
+
+Deno.test("tick() on a single node drops the op log its writes recorded", () => {
+  const h = new Harness();
+  h.login(A, PEER_1, 0);
+  h.call(A, PEER_1, { setVelocity: { vx: 1, vy: 0 } }, 0);
+  assert.equal(h.node.state.pendingOps, 2);
+  h.node.tick(20);
+  assert.equal(h.node.state.pendingOps, 0, "nothing publishes it: kept, it would grow forever");
 });
 
 Deno.test("tick() drops clients idle past idle_timeout_ms", () => {

@@ -18,6 +18,7 @@ export {
   GameNode,
   type GameNodeOptions,
   type NodeLoadFigures,
+  requestLimits,
   type SendFn,
   type WritePath,
 } from "./game_node.ts";

@@ -1,6 +1,7 @@
 import { Pump, RouterSocket } from "../transport/mod.ts";
 import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
+import { DELAY_EDGES_MS } from "../metrics/mod.ts";
 import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 
@@ -121,9 +122,13 @@ export class NodeServer implements AsyncDisposable {
   #startTicking(): void {
     const tickMs = this.#config.world.tick_time * 1000;
     this.#nextTickAt = performance.now() + tickMs;
+    let timerDue = this.#nextTickAt;
     const run = () => {
       if (this.#closing) return;
       const start = performance.now();
+      // The budget is the whole loop, requests included: a tick that starts late says so even
+      // when tick() itself is quick. Two subtractions per tick.
+      this.node.recordTickStart(start - this.#nextTickAt, start - timerDue);
       try {
         this.node.tick(start);
         this.#cluster?.afterTick(performance.now());
@@ -136,7 +141,9 @@ export class NodeServer implements AsyncDisposable {
       this.#nextTickAt += tickMs;
       // Far behind (a stall): skip ahead rather than burst through missed ticks.
       if (this.#nextTickAt < end - 5 * tickMs) this.#nextTickAt = end + tickMs;
-      this.#timer = setTimeout(run, Math.max(0, this.#nextTickAt - end));
+      const wait = Math.max(0, this.#nextTickAt - end);
+      timerDue = end + wait;
+      this.#timer = setTimeout(run, wait);
     };
     this.#timer = setTimeout(run, tickMs);
     // The report window: roll tick statistics once per second in single mode.
@@ -183,6 +190,8 @@ export class NodeServer implements AsyncDisposable {
           ...Object.entries(this.node.counters).map(([k, v]) =>
             `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
           ),
+          ...histogramLines("gameserver_tick_start_late_ms", this.node.tickLate.counts()),
+          ...histogramLines("gameserver_loop_lag_ms", this.node.loopLag.counts()),
         ];
         return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
       }
@@ -214,4 +223,17 @@ export class NodeServer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Prometheus text lines of a cumulative histogram from per-bucket counts (DELAY_EDGES_MS). */
+function histogramLines(name: string, counts: number[]): string[] {
+  const lines: string[] = [];
+  let cumulative = 0;
+  counts.forEach((n, i) => {
+    cumulative += n;
+    const le = i < DELAY_EDGES_MS.length ? String(DELAY_EDGES_MS[i]) : "+Inf";
+    lines.push(`${name}_bucket{le="${le}"} ${cumulative}`);
+  });
+  lines.push(`${name}_count ${cumulative}`);
+  return lines;
 }

@@ -1,0 +1,268 @@
+/**
+ * A reference for the fuzz test: classifies every client frame locally (the same decoding and
+ * `parseRequest` the node uses) and applies the accepted ones to a world of its own, so that each
+ * reply and each checksum of the real node can be compared with what should have happened.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { NodeConfig } from "../../lib/config/mod.ts";
+import { requestLimits } from "../../lib/node/mod.ts";
+import {
+  decodeEnvelope,
+  detectFormat,
+  type Envelope,
+  type ErrorCode,
+  parseRequest,
+  ProtocolError,
+  type Request,
+  type RequestLimits,
+} from "../../lib/protocol/mod.ts";
+import { GameState } from "../../lib/state/mod.ts";
+import type { KnownCredential } from "./fuzz_frames.ts";
+
+/** How the reference classifies one client message before any session or world is involved. */
+export type Classification =
+  | { kind: "rejected"; code: ErrorCode; clientId: string; requestId: number }
+  | { kind: "accepted"; request: Request; clientId: string; requestId: number };
+
+/** The node's world checksum right before and right after it handled one message. */
+export interface Checksums {
+  before: number;
+  after: number;
+}
+
+/** What the reference saw, by outcome. */
+export interface ReferenceCounts {
+  /** Rejected by decoding or validation (BAD_FRAME, INVALID_ARGUMENT, ...). */
+  rejected: number;
+  /** Valid, but refused for the session (NOT_LOGGED_IN, ALREADY_LOGGED_IN, SESSION_INVALID, ...). */
+  refused: number;
+  /** Writes applied (login, resume, logout, set_velocity, aoe). */
+  writes: number;
+  /** Of which resumes with a genuine token. */
+  resumes: number;
+  /** Reads answered (queries, ping, status). */
+  reads: number;
+}
+
+/** Classifies one message as the node's request handling would, with the node's limits. */
+export function classify(
+  frames: Uint8Array[],
+  config: NodeConfig,
+  limits: RequestLimits,
+): Classification {
+  const rejected = (code: ErrorCode, clientId = "", requestId = 0): Classification => ({
+    kind: "rejected",
+    code,
+    clientId,
+    requestId,
+  });
+  if (frames.length !== 1) return rejected("BAD_FRAME");
+  const frame = frames[0];
+  const format = detectFormat(frame);
+  if (frame.length > config.clients.max_frame_bytes) return rejected("FRAME_TOO_LARGE");
+  let envelope: Envelope;
+  try {
+    envelope = decodeEnvelope(frame, format);
+  } catch (err) {
+    return rejected(err instanceof ProtocolError ? err.code : "BAD_FRAME");
+  }
+  const clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
+  const requestId = envelope.requestId ?? 0;
+  try {
+    return { kind: "accepted", request: parseRequest(envelope, limits), clientId, requestId };
+  } catch (err) {
+    return rejected(err instanceof ProtocolError ? err.code : "INTERNAL", clientId, requestId);
+  }
+}
+
+/**
+ * The reference: a `GameState` of its own, the client table as the node should hold it (which
+ * connection each client id last spoke on, which user it is bound to), and the credentials learnt
+ * from login replies. Random parts of a reply (a new user's position and token) are taken from the
+ * reply; everything else is predicted and compared.
+ */
+export class ReferenceNode {
+  /** The reference world and sessions. */
+  readonly state: GameState;
+  /** Credentials seen in login replies. */
+  readonly known: KnownCredential[] = [];
+  /** What the reference saw, by outcome. */
+  readonly counts: ReferenceCounts = { rejected: 0, refused: 0, writes: 0, resumes: 0, reads: 0 };
+  readonly #config: NodeConfig;
+  readonly #limits: RequestLimits;
+  readonly #clients = new Map<string, { lane: number; userId: number }>();
+  readonly #out: Uint32Array;
+
+  /** A reference for a node with `config`. */
+  constructor(config: NodeConfig) {
+    this.#config = config;
+    this.#limits = requestLimits(config);
+    const w = config.world;
+    this.state = new GameState({
+      width: w.width,
+      height: w.height,
+      cellSize: w.cell_size,
+      maxUsers: w.max_users,
+      maxSpeed: w.max_speed,
+      initialMoney: w.initial_money,
+    }, w.tick_time);
+    this.#out = new Uint32Array(w.max_query_results);
+  }
+
+  /** The node ran a world tick. */
+  tick(): void {
+    this.state.step();
+  }
+
+  /**
+   * Checks the node's `reply` to the message `frames` sent on connection `lane`, and the node's
+   * checksums around its handling of it; then applies the message to the reference. Throws an
+   * assertion error naming the message when anything differs.
+   */
+  check(frames: Uint8Array[], lane: number, reply: Envelope, node: Checksums): void {
+    const seen = this.classifyFrames(frames);
+    const what = `${describe(frames)} → ${JSON.stringify(reply)}`;
+    assert.equal(reply.requestId ?? 0, seen.requestId, `request id not echoed: ${what}`);
+    assert.equal(reply.clientId ?? "", seen.clientId, `client id not echoed: ${what}`);
+    assert.equal(node.before, this.state.checksum(), `node and reference differed before ${what}`);
+    if (seen.kind === "rejected") {
+      this.counts.rejected++;
+      assert.equal(reply.error?.code, seen.code, `wrong error code: ${what}`);
+      assert.ok(reply.error?.message, `error without a message: ${what}`);
+      assert.equal(node.after, node.before, `a rejected frame changed the world: ${what}`);
+      return;
+    }
+    const refusal = this.#apply(seen.request, seen.clientId, lane, reply, what);
+    if (refusal !== undefined) {
+      this.counts.refused++;
+      assert.equal(reply.error?.code, refusal, `wrong refusal: ${what}`);
+      assert.equal(node.after, node.before, `a refused request changed the world: ${what}`);
+    } else {
+      assert.equal(reply.error, undefined, `unexpected error: ${what}`);
+    }
+    assert.equal(node.after, this.state.checksum(), `node and reference differ after ${what}`);
+  }
+
+  /** {@linkcode classify} with this node's config. */
+  classifyFrames(frames: Uint8Array[]): Classification {
+    return classify(frames, this.#config, this.#limits);
+  }
+
+  /** Applies an accepted request; returns the error code the node must refuse it with, if any. */
+  #apply(
+    request: Request,
+    clientId: string,
+    lane: number,
+    reply: Envelope,
+    what: string,
+  ): ErrorCode | undefined {
+    let client = this.#clients.get(clientId);
+    if (!client) this.#clients.set(clientId, client = { lane, userId: 0 });
+    else if (client.lane !== lane) {
+      // Another connection: the session stays behind until the client resumes it.
+      client.lane = lane;
+      client.userId = 0;
+    }
+    const state = this.state;
+    switch (request.op) {
+      case "ping":
+        this.counts.reads++;
+        assert.ok(reply.pong, `no pong: ${what}`);
+        return;
+      case "status":
+        this.counts.reads++;
+        assert.ok(reply.statusReply, `no status: ${what}`);
+        if (request.withChecksum) {
+          assert.equal(reply.statusReply.checksum ?? 0, state.checksum(), `checksum: ${what}`);
+        }
+        return;
+      case "query_rect":
+      case "query_circle": {
+        this.counts.reads++;
+        const total = request.op === "query_rect"
+          ? state.world.queryRect(request.x1, request.y1, request.x2, request.y2, this.#out)
+          : state.world.queryCircle(request.x, request.y, request.radius, this.#out);
+        assert.equal(reply.queryReply?.total ?? 0, total, `query total: ${what}`);
+        const ids = (reply.queryReply?.users ?? []).map((u) => u.id);
+        assert.deepEqual(ids, [...this.#out.subarray(0, Math.min(total, this.#out.length))]);
+        return;
+      }
+      case "discover":
+        return "UNKNOWN_OPERATION";
+      case "login":
+        return this.#login(request, client, reply, what);
+    }
+    if (client.userId === 0) return "NOT_LOGGED_IN";
+    const userId = client.userId;
+    if (!state.world.has(userId)) {
+      // Logged out through another client that resumed the same user.
+      client.userId = 0;
+      return "SESSION_INVALID";
+    }
+    this.counts.writes++;
+    switch (request.op) {
+      case "logout":
+        state.logout(userId);
+        client.userId = 0;
+        assert.equal(reply.logoutReply?.userId, userId, `logout: ${what}`);
+        return;
+      case "set_velocity": {
+        state.setVelocity(userId, request.vx, request.vy);
+        const user = reply.setVelocityReply?.user;
+        assert.ok(user?.id === userId && (user.vx ?? 0) === request.vx, `velocity: ${what}`);
+        assert.ok((user.vy ?? 0) === request.vy, `velocity: ${what}`);
+        return;
+      }
+      case "aoe": {
+        const total = state.aoe(userId, request.radius, request.amount, this.#out);
+        assert.equal(reply.aoeReply?.total ?? 0, total, `aoe total: ${what}`);
+        const ids = [...this.#out.subarray(0, Math.min(total, this.#out.length))];
+        assert.deepEqual(reply.aoeReply?.userIds ?? [], ids, `aoe users: ${what}`);
+        return;
+      }
+    }
+  }
+
+  #login(
+    request: Extract<Request, { op: "login" }>,
+    client: { userId: number },
+    reply: Envelope,
+    what: string,
+  ): ErrorCode | undefined {
+    if (client.userId !== 0) return "ALREADY_LOGGED_IN";
+    const login = reply.loginReply;
+    if (request.userId !== 0) {
+      const resumed = this.state.resume(request.userId, request.sessionToken);
+      if (!resumed.ok) return "SESSION_INVALID";
+      assert.ok(login?.userId === request.userId && login.resumed === true, `resume: ${what}`);
+      this.counts.writes++;
+      this.counts.resumes++;
+      client.userId = request.userId;
+      return;
+    }
+    // A new user: where it spawns and its token are the node's random choice; take them as given.
+    assert.ok(login?.user && login.sessionToken, `login: ${what}`);
+    const result = this.state.login(login.user.x ?? 0, login.user.y ?? 0, login.sessionToken);
+    assert.ok(result.ok && login.userId === result.userId, `login id: ${what}`);
+    assert.ok(!login.resumed, `a new login marked resumed: ${what}`);
+    this.counts.writes++;
+    client.userId = result.userId;
+    this.known.push({ userId: result.userId, token: login.sessionToken });
+    return;
+  }
+}
+
+/** A short description of a message for assertion messages. */
+function describe(frames: Uint8Array[]): string {
+  const text = (f: Uint8Array) => {
+    const head = f.subarray(0, 120);
+    return f[0] === 0x7b ? new TextDecoder().decode(head) : `0x${toHex(head)}`;
+  };
+  return `${frames.length} frame(s) [${frames.map((f) => `${f.length} B ${text(f)}`).join(", ")}]`;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
