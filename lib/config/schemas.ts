@@ -118,6 +118,18 @@ export const NODE_SCHEMA = {
       1_000_000,
       "Logins that create a user, per second per connection; beyond: RATE_LIMITED",
     ),
+    send_hwm: int(
+      100,
+      1,
+      1_000_000,
+      "Replies ZeroMQ queues per connection (a client reading them slower gets the rest from the node's backlog)",
+    ),
+    max_backlog_bytes: int(
+      1_048_576,
+      0,
+      1_073_741_824,
+      "Reply bytes the node holds per connection beyond send_hwm; beyond: the reply is dropped, and while over half of it is held the connection's requests are dropped unread",
+    ),
     checksum_interval_ms: int(
       500,
       0,

@@ -84,6 +84,8 @@ export interface NodeCounters {
   loginsRefused: number;
   /** Users left to expire because no client holds them (login outcome unknown to its client). */
   abandonedLogins: number;
+  /** Requests of a connection that does not read its replies, dropped unread. */
+  stalled: number;
 }
 
 /** Where a request came from: its reply goes there, and nowhere else. */
@@ -115,6 +117,12 @@ export interface GameNodeOptions {
   random?: () => number;
   /** How writes are performed in a cluster (see {@linkcode WritePath}); none: locally, at once. */
   writePath?: WritePath;
+  /**
+   * Reply bytes the transport holds for a connection that does not read them fast enough (0 while
+   * it does). Over half of `clients.max_backlog_bytes`, the connection's requests are dropped
+   * unread. Default: always 0.
+   */
+  backlogBytes?: (peer: Uint8Array) => number;
 }
 
 const logger = log("node");
@@ -157,7 +165,10 @@ export class GameNode {
     foreign: 0,
     loginsRefused: 0,
     abandonedLogins: 0,
+    stalled: 0,
   };
+  readonly #backlogBytes: ((peer: Uint8Array) => number) | undefined;
+  readonly #stallBytes: number;
   readonly #connectionRateMessage: string;
   #checksumWaiters: Origin[] = [];
   #nextChecksumAt = -Infinity;
@@ -173,6 +184,8 @@ export class GameNode {
     this.#send = options.send;
     this.#random = options.random ?? Math.random;
     this.writePath = options.writePath ?? {};
+    this.#backlogBytes = options.backlogBytes;
+    this.#stallBytes = c.clients.max_backlog_bytes / 2;
     // A cluster node acts as master only once elected: until the registry says, it follows nobody.
     this.#role = c.mode === "single" ? "ROLE_SINGLE" : "ROLE_SLAVE";
     this.state = new GameState({
@@ -302,6 +315,11 @@ export class GameNode {
   handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
     this.#counters.requests++;
     this.#now = now;
+    // A connection that does not read its replies gets no more work done for it until it does.
+    if (this.#backlogBytes !== undefined && this.#backlogBytes(peer) > this.#stallBytes) {
+      this.#counters.stalled++;
+      return;
+    }
     const admitted = this.clients.connect(peer, now);
     if (admitted.type === "rate_limited") {
       if (!admitted.answer) {

@@ -34,7 +34,11 @@ class Harness {
 
   constructor(
     patch: (config: NodeConfig) => void = () => {},
-    options: { accept?: boolean; writePath?: WritePath } = {},
+    options: {
+      accept?: boolean;
+      writePath?: WritePath;
+      backlogBytes?: (peer: Uint8Array) => number;
+    } = {},
   ) {
     this.config = defaults(NODE_SCHEMA);
     this.config.world.width = 1000;
@@ -48,6 +52,7 @@ class Harness {
       },
       random: seeded(1),
       writePath: options.writePath,
+      backlogBytes: options.backlogBytes,
     }, 0);
   }
 
@@ -800,4 +805,20 @@ Deno.test("status with_checksum computes at most one checksum per checksum_inter
     assert.equal(reply.requestId, 5);
     assert.equal(reply.statusReply?.checksum, h.node.state.checksum());
   }
+});
+
+Deno.test("handleFrame() drops the requests of a connection that does not read its replies", () => {
+  let held = 0;
+  const h = new Harness((c) => (c.clients.max_backlog_bytes = 1000), {
+    backlogBytes: (peer) => (peer[3] === 1 ? held : 0),
+  });
+  assert.equal(h.call(A, PEER_1, { ping: {} }, 0).msg, "pong");
+  held = 501;
+  const start = h.sent.length;
+  h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 2, ping: {} })], 1);
+  assert.equal(h.sent.length, start, "no work and no reply for it");
+  assert.equal(h.node.counters.stalled, 1);
+  assert.equal(h.call(B, PEER_2, { ping: {} }, 2).msg, "pong", "other connections are served");
+  held = 500;
+  assert.equal(h.call(A, PEER_1, { ping: {} }, 3).msg, "pong", "served again once it reads");
 });

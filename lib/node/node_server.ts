@@ -67,6 +67,7 @@ export class NodeServer implements AsyncDisposable {
       config,
       send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
       writePath: cluster?.writePath,
+      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
     let socket: RouterSocket;
     try {
@@ -78,6 +79,8 @@ export class NodeServer implements AsyncDisposable {
         {
           maxMessageSize: config.clients.max_frame_bytes * 2,
           batchSends: true,
+          sendHwm: config.clients.send_hwm,
+          maxBacklogBytes: config.clients.max_backlog_bytes,
         },
       );
     } catch (err) {
@@ -106,6 +109,19 @@ export class NodeServer implements AsyncDisposable {
       port: socket.port,
     });
     return server;
+  }
+
+  /**
+   * The node's counters with the client socket's: replies the transport dropped because a
+   * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`).
+   */
+  get counters(): Record<string, number> {
+    const socket = this.#socket.stats;
+    return {
+      ...this.node.counters,
+      overflowed: socket.overflowed,
+      unroutable: socket.unroutable,
+    };
   }
 
   /** The cluster coordinator (cluster mode only). */
@@ -162,7 +178,7 @@ export class NodeServer implements AsyncDisposable {
       if (path === "/status") {
         return Response.json({
           ...status,
-          counters: this.node.counters,
+          counters: this.counters,
           registries: this.#cluster?.registries.map((l) => ({
             endpoint: l.endpoint,
             healthy: l.healthy,
@@ -180,7 +196,7 @@ export class NodeServer implements AsyncDisposable {
           `gameserver_load_factor ${l.loadFactor}`,
           `gameserver_last_seq ${l.lastSeq}`,
           `gameserver_epoch ${status.epoch}`,
-          ...Object.entries(this.node.counters).map(([k, v]) =>
+          ...Object.entries(this.counters).map(([k, v]) =>
             `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
           ),
         ];

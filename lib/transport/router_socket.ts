@@ -43,6 +43,15 @@ export interface RouterSocketOptions extends SocketOptions {
   batchSends?: boolean;
   /** With `batchSends`: queued messages before `send()` returns `false`. Default 10,000. */
   maxQueuedSends?: number;
+  /**
+   * Bytes (of payload) held for one peer whose zeromq queue is full (`sendHwm` messages waiting
+   * because the peer does not read them fast enough), sent in order as soon as its queue takes
+   * them again. A send that would hold more is dropped (`send()` returns `false`, or at the flush;
+   * counted in `stats.overflowed` and `stats.dropped`), so what a peer that does not read costs is
+   * bounded: `sendHwm` messages in zeromq plus this many bytes. Sockets through FFI only
+   * (`pump.stats.socketMode`); with zeromq.js such sends are dropped. Default 0: none held.
+   */
+  maxBacklogBytes?: number;
 }
 
 /** Default inbound message limit of a ROUTER: 4 MiB (a peer sending more is disconnected). */
@@ -68,13 +77,21 @@ export class RouterSocket extends SocketBase {
   ): Promise<RouterSocket> {
     pump[kCheckOpen]();
     checkInteger(options.maxQueuedSends, "maxQueuedSends", 1);
-    const { batchSends, maxQueuedSends, curve, ...socketOptions } = options;
+    checkInteger(options.maxBacklogBytes, "maxBacklogBytes", 0);
+    const { batchSends, maxQueuedSends, maxBacklogBytes, curve, ...socketOptions } = options;
     const deliver = (message: Uint8Array[]) => {
       const peer = message[0];
       message.shift();
       onMessage(peer, message);
     };
-    const targetOptions = { kind: "router", receives: true, deliver, batchSends, maxQueuedSends };
+    const targetOptions = {
+      kind: "router",
+      receives: true,
+      deliver,
+      batchSends,
+      maxQueuedSends,
+      maxBacklogBytes,
+    };
     const native = curve ? undefined : pump[kNative];
     if (native !== undefined) {
       // A plain ROUTER talks to libzmq through FFI (see PumpOptions.sockets).
@@ -127,5 +144,13 @@ export class RouterSocket extends SocketBase {
     return this.target.send(
       Array.isArray(frames) ? [peer, ...frames] : [peer, frames],
     );
+  }
+
+  /**
+   * Payload bytes held for `peer` because its zeromq queue is full (see `maxBacklogBytes`); 0 while
+   * it reads its messages.
+   */
+  backlogBytes(peer: Uint8Array): number {
+    return this.target.backlogBytes(peer);
   }
 }
