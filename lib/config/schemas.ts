@@ -206,10 +206,10 @@ export const NODE_SCHEMA = {
       "A master cut off from registry and slaves this long stops acknowledging writes",
     ),
     publish_hwm: int(
-      100_000,
+      1000,
       1,
       10_000_000,
-      "Replication updates queued per slave before the publisher drops (the slave then resyncs)",
+      "Replication updates queued per slave (1000: 20 s of ticks) before the publisher drops them for it (the slave then resyncs from a snapshot); bounds what a frozen or removed slave holds on the master to this many updates",
     ),
     replica_silence_ms: int(
       1000,
