@@ -310,6 +310,28 @@ if (SOCKET_MODES.includes("ffi")) {
     assert.equal(router.stats.sent + router.stats.dropped, total);
   });
 
+  Deno.test("RouterSocket counts connections opened and closed, also by a message over maxMessageSize [ffi]", async () => {
+    await using pump = new TestPump({ sockets: "ffi" });
+    let received = 0;
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => received++, {
+      maxMessageSize: 1000,
+      countConnections: true,
+    });
+    await using polite = await RawDealer.connect(router.port);
+    await polite.send(bytes("hello"));
+    await until(() => received === 1, 10_000, "the first message");
+    await until(() => router.connectionCounts.accepted === 1, 10_000, "one accepted");
+    polite.close();
+    await until(() => router.connectionCounts.disconnected === 1, 10_000, "one closed");
+    await using rude = await RawDealer.connect(router.port);
+    await rude.send(new Uint8Array(5000));
+    // zeromq hangs up on it: the frame is never delivered.
+    assert.equal(await rude.closedByServer(10_000), true);
+    await until(() => router.connectionCounts.disconnected === 2, 10_000, "the rude one closed");
+    assert.equal(router.connectionCounts.accepted, 2);
+    assert.equal(received, 1);
+  });
+
   Deno.test("RouterSocket with a small sendHwm and a backlog delivers a burst to a reader in order [ffi]", async () => {
     await using pump = new TestPump({ sockets: "ffi" });
     const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer) => {
