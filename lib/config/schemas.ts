@@ -87,7 +87,18 @@ export const NODE_SCHEMA = {
       3_600_000,
       "Drop a client silent this long (any message counts)",
     ),
-    max_frame_bytes: int(65_536, 64, 16_777_216, "Largest client frame accepted"),
+    max_frame_bytes: int(
+      65_536,
+      64,
+      16_777_216,
+      "Largest client frame accepted; larger ones get FRAME_TOO_LARGE up to frame_disconnect_bytes",
+    ),
+    frame_disconnect_bytes: int(
+      1_048_576,
+      64,
+      1_073_741_824,
+      "A frame larger than this (or than max_frame_bytes, if larger) makes the node close the connection without a reply (counted in disconnects)",
+    ),
     max_requests_per_second: int(
       1000,
       1,
@@ -107,7 +118,7 @@ export const NODE_SCHEMA = {
       "Most client ids one connection carries at once (a game client uses one); beyond: UNAVAILABLE",
     ),
     max_requests_per_connection: int(
-      20_000,
+      10_000,
       1,
       10_000_000,
       "Work units per second one connection may use over all its client ids, in bursts of a tenth of that; beyond: RATE_LIMITED, and past as many refusals again in a second, dropped unanswered",

@@ -100,12 +100,20 @@ interface Origin {
   readonly requestId: number;
 }
 
-/** A query's work units: one per this many users it matched (scanned)… */
-const USERS_MATCHED_PER_UNIT = 2000;
-/** …and one per this many users its reply lists (measured: ~1 µs each, a cheap request ~15 µs). */
-const USERS_LISTED_PER_UNIT = 16;
+/**
+ * A query's work units: one per this many users it matched (scanned)… A work unit is about what a
+ * cheap request costs a node on this project's machine, ~15 µs with the transport.
+ */
+const USERS_MATCHED_PER_UNIT = 1000;
+/**
+ * …and one per this many users its reply lists: 2–4 µs each with the encoding and the copy, as
+ * measured in a node answering whole-world queries while other connections wait.
+ */
+const USERS_LISTED_PER_UNIT = 4;
 /** A status with a checksum: one work unit per this many users in the world. */
 const USERS_CHECKSUMMED_PER_UNIT = 50;
+/** A frame costs a work unit more per this many bytes. */
+const BYTES_PER_UNIT = 16_384;
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
 const MAX_CHECKSUM_WAITERS = 1024;
 
@@ -332,6 +340,10 @@ export class GameNode {
     }
     const connection = admitted.connection;
     const frame = frames[frames.length - 1];
+    // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
+    if (frame && frame.length > BYTES_PER_UNIT) {
+      this.clients.charge(connection, undefined, frame.length / BYTES_PER_UNIT);
+    }
     if (frames.length !== 1 || !frame) {
       this.#counters.badFrames++;
       this.#replyError(

@@ -763,13 +763,13 @@ Deno.test("handleFrame() bounds what one connection may do", async (t) => {
 
 Deno.test("handleFrame() charges queries by the users they match and list", () => {
   const h = new Harness((c) => {
-    c.clients.max_requests_per_second = 100;
+    c.clients.max_requests_per_second = 300;
     c.world.max_query_results = 1000;
     c.world.max_users = 5000;
   });
   for (let i = 0; i < 4000; i++) h.node.state.login(i % 1000, i % 997, "ab".repeat(16));
-  // 4,000 matched (2 units) and 1,000 listed (62.5 units): the second whole-world query in the
-  // same second is refused, cheap requests a second later are fine.
+  // 1 + 4,000 matched (4 units) + 1,000 listed (250 units): two whole-world queries spend more than
+  // a second's budget, so the third is refused; a second later cheap requests are fine.
   const whole = { queryRect: { x1: 0, y1: 0, x2: 1000, y2: 1000 } };
   assert.equal(h.call(A, PEER_1, whole, 0).queryReply?.total, 4000);
   assert.equal(h.call(A, PEER_1, whole, 1).msg, "queryReply");

@@ -77,10 +77,15 @@ export class NodeServer implements AsyncDisposable {
         (peer, frames) => node.handleFrame(peer, frames, performance.now()),
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
-          maxMessageSize: config.clients.max_frame_bytes * 2,
+          // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
+          maxMessageSize: Math.max(
+            config.clients.max_frame_bytes,
+            config.clients.frame_disconnect_bytes,
+          ),
           batchSends: true,
           sendHwm: config.clients.send_hwm,
           maxBacklogBytes: config.clients.max_backlog_bytes,
+          countConnections: true,
         },
       );
     } catch (err) {
@@ -113,14 +118,19 @@ export class NodeServer implements AsyncDisposable {
 
   /**
    * The node's counters with the client socket's: replies the transport dropped because a
-   * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`).
+   * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
+   * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
+   * frame over `clients.frame_disconnect_bytes`).
    */
   get counters(): Record<string, number> {
     const socket = this.#socket.stats;
+    const connections = this.#socket.connectionCounts;
     return {
       ...this.node.counters,
       overflowed: socket.overflowed,
       unroutable: socket.unroutable,
+      accepted: connections.accepted,
+      disconnects: connections.disconnected,
     };
   }
 
