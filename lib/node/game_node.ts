@@ -617,9 +617,30 @@ export class GameNode {
     }
     // A resume from another connection acts as no user until it succeeds.
     const userId = own ? entry.userId : 0;
-    if (request.op === "login") entry.loginInFlight = true;
-    const respond = (reply: Envelope, generation?: number) =>
+    const login = request.op === "login";
+    let answered = false;
+    const respond = (reply: Envelope, generation?: number) => {
+      answered = true;
       this.#finishWrite(origin, request, userId, reply, generation);
+    };
+    if (login) entry.loginInFlight = true;
+    try {
+      this.#perform(origin, request, envelope, userId, respond);
+    } catch (err) {
+      // Nothing will answer this login now (the caller replies INTERNAL): the id may log in again.
+      if (login && !answered) entry.loginInFlight = false;
+      throw err;
+    }
+  }
+
+  /** Forwards a write to the master (slave) or executes it here; `respond` gets its one reply. */
+  #perform(
+    origin: Origin,
+    request: Request,
+    envelope: Envelope,
+    userId: number,
+    respond: (reply: Envelope, generation?: number) => void,
+  ): void {
     if (!this.authoritative) {
       const forward = this.writePath.forward;
       const sent = forward?.({

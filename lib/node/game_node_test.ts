@@ -822,3 +822,26 @@ Deno.test("handleFrame() drops the requests of a connection that does not read i
   held = 500;
   assert.equal(h.call(A, PEER_1, { ping: {} }, 3).msg, "pong", "served again once it reads");
 });
+
+Deno.test("a login that fails with an exception does not keep its client id from logging in", () => {
+  let broken = true;
+  const h = new Harness((c) => {
+    c.mode = "cluster";
+    c.role = "slave";
+  }, {
+    writePath: {
+      forward: (write) => {
+        if (broken) throw new Error("link broke");
+        write.done({
+          clientId: write.clientId,
+          requestId: write.requestId,
+          loginReply: { userId: 3 },
+        });
+        return true;
+      },
+    },
+  });
+  assertError(h.call(A, PEER_1, { login: {} }, 0), "INTERNAL");
+  broken = false;
+  assert.equal(h.call(A, PEER_1, { login: {} }, 1).loginReply?.userId, 3);
+});
