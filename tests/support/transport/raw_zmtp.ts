@@ -62,13 +62,49 @@ export class RawDealer implements AsyncDisposable {
     this.#conn = conn;
   }
 
-  /** Connects to a ROUTER on `port` and sends the greeting and READY (nothing is read). */
+  /**
+   * Connects to a ROUTER on `port`: sends the greeting and READY, and reads the server's (a peer may
+   * send messages only once the handshake is done both ways: libzmq drops one whose data arrives
+   * before it sent its own READY). Nothing is read after that.
+   */
   static async connect(port: number, hostname = "127.0.0.1"): Promise<RawDealer> {
     const conn = await Deno.connect({ hostname, port });
     const dealer = new RawDealer(conn);
-    await dealer.#write(greeting());
-    await dealer.#write(ready());
+    try {
+      await dealer.#write(greeting());
+      await dealer.#write(ready());
+      await dealer.#readHandshake();
+    } catch (error) {
+      dealer.close();
+      throw error;
+    }
     return dealer;
+  }
+
+  /** Reads the server's 64-byte greeting and its READY command. */
+  async #readHandshake(): Promise<void> {
+    let got = new Uint8Array(0);
+    const need = async (n: number) => {
+      while (got.length < n) {
+        const chunk = new Uint8Array(n - got.length);
+        const read = await this.#conn.read(chunk);
+        if (read === null) throw new Error("The server closed the connection in the handshake");
+        const next = new Uint8Array(got.length + read);
+        next.set(got);
+        next.set(chunk.subarray(0, read), got.length);
+        got = next;
+      }
+    };
+    await need(66);
+    const flags = got[64];
+    if ((flags & 0x04) === 0) throw new Error("The server's handshake has no READY command");
+    if (flags & 0x02) {
+      await need(73);
+      const size = Number(new DataView(got.buffer).getBigUint64(65));
+      await need(73 + size);
+    } else {
+      await need(66 + got[65]);
+    }
   }
 
   /** Sends one message of one frame. */
