@@ -16,13 +16,16 @@ import {
 import { log } from "../log/mod.ts";
 import { DelayHistogram, TickStats, type TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
-import { type ClientEntry, ClientTable } from "./client_table.ts";
+import { type ClientEntry, ClientTable, type ConnectionEntry } from "./client_table.ts";
 import { GameState, newToken } from "../state/mod.ts";
 
 /** Sends one frame to a client connection; false when the transport dropped it. */
 export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
 
-/** A write a slave hands to the master; `done` receives the master's reply envelope. */
+/**
+ * A write a slave hands to the master; `done` receives the master's reply envelope (for a login, with
+ * the user's resume generation) exactly once.
+ */
 export interface ForwardedWrite {
   clientId: string;
   requestId: number;
@@ -30,7 +33,7 @@ export interface ForwardedWrite {
   request: Envelope;
   /** The user this client's session is bound to here (0 = none). */
   userId: number;
-  done: (reply: Envelope) => void;
+  done: (reply: Envelope, generation?: number) => void;
 }
 
 /** How a node performs writes: locally (single, master) or by forwarding to the master (slave). */
@@ -59,6 +62,61 @@ export interface NodeLoadFigures {
   tick: TickSummary;
 }
 
+/** Counters of what a node refused, dropped or answered with an error (status and /metrics). */
+export interface NodeCounters {
+  /** Messages received from clients. */
+  requests: number;
+  /** Error replies sent. */
+  errors: number;
+  /** Replies the transport did not take (peer gone, output full). */
+  dropped: number;
+  /** Messages that were not one decodable frame within max_frame_bytes. */
+  badFrames: number;
+  /** Requests refused with RATE_LIMITED (client id, connection or new-user budget). */
+  rateLimited: number;
+  /** Requests of a connection far over its budget, dropped without a reply. */
+  unanswered: number;
+  /** New client ids refused: max_clients or max_ids_per_connection. */
+  idsRefused: number;
+  /** Requests under a client id bound to another connection (served without its session). */
+  foreign: number;
+  /** Logins refused because another login of the client id was in flight or it is logged in elsewhere. */
+  loginsRefused: number;
+  /** Users left to expire because no client holds them (login outcome unknown to its client). */
+  abandonedLogins: number;
+  /** Requests of a connection that does not read its replies, dropped unread. */
+  stalled: number;
+}
+
+/** Where a request came from: its reply goes there, and nowhere else. */
+interface Origin {
+  readonly peer: Uint8Array;
+  readonly format: WireFormat;
+  readonly connection: ConnectionEntry;
+  readonly entry: ClientEntry;
+  /** False when the client id is bound to another connection (see `ClientTable.admit`). */
+  readonly own: boolean;
+  readonly clientId: string;
+  readonly requestId: number;
+}
+
+/**
+ * A query's work units: one per this many users it matched (scanned)… A work unit is about what a
+ * cheap request costs a node on this project's machine, ~15 µs with the transport.
+ */
+const USERS_MATCHED_PER_UNIT = 1000;
+/**
+ * …and one per this many users its reply lists: 2–4 µs each with the encoding and the copy, as
+ * measured in a node answering whole-world queries while other connections wait.
+ */
+const USERS_LISTED_PER_UNIT = 4;
+/** A status with a checksum: one work unit per this many users in the world. */
+const USERS_CHECKSUMMED_PER_UNIT = 50;
+/** A frame costs a work unit more per this many bytes. */
+const BYTES_PER_UNIT = 16_384;
+/** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
+const MAX_CHECKSUM_WAITERS = 1024;
+
 /** Options of {@linkcode GameNode}. */
 export interface GameNodeOptions {
   config: NodeConfig;
@@ -67,6 +125,12 @@ export interface GameNodeOptions {
   random?: () => number;
   /** How writes are performed in a cluster (see {@linkcode WritePath}); none: locally, at once. */
   writePath?: WritePath;
+  /**
+   * Reply bytes the transport holds for a connection that does not read them fast enough (0 while
+   * it does). Over half of `clients.max_backlog_bytes`, the connection's requests are dropped
+   * unread. Default: always 0.
+   */
+  backlogBytes?: (peer: Uint8Array) => number;
 }
 
 const logger = log("node");
@@ -102,7 +166,26 @@ export class GameNode {
   readonly #results: Uint32Array;
   readonly #lingering = new Map<number, { deadline: number; generation: number }>();
   readonly #startedAt: number;
-  readonly #counters = { requests: 0, errors: 0, dropped: 0, badFrames: 0 };
+  readonly #counters: NodeCounters = {
+    requests: 0,
+    errors: 0,
+    dropped: 0,
+    badFrames: 0,
+    rateLimited: 0,
+    unanswered: 0,
+    idsRefused: 0,
+    foreign: 0,
+    loginsRefused: 0,
+    abandonedLogins: 0,
+    stalled: 0,
+  };
+  readonly #backlogBytes: ((peer: Uint8Array) => number) | undefined;
+  readonly #stallBytes: number;
+  readonly #connectionRateMessage: string;
+  #checksumWaiters: Origin[] = [];
+  #nextChecksumAt = -Infinity;
+  /** The latest time handed in (by a request or a tick): deadlines of writes finished later. */
+  #now: number;
   #tick = 0;
   #lastOverloadLog = -Infinity;
 
@@ -113,6 +196,8 @@ export class GameNode {
     this.#send = options.send;
     this.#random = options.random ?? Math.random;
     this.writePath = options.writePath ?? {};
+    this.#backlogBytes = options.backlogBytes;
+    this.#stallBytes = c.clients.max_backlog_bytes / 2;
     // A cluster node acts as master only once elected: until the registry says, it follows nobody.
     this.#role = c.mode === "single" ? "ROLE_SINGLE" : "ROLE_SLAVE";
     this.state = new GameState({
@@ -127,17 +212,21 @@ export class GameNode {
       idleTimeoutMs: c.clients.idle_timeout_ms,
       maxClients: c.clients.max_clients,
       maxRequestsPerSecond: c.clients.max_requests_per_second,
+      maxIdsPerConnection: c.clients.max_ids_per_connection,
+      maxRequestsPerConnection: c.clients.max_requests_per_connection,
+      maxNewUsersPerConnection: c.clients.max_new_users_per_connection,
     });
+    this.#connectionRateMessage =
+      `More than ${c.clients.max_requests_per_connection} requests (work units) per second on this connection`;
     this.ticks = new TickStats(c.world.tick_time * 1000);
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
     this.#startedAt = now;
+    this.#now = now;
   }
 
-  /** Counters for status and tests. */
-  get counters(): Readonly<
-    { requests: number; errors: number; dropped: number; badFrames: number }
-  > {
+  /** Counters for status, metrics and tests. */
+  get counters(): Readonly<NodeCounters> {
     return this.#counters;
   }
 
@@ -233,7 +322,28 @@ export class GameNode {
   /** Handles one message from a client connection. Never throws. */
   handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
     this.#counters.requests++;
+    this.#now = now;
+    // A connection that does not read its replies gets no more work done for it until it does.
+    if (this.#backlogBytes !== undefined && this.#backlogBytes(peer) > this.#stallBytes) {
+      this.#counters.stalled++;
+      return;
+    }
+    const admitted = this.clients.connect(peer, now);
+    if (admitted.type === "rate_limited") {
+      if (!admitted.answer) {
+        this.#counters.unanswered++;
+        return;
+      }
+      this.#counters.rateLimited++;
+      this.#refuse(peer, frames, "RATE_LIMITED", this.#connectionRateMessage);
+      return;
+    }
+    const connection = admitted.connection;
     const frame = frames[frames.length - 1];
+    // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
+    if (frame && frame.length > BYTES_PER_UNIT) {
+      this.clients.charge(connection, undefined, frame.length / BYTES_PER_UNIT);
+    }
     if (frames.length !== 1 || !frame) {
       this.#counters.badFrames++;
       this.#replyError(
@@ -278,40 +388,34 @@ export class GameNode {
       this.#replyError(peer, format, clientId, requestId, e.code, e.message);
       return;
     }
-    const boundBefore = this.clients.get(clientId)?.userId ?? 0;
-    const admitted = this.clients.admit(clientId, peer, format, now);
-    // A session detached by a move to another connection lingers like a dropped client's: if the
-    // client never resumes, its user must still expire after session_linger_ms.
-    if (boundBefore !== 0 && this.clients.get(clientId)?.userId === 0) {
-      this.#linger(boundBefore, now);
-    }
-    if (admitted.type === "full") {
-      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", "Node is at max_clients");
+    const result = this.clients.admit(clientId, connection, format, now);
+    if (result.type === "full") {
+      this.#counters.idsRefused++;
+      const message = result.scope === "node"
+        ? "Node is at max_clients"
+        : `This connection carries max_ids_per_connection (${this.#config.clients.max_ids_per_connection}) client ids already`;
+      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", message);
       return;
     }
-    if (admitted.type === "rate_limited") {
+    if (result.type === "rate_limited") {
+      this.#counters.rateLimited++;
       this.#replyError(
         peer,
         format,
         clientId,
         requestId,
         "RATE_LIMITED",
-        `More than ${this.#config.clients.max_requests_per_second} requests per second`,
+        `More than ${this.#config.clients.max_requests_per_second} requests (work units) per second for this client id`,
       );
       return;
     }
-    const entry = admitted.entry;
-    if (admitted.fresh) logger.debug("Client {clientId} connected", { clientId });
-    if (admitted.moved) {
-      logger.info(
-        "Client {clientId} moved to a new connection; session detached until it resumes",
-        {
-          clientId,
-        },
-      );
-    }
+    const entry = result.entry;
+    const own = result.type === "ok";
+    if (!own) this.#counters.foreign++;
+    else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
+    const origin: Origin = { peer, format, connection, entry, own, clientId, requestId };
     try {
-      this.#dispatch(entry, requestId, request, envelope, now);
+      this.#dispatch(origin, request, envelope, now);
     } catch (err) {
       logger.error("Request {op} from {clientId} failed: {error}", {
         op: request.op,
@@ -322,16 +426,27 @@ export class GameNode {
     }
   }
 
-  #dispatch(
-    entry: ClientEntry,
-    requestId: number,
-    request: Request,
-    envelope: Envelope,
-    now: number,
-  ) {
+  /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
+  #refuse(peer: Uint8Array, frames: Uint8Array[], code: ErrorCode, message: string): void {
+    const frame = frames[frames.length - 1];
+    let clientId = "";
+    let requestId = 0;
+    let format: WireFormat = "binary";
+    if (frames.length === 1 && frame && frame.length <= this.#config.clients.max_frame_bytes) {
+      format = detectFormat(frame);
+      try {
+        const envelope = decodeEnvelope(frame, format);
+        clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
+        requestId = envelope.requestId ?? 0;
+      } catch { /* answered without ids */ }
+    }
+    this.#replyError(peer, format, clientId, requestId, code, message);
+  }
+
+  #dispatch(origin: Origin, request: Request, envelope: Envelope, now: number) {
     switch (request.op) {
       case "ping":
-        this.#reply(entry, requestId, {
+        this.#reply(origin, {
           pong: {
             clientTimeMs: request.clientTimeMs,
             serverTimeMs: Date.now(),
@@ -341,7 +456,8 @@ export class GameNode {
         });
         return;
       case "status":
-        this.#reply(entry, requestId, { statusReply: this.statusReply(now, request.withChecksum) });
+        if (request.withChecksum) this.#checksumStatus(origin, now);
+        else this.#reply(origin, { statusReply: this.statusReply(now) });
         return;
       case "query_rect": {
         const total = this.state.world.queryRect(
@@ -351,7 +467,8 @@ export class GameNode {
           request.y2,
           this.#results,
         );
-        this.#reply(entry, requestId, { queryReply: this.#queryReply(total) });
+        this.#chargeQuery(origin, total);
+        this.#reply(origin, { queryReply: this.#queryReply(total) });
         return;
       }
       case "query_circle": {
@@ -361,22 +478,71 @@ export class GameNode {
           request.radius,
           this.#results,
         );
-        this.#reply(entry, requestId, { queryReply: this.#queryReply(total) });
+        this.#chargeQuery(origin, total);
+        this.#reply(origin, { queryReply: this.#queryReply(total) });
         return;
       }
       case "discover":
         this.#replyError(
-          entry.peer,
-          entry.format,
-          entry.clientId,
-          requestId,
+          origin.peer,
+          origin.format,
+          origin.clientId,
+          origin.requestId,
           "UNKNOWN_OPERATION",
           "discover is answered by the registry, not by a game node",
         );
         return;
       default:
-        this.#write(entry, requestId, request, envelope, now);
+        this.#write(origin, request, envelope, now);
     }
+  }
+
+  /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
+  #chargeQuery(origin: Origin, total: number): void {
+    const listed = Math.min(total, this.#results.length);
+    this.clients.charge(
+      origin.connection,
+      origin.own ? origin.entry : undefined,
+      total / USERS_MATCHED_PER_UNIT + listed / USERS_LISTED_PER_UNIT,
+    );
+  }
+
+  /**
+   * A status with the state checksum, a pass over every user: computed at once when none was in
+   * the last `checksum_interval_ms`, else with the next one, which answers every request waiting.
+   */
+  #checksumStatus(origin: Origin, now: number): void {
+    this.clients.charge(
+      origin.connection,
+      origin.own ? origin.entry : undefined,
+      this.state.world.size / USERS_CHECKSUMMED_PER_UNIT,
+    );
+    if (this.#checksumWaiters.length === 0 && now >= this.#nextChecksumAt) {
+      this.#checksumWaiters.push(origin);
+      this.#answerChecksums(now);
+      return;
+    }
+    if (this.#checksumWaiters.length >= MAX_CHECKSUM_WAITERS) {
+      this.#counters.rateLimited++;
+      this.#replyError(
+        origin.peer,
+        origin.format,
+        origin.clientId,
+        origin.requestId,
+        "RATE_LIMITED",
+        `${MAX_CHECKSUM_WAITERS} status requests with a checksum are waiting already`,
+      );
+      return;
+    }
+    this.#checksumWaiters.push(origin);
+  }
+
+  #answerChecksums(now: number): void {
+    const waiters = this.#checksumWaiters;
+    this.#checksumWaiters = [];
+    this.#nextChecksumAt = now + this.#config.clients.checksum_interval_ms;
+    const status = this.statusReply(now, true);
+    for (const origin of waiters) this.#reply(origin, { statusReply: { ...status } });
   }
 
   /** The status of this node. */
@@ -394,60 +560,122 @@ export class GameNode {
     };
   }
 
-  #write(entry: ClientEntry, requestId: number, request: Request, envelope: Envelope, now: number) {
-    if (request.op === "login" && entry.userId !== 0) {
+  #write(origin: Origin, request: Request, envelope: Envelope, now: number) {
+    const { entry, own } = origin;
+    const refuse = (code: ErrorCode, message: string) =>
       this.#replyError(
-        entry.peer,
-        entry.format,
-        entry.clientId,
-        requestId,
-        "ALREADY_LOGGED_IN",
-        `Already logged in as user ${entry.userId}`,
+        origin.peer,
+        origin.format,
+        origin.clientId,
+        origin.requestId,
+        code,
+        message,
       );
-      return;
-    }
-    if (request.op !== "login" && entry.userId === 0) {
-      this.#replyError(
-        entry.peer,
-        entry.format,
-        entry.clientId,
-        requestId,
+    if (request.op === "login") {
+      const resume = request.userId !== 0;
+      if (entry.loginInFlight) {
+        this.#counters.loginsRefused++;
+        refuse("ALREADY_LOGGED_IN", "A login for this client id is in flight: wait for its reply");
+        return;
+      }
+      if (own && entry.userId !== 0) {
+        refuse("ALREADY_LOGGED_IN", `Already logged in as user ${entry.userId}`);
+        return;
+      }
+      if (!own && !resume) {
+        this.#counters.loginsRefused++;
+        refuse(
+          "ALREADY_LOGGED_IN",
+          "This client id is logged in on another connection: resume with its user_id and session_token to move it here",
+        );
+        return;
+      }
+      if (!own && !this.clients.hasRoom(origin.connection)) {
+        this.#counters.idsRefused++;
+        refuse(
+          "UNAVAILABLE",
+          `This connection carries max_ids_per_connection (${this.#config.clients.max_ids_per_connection}) client ids already`,
+        );
+        return;
+      }
+      if (!resume && !this.clients.takeNewUser(origin.connection, now)) {
+        this.#counters.rateLimited++;
+        refuse(
+          "RATE_LIMITED",
+          `More than ${this.#config.clients.max_new_users_per_connection} new users per second on this connection`,
+        );
+        return;
+      }
+    } else if (!own || entry.userId === 0) {
+      refuse(
         "NOT_LOGGED_IN",
-        `${request.op} needs a logged-in user`,
+        own
+          ? `${request.op} needs a logged-in user`
+          : `${request.op} needs a logged-in user on this connection (this client id is logged in on another one)`,
       );
       return;
     }
-    const respond = (reply: Envelope) => this.#finishWrite(entry.clientId, request, reply, now);
+    // A resume from another connection acts as no user until it succeeds.
+    const userId = own ? entry.userId : 0;
+    const login = request.op === "login";
+    let answered = false;
+    const respond = (reply: Envelope, generation?: number) => {
+      answered = true;
+      this.#finishWrite(origin, request, userId, reply, generation);
+    };
+    if (login) entry.loginInFlight = true;
+    try {
+      this.#perform(origin, request, envelope, userId, respond);
+    } catch (err) {
+      // Nothing will answer this login now (the caller replies INTERNAL): the id may log in again.
+      if (login && !answered) entry.loginInFlight = false;
+      throw err;
+    }
+  }
+
+  /** Forwards a write to the master (slave) or executes it here; `respond` gets its one reply. */
+  #perform(
+    origin: Origin,
+    request: Request,
+    envelope: Envelope,
+    userId: number,
+    respond: (reply: Envelope, generation?: number) => void,
+  ): void {
     if (!this.authoritative) {
       const forward = this.writePath.forward;
       const sent = forward?.({
-        clientId: entry.clientId,
-        requestId,
-        request: { ...envelope, clientId: entry.clientId, requestId },
-        userId: entry.userId,
+        clientId: origin.clientId,
+        requestId: origin.requestId,
+        request: { ...envelope, clientId: origin.clientId, requestId: origin.requestId },
+        userId,
         done: respond,
       });
       if (!sent) {
-        this.#replyError(
-          entry.peer,
-          entry.format,
-          entry.clientId,
-          requestId,
-          "UNAVAILABLE",
-          "No master is reachable for writes; queries still work",
-        );
+        respond({
+          clientId: origin.clientId,
+          requestId: origin.requestId,
+          error: {
+            code: "UNAVAILABLE",
+            message: "No master is reachable for writes; queries still work",
+          },
+        });
       }
       return;
     }
-    this.executeWrite(entry.clientId, requestId, request, entry.userId, respond);
+    this.executeWrite(origin.clientId, origin.requestId, request, userId, respond);
   }
 
   /**
    * Performs a write a slave forwarded (master side): the request is validated here like any other
    * from the network, then executed for the user the slave's session is bound to. `respond` gets
-   * exactly one reply: the result once durable, or an error.
+   * exactly one reply: the result once durable, or an error (with a login's reply, the user's resume
+   * generation, so a slave whose client is gone can let the user expire).
    */
-  executeForwarded(request: Envelope, userId: number, respond: (reply: Envelope) => void): void {
+  executeForwarded(
+    request: Envelope,
+    userId: number,
+    respond: (reply: Envelope, generation?: number) => void,
+  ): void {
     const clientId = typeof request.clientId === "string" ? request.clientId : "";
     const requestId = request.requestId ?? 0;
     const fail = (code: ErrorCode, message: string) =>
@@ -469,14 +697,16 @@ export class GameNode {
 
   /**
    * Performs a write on the authoritative node (single/master), for a local client or one forwarded by
-   * a slave, and calls `respond` with the reply envelope once it is durable.
+   * a slave, and calls `respond` with the reply envelope once it is durable (a login's reply with the
+   * user's resume generation). A login that was applied but fails to become durable leaves its
+   * client unsure whether it has a user: that user lingers like an abandoned session's.
    */
   executeWrite(
     clientId: string,
     requestId: number,
     request: Request,
     userId: number,
-    respond: (reply: Envelope) => void,
+    respond: (reply: Envelope, generation?: number) => void,
   ): void {
     const fail = (code: ErrorCode, message: string) =>
       respond({ clientId, requestId, error: { code, message } });
@@ -488,6 +718,7 @@ export class GameNode {
       return;
     }
     let reply: Envelope;
+    let generation: number | undefined;
     const state = this.state;
     switch (request.op) {
       case "login": {
@@ -504,6 +735,7 @@ export class GameNode {
           return;
         }
         this.#lingering.delete(result.userId);
+        generation = result.generation;
         reply = {
           clientId,
           requestId,
@@ -550,33 +782,80 @@ export class GameNode {
     }
     const whenDurable = this.writePath.whenDurable;
     if (!whenDurable) {
-      respond(reply);
+      respond(reply, generation);
       return;
     }
     const epoch = this.#epoch;
+    const loggedIn = reply.loginReply?.userId ?? 0;
     whenDurable((seq) => {
       // Which master acknowledged the write, in which epoch and update: a checker can tell that no
       // two masters acknowledged writes in one epoch.
       reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
-      respond(reply);
-    }, fail);
+      respond(reply, generation);
+    }, (code, message) => {
+      // The login may survive (a majority may hold it) though its client is told it failed.
+      if (loggedIn !== 0) this.lingerUser(loggedIn, generation ?? 0);
+      fail(code, message);
+    });
   }
 
-  /** Binds or unbinds the session for a finished write, then replies to the client. */
-  #finishWrite(clientId: string, request: Request, reply: Envelope, _now: number): void {
-    const entry = this.clients.get(clientId);
-    if (!entry) return; // The client left meanwhile: nobody to reply to.
-    if (reply.loginReply?.userId) this.clients.bind(entry, reply.loginReply.userId);
-    else if (
-      reply.logoutReply || (request.op !== "login" && reply.error?.code === "SESSION_INVALID")
+  /**
+   * Lets a user no client holds expire after `session_linger_ms` unless it is resumed meanwhile
+   * (its resume generation moves on): a login whose client never saw the reply, or whose
+   * connection was gone when it came.
+   */
+  lingerUser(userId: number, generation: number): void {
+    this.#counters.abandonedLogins++;
+    this.#lingering.set(userId, {
+      deadline: this.#now + this.#config.clients.session_linger_ms,
+      generation,
+    });
+  }
+
+  /**
+   * Binds or unbinds the session for a finished write, then replies to the connection that sent the
+   * request: never to whoever holds its client id now.
+   */
+  #finishWrite(
+    origin: Origin,
+    request: Request,
+    userId: number,
+    reply: Envelope,
+    generation: number | undefined,
+  ): void {
+    const entry = origin.entry;
+    const held = this.clients.holds(entry);
+    if (request.op === "login") {
+      entry.loginInFlight = false;
+      const loggedIn = reply.loginReply?.userId ?? 0;
+      if (loggedIn !== 0) {
+        if (held) {
+          if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
+          const before = entry.userId;
+          this.clients.bind(entry, loggedIn);
+          if (before !== 0 && before !== loggedIn) this.#linger(before, this.#now);
+        } else {
+          // The client id left meanwhile: the user is nobody's unless the client resumes it.
+          this.lingerUser(loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
+        }
+      }
+    } else if (
+      reply.logoutReply || reply.error?.code === "SESSION_INVALID"
     ) {
-      this.clients.bind(entry, 0);
+      if (held && entry.connection === origin.connection && entry.userId === userId) {
+        this.clients.bind(entry, 0);
+      }
     }
-    this.#sendEnvelope(entry.peer, entry.format, reply);
+    if (reply.error) this.#counters.errors++;
+    this.#sendEnvelope(origin.peer, origin.format, reply);
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
   tick(now: number): void {
+    this.#now = now;
+    if (this.#checksumWaiters.length > 0 && now >= this.#nextChecksumAt) {
+      this.#answerChecksums(now);
+    }
     if (this.authoritative) {
       this.state.step();
       this.#tick++;
@@ -655,7 +934,7 @@ export class GameNode {
   /** Sends a notice to every client (e.g. before shutdown). */
   broadcastNotice(kind: "NOTICE_KIND_SHUTDOWN", message: string): void {
     for (const entry of this.clients.entries()) {
-      this.#sendEnvelope(entry.peer, entry.format, {
+      this.#sendEnvelope(entry.connection.peer, entry.format, {
         clientId: entry.clientId,
         requestId: 0,
         notice: { kind, message },
@@ -676,10 +955,10 @@ export class GameNode {
     return { id: userId, x: u.x, y: u.y, vx: u.vx, vy: u.vy, money: u.money };
   }
 
-  #reply(entry: ClientEntry, requestId: number, body: Envelope): void {
-    body.clientId = entry.clientId;
-    body.requestId = requestId;
-    this.#sendEnvelope(entry.peer, entry.format, body);
+  #reply(origin: Origin, body: Envelope): void {
+    body.clientId = origin.clientId;
+    body.requestId = origin.requestId;
+    this.#sendEnvelope(origin.peer, origin.format, body);
   }
 
   #replyError(

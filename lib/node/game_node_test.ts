@@ -35,7 +35,11 @@ class Harness {
 
   constructor(
     patch: (config: NodeConfig) => void = () => {},
-    options: { accept?: boolean; writePath?: WritePath } = {},
+    options: {
+      accept?: boolean;
+      writePath?: WritePath;
+      backlogBytes?: (peer: Uint8Array) => number;
+    } = {},
   ) {
     this.config = defaults(NODE_SCHEMA);
     this.config.world.width = 1000;
@@ -49,6 +53,7 @@ class Harness {
       },
       random: seeded(1),
       writePath: options.writePath,
+      backlogBytes: options.backlogBytes,
     }, 0);
   }
 
@@ -341,13 +346,14 @@ Deno.test("handleFrame() limits each client to max_requests_per_second with RATE
   assertError(
     h.call(A, PEER_1, { ping: {} }, 20),
     "RATE_LIMITED",
-    /More than 2 requests per second/,
+    /More than 2 requests \(work units\) per second for this client id/,
   );
-  assertError(h.call(A, PEER_1, { login: {} }, 999), "RATE_LIMITED");
+  assertError(h.call(A, PEER_1, { login: {} }, 300), "RATE_LIMITED");
   assert.equal(h.node.state.world.size, 0);
-  // Another client is not affected, and the next window starts afresh.
+  // Another client is not affected, and the budget refills with the time (2 per second).
   assert.equal(h.call(B, PEER_2, { ping: {} }, 30).msg, "pong");
   assert.equal(h.call(A, PEER_1, { ping: {} }, 1000).msg, "pong");
+  assert.equal(h.node.counters.rateLimited, 2);
 });
 
 Deno.test("handleFrame() refuses new clients beyond max_clients with UNAVAILABLE", () => {
@@ -525,7 +531,10 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
     }, { writePath: { expire: (userId, generation) => asked.push([userId, generation]) } });
     const id = h.node.state.login(1, 1, "ab".repeat(16));
     assert.ok(id.ok);
-    const entry = h.node.clients.admit(A, PEER_1, "binary", 0);
+    const connection = h.node.clients.connect(PEER_1, 0);
+    assert.equal(connection.type, "ok");
+    if (connection.type !== "ok") return;
+    const entry = h.node.clients.admit(A, connection.connection, "binary", 0);
     assert.equal(entry.type, "ok");
     if (entry.type === "ok") h.node.clients.bind(entry.entry, id.userId);
     h.node.tick(5000);
@@ -538,16 +547,17 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
   });
 });
 
-Deno.test("tick() removes the user of a client that moved connection and then went silent", async (t) => {
+Deno.test("tick() removes the user of a client that reconnected and then went silent", async (t) => {
   const setup = () => {
     const h = new Harness((c) => {
       c.clients.idle_timeout_ms = 1000;
       c.clients.session_linger_ms = 5000;
     });
     const login = h.login(A, PEER_1, 0);
-    // The client reconnects; its first request on the new connection is not a resume.
+    // The client reconnects; its first request on the new connection is not a resume: it is
+    // answered, and the session stays on the old connection until a resume moves it.
     assert.equal(h.call(A, PEER_2, { ping: {} }, 100).msg, "pong");
-    assert.equal(h.node.load().sessions, 0);
+    assert.equal(h.node.load().sessions, 1);
     return { h, login };
   };
   await t.step("without a resume the user goes after session_linger_ms", () => {
@@ -584,4 +594,277 @@ Deno.test("broadcastNotice() sends a notice to every client in its own format", 
     assert.deepEqual(notice.notice, { kind: "NOTICE_KIND_SHUTDOWN", message: "Going away" });
     assert.ok(!notice.requestId);
   }
+});
+
+/** A slave whose forwarded writes wait until the test answers them (as the master would). */
+function slaveHarness(patch: (config: NodeConfig) => void = () => {}) {
+  const forwarded: ForwardedWrite[] = [];
+  const h = new Harness((c) => {
+    c.mode = "cluster";
+    c.role = "slave";
+    patch(c);
+  }, {
+    writePath: {
+      forward: (write) => {
+        forwarded.push(write);
+        return true;
+      },
+    },
+  });
+  h.node.becomeSlave("master", 1);
+  return { h, forwarded };
+}
+
+/** The master's answer to a forwarded login. */
+function loginDone(write: ForwardedWrite, userId: number, generation = 0): void {
+  write.done({
+    clientId: write.clientId,
+    requestId: write.requestId,
+    loginReply: { userId, sessionToken: "ab".repeat(16) },
+  }, generation);
+}
+
+Deno.test("a reply goes to the connection that sent the request, never to the client id's thief", async (t) => {
+  const { h, forwarded } = slaveHarness();
+  const start = h.sent.length;
+  h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 1, login: {} })], 0);
+  assert.equal(forwarded.length, 1);
+  await t.step(
+    "another connection using the id while the login is in flight gets nothing of it",
+    () => {
+      // Reads are answered to the thief itself; a login or write under the id is refused.
+      assert.equal(h.call(A, PEER_2, { ping: {} }, 1).msg, "pong");
+      assertError(h.call(A, PEER_2, { login: {} }, 2), "ALREADY_LOGGED_IN", /in flight/);
+      assertError(h.call(A, PEER_2, { setVelocity: { vx: 1 } }, 3), "NOT_LOGGED_IN");
+      assert.equal(forwarded.length, 1);
+    },
+  );
+  await t.step("the login reply goes to the connection that asked", () => {
+    loginDone(forwarded[0], 42);
+    const replies = h.sent.slice(start).filter((s) => decodeEnvelope(s.frame).loginReply);
+    assert.equal(replies.length, 1);
+    assert.deepEqual(replies[0].peer, PEER_1);
+    assert.equal(h.node.clients.get(A)?.userId, 42);
+    assert.deepEqual(h.node.clients.get(A)?.connection.peer, PEER_1);
+  });
+  await t.step(
+    "the session stays on its connection: the thief can neither log in nor write",
+    () => {
+      assertError(h.call(A, PEER_2, { login: {} }, 4), "ALREADY_LOGGED_IN", /another connection/);
+      assertError(h.call(A, PEER_2, { aoe: { radius: 1, amount: 1 } }, 5), "NOT_LOGGED_IN");
+      assert.equal(forwarded.length, 1);
+      assert.ok(h.node.counters.foreign >= 5);
+    },
+  );
+  await t.step("a resume with the session token moves the id to the new connection", () => {
+    h.node.handleFrame(PEER_2, [
+      encodeEnvelope({
+        clientId: A,
+        requestId: 9,
+        login: { userId: 42, sessionToken: "ab".repeat(16) },
+      }),
+    ], 6);
+    assert.equal(forwarded.length, 2);
+    assert.equal(
+      forwarded[1].userId,
+      0,
+      "a resume from elsewhere acts as no user until it succeeds",
+    );
+    loginDone(forwarded[1], 42, 1);
+    assert.deepEqual(h.sent.at(-1)!.peer, PEER_2);
+    assert.deepEqual(h.node.clients.get(A)?.connection.peer, PEER_2);
+    assertError(h.call(A, PEER_1, { setVelocity: { vx: 1 } }, 7), "NOT_LOGGED_IN");
+  });
+});
+
+Deno.test("pipelined logins under one client id create one user", async (t) => {
+  await t.step("single mode", () => {
+    const pending: ((seq: number) => void)[] = [];
+    const h = new Harness(undefined, { writePath: { whenDurable: (ack) => pending.push(ack) } });
+    for (let i = 1; i <= 20; i++) {
+      h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: i, login: {} })], i);
+    }
+    assert.equal(pending.length, 1);
+    assert.equal(h.node.state.world.size, 1);
+    const refused = h.sent.map((s) => decodeEnvelope(s.frame));
+    assert.equal(refused.length, 19);
+    for (const r of refused) assert.equal(r.error?.code, "ALREADY_LOGGED_IN");
+    pending[0](1);
+    assert.equal(h.node.clients.get(A)?.userId, 1);
+  });
+  await t.step("through a slave", () => {
+    const { h, forwarded } = slaveHarness();
+    for (let i = 1; i <= 20; i++) {
+      h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: i, login: {} })], i);
+    }
+    assert.equal(forwarded.length, 1);
+    assert.equal(h.node.counters.loginsRefused, 19);
+  });
+});
+
+Deno.test("a login whose client never learns the outcome leaves its user to expire", async (t) => {
+  await t.step("the master applied it, then could not make it durable", () => {
+    let fail: ((code: ErrorCode, message: string) => void) | undefined;
+    const h = new Harness((c) => (c.clients.session_linger_ms = 1000), {
+      writePath: { whenDurable: (_ack, f) => (fail = f) },
+    });
+    h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 1, login: {} })], 0);
+    assert.equal(h.node.state.world.size, 1);
+    fail!("TIMEOUT", "no majority");
+    assert.equal(decodeEnvelope(h.sent.at(-1)!.frame).error?.code, "TIMEOUT");
+    assert.equal(h.node.clients.get(A)?.userId, 0);
+    h.node.tick(500);
+    assert.equal(h.node.state.world.size, 1);
+    h.node.tick(1100);
+    assert.equal(h.node.state.world.size, 0);
+    assert.equal(h.node.counters.abandonedLogins, 1);
+  });
+  await t.step("the client id left before the reply came", () => {
+    const asked: [number, number][] = [];
+    const forwarded: ForwardedWrite[] = [];
+    const h = new Harness((c) => {
+      c.mode = "cluster";
+      c.role = "slave";
+      c.clients.idle_timeout_ms = 1000;
+      c.clients.session_linger_ms = 1000;
+    }, {
+      writePath: {
+        forward: (w) => forwarded.push(w) > 0,
+        expire: (userId, generation) => asked.push([userId, generation]),
+      },
+    });
+    h.node.becomeSlave("master", 1);
+    h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 1, login: {} })], 0);
+    h.node.tick(3000);
+    assert.equal(h.node.clients.get(A), undefined);
+    loginDone(forwarded[0], 7, 3);
+    // Still answered to the connection that asked; nobody holds the user.
+    assert.equal(decodeEnvelope(h.sent.at(-1)!.frame).loginReply?.userId, 7);
+    assert.equal(h.node.load().sessions, 0);
+    h.node.tick(3500);
+    h.node.tick(4500);
+    assert.deepEqual(asked, [[7, 3]]);
+  });
+});
+
+Deno.test("handleFrame() bounds what one connection may do", async (t) => {
+  await t.step("client ids per connection: UNAVAILABLE beyond max_ids_per_connection", () => {
+    const h = new Harness((c) => (c.clients.max_ids_per_connection = 2));
+    h.call(A, PEER_1, { ping: {} }, 0);
+    h.call(B, PEER_1, { ping: {} }, 0);
+    assertError(h.call(C, PEER_1, { ping: {} }, 0), "UNAVAILABLE", /max_ids_per_connection/);
+    assert.equal(h.call(C, PEER_2, { ping: {} }, 0).msg, "pong");
+    assert.equal(h.node.counters.idsRefused, 1);
+  });
+  await t.step("new users per second: RATE_LIMITED beyond max_new_users_per_connection", () => {
+    const h = new Harness((c) => (c.clients.max_new_users_per_connection = 2));
+    h.login(A, PEER_1, 0);
+    h.login(B, PEER_1, 0);
+    assertError(h.call(C, PEER_1, { login: {} }, 0), "RATE_LIMITED", /new users per second/);
+    assert.equal(h.node.state.world.size, 2);
+    h.login(C, PEER_2, 0);
+    h.login(C.replace("1", "2"), PEER_1, 600);
+  });
+  await t.step("work per second over all its client ids, then no answers at all", () => {
+    const h = new Harness((c) => (c.clients.max_requests_per_connection = 50));
+    const ids = Array.from({ length: 200 }, () => crypto.randomUUID());
+    const start = h.sent.length;
+    for (const id of ids) {
+      h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: id, requestId: 1, ping: {} })], 0);
+    }
+    const replies = h.sent.slice(start).map((s) => decodeEnvelope(s.frame));
+    // A bucket of 5 (a tenth of a second's worth), then 50 refusals answered, the rest dropped.
+    assert.equal(replies.filter((r) => r.pong).length, 5);
+    const limited = replies.filter((r) => r.error?.code === "RATE_LIMITED");
+    assert.equal(limited.length, 50);
+    assert.match(limited[0].error!.message!, /per second on this connection/);
+    assert.equal(limited[0].clientId, ids[5], "a refusal still names the request");
+    assert.equal(h.node.counters.unanswered, 145);
+    assert.equal(h.call(A, PEER_2, { ping: {} }, 0).msg, "pong");
+  });
+});
+
+Deno.test("handleFrame() charges queries by the users they match and list", () => {
+  const h = new Harness((c) => {
+    c.clients.max_requests_per_second = 300;
+    c.world.max_query_results = 1000;
+    c.world.max_users = 5000;
+  });
+  for (let i = 0; i < 4000; i++) h.node.state.login(i % 1000, i % 997, "ab".repeat(16));
+  // 1 + 4,000 matched (4 units) + 1,000 listed (250 units): two whole-world queries spend more than
+  // a second's budget, so the third is refused; a second later cheap requests are fine.
+  const whole = { queryRect: { x1: 0, y1: 0, x2: 1000, y2: 1000 } };
+  assert.equal(h.call(A, PEER_1, whole, 0).queryReply?.total, 4000);
+  assert.equal(h.call(A, PEER_1, whole, 1).msg, "queryReply");
+  assertError(h.call(A, PEER_1, whole, 2), "RATE_LIMITED");
+  assert.equal(h.call(A, PEER_1, { ping: {} }, 1000).msg, "pong");
+  // A small query costs about a request.
+  for (let i = 0; i < 50; i++) {
+    assert.equal(
+      h.call(B, PEER_2, { queryCircle: { x: 500, y: 500, radius: 5 } }, 2000).msg,
+      "queryReply",
+    );
+  }
+});
+
+Deno.test("status with_checksum computes at most one checksum per checksum_interval_ms", () => {
+  const h = new Harness((c) => (c.clients.checksum_interval_ms = 500));
+  h.login(A, PEER_1, 0);
+  const first = h.call(B, PEER_2, { status: { withChecksum: true } }, 10).statusReply!;
+  assert.equal(first.checksum, h.node.state.checksum());
+  const start = h.sent.length;
+  for (const [id, peer] of [[B, PEER_2], [C, PEER_3]] as const) {
+    h.node.handleFrame(peer, [
+      encodeEnvelope({ clientId: id, requestId: 5, status: { withChecksum: true } }),
+    ], 100);
+  }
+  h.node.tick(300);
+  assert.equal(h.sent.length, start, "the next checksum waits for the interval");
+  h.node.tick(520);
+  const answers = h.sent.slice(start);
+  assert.deepEqual(answers.map((s) => [...s.peer]), [[...PEER_2], [...PEER_3]]);
+  for (const s of answers) {
+    const reply = decodeEnvelope(s.frame);
+    assert.equal(reply.requestId, 5);
+    assert.equal(reply.statusReply?.checksum, h.node.state.checksum());
+  }
+});
+
+Deno.test("handleFrame() drops the requests of a connection that does not read its replies", () => {
+  let held = 0;
+  const h = new Harness((c) => (c.clients.max_backlog_bytes = 1000), {
+    backlogBytes: (peer) => (peer[3] === 1 ? held : 0),
+  });
+  assert.equal(h.call(A, PEER_1, { ping: {} }, 0).msg, "pong");
+  held = 501;
+  const start = h.sent.length;
+  h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 2, ping: {} })], 1);
+  assert.equal(h.sent.length, start, "no work and no reply for it");
+  assert.equal(h.node.counters.stalled, 1);
+  assert.equal(h.call(B, PEER_2, { ping: {} }, 2).msg, "pong", "other connections are served");
+  held = 500;
+  assert.equal(h.call(A, PEER_1, { ping: {} }, 3).msg, "pong", "served again once it reads");
+});
+
+Deno.test("a login that fails with an exception does not keep its client id from logging in", () => {
+  let broken = true;
+  const h = new Harness((c) => {
+    c.mode = "cluster";
+    c.role = "slave";
+  }, {
+    writePath: {
+      forward: (write) => {
+        if (broken) throw new Error("link broke");
+        write.done({
+          clientId: write.clientId,
+          requestId: write.requestId,
+          loginReply: { userId: 3 },
+        });
+        return true;
+      },
+    },
+  });
+  assertError(h.call(A, PEER_1, { login: {} }, 0), "INTERNAL");
+  broken = false;
+  assert.equal(h.call(A, PEER_1, { login: {} }, 1).loginReply?.userId, 3);
 });

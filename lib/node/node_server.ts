@@ -68,6 +68,7 @@ export class NodeServer implements AsyncDisposable {
       config,
       send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
       writePath: cluster?.writePath,
+      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
     let socket: RouterSocket;
     try {
@@ -77,8 +78,15 @@ export class NodeServer implements AsyncDisposable {
         (peer, frames) => node.handleFrame(peer, frames, performance.now()),
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
-          maxMessageSize: config.clients.max_frame_bytes * 2,
+          // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
+          maxMessageSize: Math.max(
+            config.clients.max_frame_bytes,
+            config.clients.frame_disconnect_bytes,
+          ),
           batchSends: true,
+          sendHwm: config.clients.send_hwm,
+          maxBacklogBytes: config.clients.max_backlog_bytes,
+          countConnections: true,
         },
       );
     } catch (err) {
@@ -107,6 +115,24 @@ export class NodeServer implements AsyncDisposable {
       port: socket.port,
     });
     return server;
+  }
+
+  /**
+   * The node's counters with the client socket's: replies the transport dropped because a
+   * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
+   * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
+   * frame over `clients.frame_disconnect_bytes`).
+   */
+  get counters(): Record<string, number> {
+    const socket = this.#socket.stats;
+    const connections = this.#socket.connectionCounts;
+    return {
+      ...this.node.counters,
+      overflowed: socket.overflowed,
+      unroutable: socket.unroutable,
+      accepted: connections.accepted,
+      disconnects: connections.disconnected,
+    };
   }
 
   /** The cluster coordinator (cluster mode only). */
@@ -169,7 +195,7 @@ export class NodeServer implements AsyncDisposable {
       if (path === "/status") {
         return Response.json({
           ...status,
-          counters: this.node.counters,
+          counters: this.counters,
           registries: this.#cluster?.registries.map((l) => ({
             endpoint: l.endpoint,
             healthy: l.healthy,
@@ -187,7 +213,7 @@ export class NodeServer implements AsyncDisposable {
           `gameserver_load_factor ${l.loadFactor}`,
           `gameserver_last_seq ${l.lastSeq}`,
           `gameserver_epoch ${status.epoch}`,
-          ...Object.entries(this.node.counters).map(([k, v]) =>
+          ...Object.entries(this.counters).map(([k, v]) =>
             `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
           ),
           ...histogramLines("gameserver_tick_start_late_ms", this.node.tickLate.counts()),

@@ -65,7 +65,7 @@ export class RegistryServer implements AsyncDisposable {
     config: RegistryConfig,
     options: RegistryServerOptions,
   ): Promise<RegistryServer> {
-    const curve = startupClusterCurve(config.curve);
+    const curve = startupClusterCurve(config.curve, [config.bind, config.host]);
     const sentinel = new Sentinel({
       nodeTimeoutMs: config.node_timeout_ms,
       recoveryGraceMs: config.recovery_grace_ms,

@@ -96,7 +96,7 @@ export class ClusterCoordinator implements AsyncDisposable {
         "No state_file: this node's election promises are not kept across a restart; set state_file in production",
       );
     }
-    const curve = startupClusterCurve(config.curve);
+    const curve = startupClusterCurve(config.curve, [config.bind, config.host, ...config.registry]);
     const ref: { coordinator?: ClusterCoordinator } = {};
     const router = await RouterSocket.bind(
       pump,

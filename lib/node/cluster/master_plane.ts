@@ -244,10 +244,13 @@ export class MasterPlane {
         const request = message.forwardRequest?.request;
         if (!request || !request.clientId) return;
         // The reply goes back to the slave that asked; it routes it to the connection that sent it.
-        const reply = (envelope: Envelope) =>
+        const reply = (envelope: Envelope, generation?: number) =>
           this.#router.send(
             peer,
-            encodeCluster({ epoch: node.epoch, forwardReply: { reply: envelope } }),
+            encodeCluster({
+              epoch: node.epoch,
+              forwardReply: { reply: envelope, userGeneration: generation ?? 0 },
+            }),
           );
         node.executeForwarded(request, message.forwardRequest?.userId ?? 0, reply);
         return;

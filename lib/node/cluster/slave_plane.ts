@@ -44,8 +44,17 @@ export class SlavePlane {
   #master: NodeAddress | undefined;
   #link: DealerSocket | undefined;
   #subscriber: SubscriberSocket | undefined;
-  /** Forwarded writes waiting for the master's reply, by `clientId/requestId`. */
-  readonly #forwards = new Map<string, { write: ForwardedWrite; deadline: number }>();
+  /**
+   * Forwarded writes waiting for the master's reply, by forward id: the slave's own request id on
+   * the link, so two clients (or one reusing an id) never share an entry.
+   */
+  readonly #forwards = new Map<number, { write: ForwardedWrite; deadline: number }>();
+  /**
+   * Logins whose client was told TIMEOUT or UNAVAILABLE, by forward id, until this deadline: if the
+   * master's reply comes after all, the user it made is nobody's and is left to expire.
+   */
+  readonly #abandoned = new Map<number, number>();
+  #nextForwardId = 1;
 
   /** Creates the plane; it connects once told to {@linkcode SlavePlane.follow} a master. */
   constructor(options: SlavePlaneOptions) {
@@ -142,15 +151,26 @@ export class SlavePlane {
         "The master is not answering; the write may not have been applied, retry it",
       );
     }
-    for (const [key, pending] of this.#forwards) {
+    for (const [id, pending] of this.#forwards) {
       if (pending.deadline > now) continue;
-      this.#forwards.delete(key);
+      this.#forwards.delete(id);
+      this.#abandon(id, pending.write, now);
       pending.write.done(errorReply(
         pending.write,
         "TIMEOUT",
         "The master did not answer in time; the write may or may not have been applied",
       ));
     }
+    for (const [id, until] of this.#abandoned) {
+      if (until <= now) this.#abandoned.delete(id);
+    }
+  }
+
+  /** Remembers a login whose client was given up on, in case its reply still comes. */
+  #abandon(id: number, write: ForwardedWrite, now: number): void {
+    if (!write.request.login) return;
+    // Twice the forward timeout: a reply later than that would be from a master long replaced.
+    this.#abandoned.set(id, now + 2 * this.#config.cluster.forward_timeout_ms);
   }
 
   /** Sends a client's write to the master; false when no live master link exists. */
@@ -159,16 +179,18 @@ export class SlavePlane {
     if (!this.#link || this.#sync.state !== "live" || this.#promised() > this.#node.epoch) {
       return false;
     }
+    const id = this.#nextForwardId;
+    this.#nextForwardId = id >= 0xffffffff ? 1 : id + 1;
     const sent = this.#link.send(encodeCluster({
       epoch: this.#node.epoch,
       forwardRequest: {
         originNodeId: this.#config.node_id,
-        request: write.request,
+        request: { ...write.request, requestId: id },
         userId: write.userId,
       },
     }));
     if (!sent) return false;
-    this.#forwards.set(`${write.clientId}/${write.requestId}`, {
+    this.#forwards.set(id, {
       write,
       deadline: performance.now() + this.#config.cluster.forward_timeout_ms,
     });
@@ -223,11 +245,23 @@ export class SlavePlane {
       case "forwardReply": {
         const reply = message.forwardReply?.reply;
         if (!reply) return;
-        const key = `${reply.clientId}/${reply.requestId}`;
-        const pending = this.#forwards.get(key);
-        if (!pending) return;
-        this.#forwards.delete(key);
-        pending.write.done(reply);
+        const id = reply.requestId ?? 0;
+        const generation = message.forwardReply?.userGeneration ?? 0;
+        const pending = this.#forwards.get(id);
+        if (!pending || pending.write.clientId !== reply.clientId) {
+          const userId = reply.loginReply?.userId ?? 0;
+          if (this.#abandoned.delete(id) && userId !== 0) {
+            logger.info(
+              "Late login reply for user {userId}: its client was told it failed; the user expires unless resumed",
+              { userId },
+            );
+            this.#node.lingerUser(userId, generation);
+          }
+          return;
+        }
+        this.#forwards.delete(id);
+        // The client's own request id again: the reply goes back to the connection that asked.
+        pending.write.done({ ...reply, requestId: pending.write.requestId }, generation);
         return;
       }
       case "error":
@@ -307,10 +341,13 @@ export class SlavePlane {
 
   /** Fails writes forwarded to a master that is gone: the client retries through the new one. */
   #failForwards(message: string): void {
-    for (const pending of this.#forwards.values()) {
+    const now = performance.now();
+    const failed = [...this.#forwards];
+    this.#forwards.clear();
+    for (const [id, pending] of failed) {
+      this.#abandon(id, pending.write, now);
       pending.write.done(errorReply(pending.write, "UNAVAILABLE", message));
     }
-    this.#forwards.clear();
   }
 }
 
