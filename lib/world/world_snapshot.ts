@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "../checksum/mod.ts";
 import type { WorldRecords, WorldRestorer } from "./_world_internals.ts";
 import { InvalidArgumentError, SnapshotError, UserExistsError } from "./errors.ts";
 
@@ -18,32 +18,90 @@ const SNAPSHOT_TRAILER = 4;
 
 /** The snapshot bytes of a World's records. */
 export function encodeSnapshot(records: WorldRecords): Uint8Array {
-  const n = records.size;
-  const bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, SNAPSHOT_MAGIC, true);
-  view.setUint16(4, SNAPSHOT_VERSION, true);
-  view.setUint16(6, 0, true);
-  view.setFloat64(8, records.world.width, true);
-  view.setFloat64(16, records.world.height, true);
-  view.setFloat64(24, records.nextUserId, true);
-  view.setUint32(32, n, true);
-  const { ids, pos, vel, money } = records;
-  let o = SNAPSHOT_HEADER;
-  const end = records.poolLength;
-  for (let p = 0; p < end; p++) {
-    const id = ids[p];
-    if (id === 0) continue;
-    view.setUint32(o, id, true);
-    view.setFloat64(o + 4, pos[2 * p], true);
-    view.setFloat64(o + 12, pos[2 * p + 1], true);
-    view.setFloat64(o + 20, vel[2 * p], true);
-    view.setFloat64(o + 28, vel[2 * p + 1], true);
-    view.setFloat64(o + 36, money[p], true);
-    o += SNAPSHOT_RECORD;
+  const writer = new WorldSnapshotWriter(records);
+  writer.step();
+  return writer.bytes;
+}
+
+/**
+ * Encodes a World's records into snapshot bytes a slice at a time (`step()`), so a large world can
+ * be written out across several ticks. It reads `records` as they are at each step: hand it a copy
+ * (`World.snapshotWriter()` does) when the world changes meanwhile.
+ */
+export class WorldSnapshotWriter {
+  readonly #records: WorldRecords;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  /** Next pool position to encode. */
+  #p = 0;
+  /** Next output offset. */
+  #o = SNAPSHOT_HEADER;
+  /** CRC-32 of the bytes before #o. */
+  #crc: number;
+  #done = false;
+
+  /** Starts a snapshot of `records` (writes its header). */
+  constructor(records: WorldRecords) {
+    this.#records = records;
+    const n = records.size;
+    this.#bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
+    const view = this.#view = new DataView(this.#bytes.buffer);
+    view.setUint32(0, SNAPSHOT_MAGIC, true);
+    view.setUint16(4, SNAPSHOT_VERSION, true);
+    view.setUint16(6, 0, true);
+    view.setFloat64(8, records.world.width, true);
+    view.setFloat64(16, records.world.height, true);
+    view.setFloat64(24, records.nextUserId, true);
+    view.setUint32(32, n, true);
+    this.#crc = crc32(this.#bytes, 0, SNAPSHOT_HEADER);
   }
-  view.setUint32(o, crc32(bytes, 0, o), true);
-  return bytes;
+
+  /** True once every record is encoded and the checksum written. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Pool positions left to encode (an upper bound on the work left). */
+  get remaining(): number {
+    return this.#records.poolLength - this.#p;
+  }
+
+  /** The snapshot bytes; throws until `done`. */
+  get bytes(): Uint8Array {
+    if (!this.#done) throw new Error("WorldSnapshotWriter: the snapshot is not finished");
+    return this.#bytes;
+  }
+
+  /** Encodes up to `positions` more pool positions; returns `done`. */
+  step(positions = Number.POSITIVE_INFINITY): boolean {
+    if (this.#done) return true;
+    const { ids, pos, vel, money } = this.#records;
+    const view = this.#view;
+    const end = Math.min(this.#records.poolLength, this.#p + positions);
+    const start = this.#o;
+    let o = start;
+    for (let p = this.#p; p < end; p++) {
+      const id = ids[p];
+      if (id === 0) continue;
+      view.setUint32(o, id, true);
+      view.setFloat64(o + 4, pos[2 * p], true);
+      view.setFloat64(o + 12, pos[2 * p + 1], true);
+      view.setFloat64(o + 20, vel[2 * p], true);
+      view.setFloat64(o + 28, vel[2 * p + 1], true);
+      view.setFloat64(o + 36, money[p], true);
+      o += SNAPSHOT_RECORD;
+    }
+    this.#p = end;
+    this.#o = o;
+    this.#crc = crc32(this.#bytes, start, o, this.#crc);
+    if (end < this.#records.poolLength) return false;
+    if (o !== this.#bytes.length - SNAPSHOT_TRAILER) {
+      throw new Error(`WorldSnapshotWriter: ${this.#records.size} users but the pool held others`);
+    }
+    view.setUint32(o, this.#crc, true);
+    this.#done = true;
+    return true;
+  }
 }
 
 /**

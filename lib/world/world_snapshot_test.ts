@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "../checksum/mod.ts";
 import { mulberry32, type Rng } from "../random/mod.ts";
 import { sortedIds, usersOf } from "../../tests/support/world_util.ts";
 import { SnapshotError } from "./errors.ts";
@@ -144,6 +144,34 @@ Deno.test("fromSnapshot() restores the same state, answers and evolution", () =>
     }
     slave.checkInvariants();
     assert.equal(slave.checksum(), master.checksum());
+  }
+});
+
+Deno.test("snapshotWriter() gives snapshot()'s bytes a slice at a time, as of its call", () => {
+  const rng = mulberry32(21);
+  const world = new World(OPTIONS);
+  for (const op of randomOps(rng, 1500)) op(world);
+  world.step(0.05);
+  for (const slice of [1, 7, 64, Number.POSITIVE_INFINITY]) {
+    const expected = world.snapshot();
+    const checksum = world.checksum();
+    const writer = world.snapshotWriter();
+    assert.throws(() => writer.bytes, /not finished/);
+    // The world goes on changing while the writer works: the snapshot stays the one of its call.
+    let steps = 0;
+    while (!writer.step(slice)) {
+      steps++;
+      world.step(0.02);
+      if (steps % 5 === 0 && world.size > 0) {
+        let first = 0;
+        world.forEachUser((id) => first ||= id);
+        world.removeUser(first);
+      }
+    }
+    assert.deepEqual(writer.bytes, expected, `slices of ${slice}`);
+    assert.equal(World.fromSnapshot(writer.bytes, OPTIONS).checksum(), checksum);
+    if (slice === 1) assert.ok(steps > 100);
+    assert.equal(writer.remaining, 0);
   }
 });
 
