@@ -15,6 +15,15 @@
  * @module
  */
 export { PersistError } from "./errors.ts";
+export { Journal, type JournalOptions, type JournalStats } from "./journal.ts";
+export {
+  recover,
+  type RecoveryFiles,
+  type RecoveryReport,
+  type RecoveryTail,
+  type RecoveryTarget,
+} from "./recovery.ts";
+export { DataDir } from "./data_dir.ts";
 export { comparePositions, formatPosition, ORIGIN, type Position } from "./position.ts";
 export {
   type Discarded,
