@@ -187,7 +187,7 @@ async function child(flags: Record<string, string | boolean | undefined>): Promi
         if (action.reason !== "start") {
           console.error(`slave: snapshot requested (${action.reason})`);
         }
-      } else if (action.level === "warn" || action.level === "error") {
+      } else if (action.type === "log" && (action.level === "warn" || action.level === "error")) {
         console.error(`slave ${action.level}: ${action.message} ${JSON.stringify(action.fields)}`);
       }
     }
