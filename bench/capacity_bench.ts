@@ -377,6 +377,8 @@ async function runStep(
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
     "--log-level=info",
+    // Persistence has a bench of its own (bench:persistence); this one measures request handling.
+    "--data-dir=",
     "--set",
     `clients.max_clients=${Math.max(100_000, clients * 2)}`,
     "--set",
@@ -479,6 +481,7 @@ async function measureBreakdown(clients: number, quick: boolean): Promise<Record
   const { setupLogging } = await import("../lib/log/mod.ts");
   setupLogging({ level: "error" });
   const config = defaults(NODE_SCHEMA);
+  config.data_dir = "";
   config.clients.max_clients = Math.max(100_000, clients * 2);
   config.world.max_users = Math.max(200_000, clients * 2);
   let replyBytes = 0;

@@ -113,6 +113,7 @@ function frameGenerator(random: () => number) {
 Deno.test("10,000 random and mutated frames get error replies and leave the world intact", async () => {
   const config = defaults(NODE_SCHEMA);
   config.client_port = 0;
+  config.data_dir = "";
   config.log_level = "error";
   config.clients.max_frame_bytes = 4096;
   config.world.width = 1000;
@@ -185,6 +186,7 @@ Deno.test("10,000 random and mutated frames get error replies and leave the worl
 Deno.test("a flood from one client is rate-limited with a reply per request; others are served", async () => {
   const config = defaults(NODE_SCHEMA);
   config.client_port = 0;
+  config.data_dir = "";
   config.log_level = "error";
   config.clients.max_requests_per_second = 200;
   await using pump = new TestPump();

@@ -38,8 +38,9 @@ export interface WritePath {
   /** Slave: send the write to the master; false when no master is reachable. */
   forward?: (write: ForwardedWrite) => boolean;
   /**
-   * Master: call `ack` with the replication sequence that carries the writes applied so far, once a
-   * majority holds it, or `fail` (timeout, step-down).
+   * Master (and a single node that persists): call `ack` with the replication sequence that carries
+   * the writes applied so far, once a majority holds it (on disk, with persistence), or `fail`
+   * (timeout, step-down).
    */
   whenDurable?: (
     ack: (seq: number) => void,
@@ -557,7 +558,9 @@ export class GameNode {
     whenDurable((seq) => {
       // Which master acknowledged the write, in which epoch and update: a checker can tell that no
       // two masters acknowledged writes in one epoch.
-      reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      if (this.#config.mode === "cluster") {
+        reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      }
       respond(reply);
     }, fail);
   }

@@ -12,3 +12,15 @@ export class PersistError extends Error {
     this.name = "PersistError";
   }
 }
+
+/**
+ * Writing or syncing the journal failed while the node ran (disk full, I/O error): nothing more can
+ * be acknowledged truthfully, so the node stops with exit code 1.
+ */
+export class JournalError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "JournalError";
+  }
+}

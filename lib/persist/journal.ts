@@ -2,7 +2,7 @@ import type { GameState, StateSnapshotWriter } from "../state/mod.ts";
 import { crc32 } from "../checksum/mod.ts";
 import { log } from "../log/mod.ts";
 import { DataDir } from "./data_dir.ts";
-import { PersistError } from "./errors.ts";
+import { JournalError, PersistError } from "./errors.ts";
 import {
   encodeSegmentHeader,
   type LogRecord,
@@ -619,7 +619,7 @@ export class Journal {
   #fail(err: unknown): void {
     if (this.#failed) return;
     const error = err instanceof Error ? err : new Error(String(err));
-    this.#failed = new PersistError(`Persistence failed: ${error.message}`, { cause: error });
+    this.#failed = new JournalError(`Persistence failed: ${error.message}`, { cause: error });
     this.#waiters = [];
     logger.error("Writing to {dir} failed: {error}; nothing is acknowledged any more", {
       dir: this.#dir.path,

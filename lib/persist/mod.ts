@@ -14,7 +14,7 @@
  *
  * @module
  */
-export { PersistError } from "./errors.ts";
+export { JournalError, PersistError } from "./errors.ts";
 export { Journal, type JournalOptions, type JournalStats } from "./journal.ts";
 export {
   recover,

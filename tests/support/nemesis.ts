@@ -130,6 +130,7 @@ export class NemesisCluster implements AsyncDisposable {
       }),
       log_level: "debug",
       state_file: `${this.dir.path}/${name}.state.json`,
+      data_dir: `${this.dir.path}/${name}.data`,
       curve: { public_key: this.#keys.publicKey, secret_key: this.#keys.secretKey },
       world: { width: 1000, height: 1000 },
       cluster: {
