@@ -4,7 +4,8 @@
  * final master; no epoch with two acknowledging masters; identical worlds).
  *
  * Part one runs a registry and three nodes on loopback: kill -9 of the master, its restart, kill -9
- * of a slave, a registry outage, a paused master. Part two (the nemesis) runs two registries, three
+ * of a slave, a registry outage, a paused master, and kill -9 of every process at once followed by a
+ * restart of all (each node recovers its world from its data_dir). Part two (the nemesis) runs two registries, three
  * nodes and the writers each in a Linux network namespace of their own, so links can be cut one by
  * one: partitions, an isolated master, a paused master, split registries, a crash-restart while the
  * slaves are paused, and a seeded random minute of all of them. Without root or `ip netns` part two
@@ -130,7 +131,58 @@ async function loopback(): Promise<ScenarioResult[]> {
   }
 
   log(await pausedMaster(cluster, writers, v, "5 master frozen (SIGSTOP) past the timeout"));
+  log(
+    await wholeClusterCrash(cluster, writers, v, "6 kill -9 of every process at once, restart all"),
+  );
   return v.results;
+}
+
+/**
+ * Every process killed at once (registry included), as a power cut would, then everything started
+ * again: the nodes recover their worlds from their data_dirs, the new registry rebuilds the picture
+ * from their registrations and elects the member holding the most; every acknowledged write must be
+ * on it, and the writers (which resume their sessions with their tokens) must write again.
+ */
+async function wholeClusterCrash(
+  cluster: NemesisCluster,
+  writers: Writers,
+  v: Verdicts,
+  name: string,
+): Promise<ScenarioResult> {
+  const from = performance.now();
+  await Promise.all([...cluster.registries, ...cluster.nodes].map((n) => cluster.kill(n)));
+  await sleep(1000);
+  const restartedAt = performance.now();
+  await cluster.restartDead();
+  const problems: string[] = [];
+  const recovered = cluster.nodes.map((n) =>
+    cluster.proc(n).lines.find((l) => /Recovered \d+ users/.test(l))?.replace(/^.*Recovered/, "")
+  );
+  for (const [i, line] of recovered.entries()) {
+    if (!line) problems.push(`${cluster.nodes[i]} logged no recovery`);
+  }
+  const master = await v.settle().then((s) => s.master.nodeId, () => undefined);
+  const electedMs = Math.round(performance.now() - restartedAt);
+  if (!master) problems.push("no master after the restart");
+  // The writers reconnect, resume their users and write again before the check.
+  await sleep(3000);
+  const stats = await writers.pause();
+  await writers.resume();
+  const origin = performance.timeOrigin;
+  const after = stats.ackTimes.filter((t) => t - origin > restartedAt).length;
+  if (after === 0) problems.push("no write acknowledged after the restart");
+  const users = recovered.map((l) => l?.match(/^ (\d+) users/)?.[1] ?? "?").join("/");
+  return await v.judge(name, {
+    from,
+    to: performance.now(),
+    problems,
+    notes: [
+      `${users} users recovered`,
+      `master ${master} ${electedMs} ms after the restart began`,
+      `${after} writes acknowledged after it`,
+    ],
+    timings: { master_after_restart_ms: electedMs },
+  });
 }
 
 /** A master paused with a write queued to it, resumed after a new master was elected. */
