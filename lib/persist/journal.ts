@@ -1,4 +1,5 @@
 import type { GameState, StateSnapshotWriter } from "../state/mod.ts";
+import { SnapshotSpace } from "../world/mod.ts";
 import { crc32 } from "../checksum/mod.ts";
 import { log } from "../log/mod.ts";
 import { DataDir } from "./data_dir.ts";
@@ -29,7 +30,7 @@ export interface JournalOptions {
   snapshotLogBytes: number;
   /** Encoding time a snapshot may take per tick, ms (default 2): what keeps the tick on time. */
   sliceMs?: number;
-  /** Users encoded between two looks at the clock (default 4096). */
+  /** Users encoded between two looks at the clock (default 1024). */
   sliceUsers?: number;
   /** Called once when a write or sync fails: from then on nothing becomes durable. */
   onFailure?: (error: Error) => void;
@@ -49,9 +50,19 @@ export interface JournalStats {
   lastCommitMs: number;
   /** Snapshots written since open (own and installed). */
   snapshots: number;
-  /** The last own snapshot: ticks it was encoded over, the longest slice, encode and write time. */
+  /**
+   * The last own snapshot: the copy of the world's records taken at its start (ms), the ticks it
+   * was encoded over, the longest slice, and the time writing it took.
+   */
   lastSnapshot:
-    | { users: number; bytes: number; ticks: number; maxSliceMs: number; writeMs: number }
+    | {
+      users: number;
+      bytes: number;
+      copyMs: number;
+      ticks: number;
+      maxSliceMs: number;
+      writeMs: number;
+    }
     | undefined;
 }
 
@@ -94,6 +105,7 @@ interface OwnSnapshot {
   generation: number;
   position: Position;
   writer: StateSnapshotWriter;
+  copyMs: number;
   users: number;
   ticks: number;
   maxSliceMs: number;
@@ -144,6 +156,8 @@ export class Journal {
   #lastSnapshotPosition: Position;
   #own: OwnSnapshot | undefined;
   #ownWriting = false;
+  /** Room for the world's record copy, touched ahead and kept for every snapshot. */
+  readonly #space = new SnapshotSpace();
   #failed: Error | undefined;
   #closed = false;
   readonly #stats: JournalStats = {
@@ -188,7 +202,7 @@ export class Journal {
   ): { journal: Journal; report: RecoveryReport } {
     const resolved = {
       sliceMs: 2,
-      sliceUsers: 4096,
+      sliceUsers: 1024,
       now: () => performance.now(),
       ...options,
     };
@@ -344,12 +358,22 @@ export class Journal {
     const moved = comparePositions(this.#held, this.#lastSnapshotPosition) > 0;
     const due = now - this.#lastSnapshotStart >= this.#options.snapshotIntervalMs ||
       this.#segmentBytes >= this.#options.snapshotLogBytes;
-    if (moved && due) this.snapshotNow();
+    if (!moved || !due) return;
+    // The room for the copy is touched first, a slice per tick: fresh memory faults page by page.
+    const need = this.#state.world.snapshotPositions;
+    const clock = this.#options.now;
+    let ready = false;
+    do ready = this.#space.prepare(need, 4096); while (
+      !ready && clock() - now < this.#options.sliceMs
+    );
+    if (ready) this.snapshotNow();
   }
 
   /**
    * Starts a snapshot of the state as it is now (which must be exactly `held`: no write applied
    * since the last append); false when one is already in progress. Encoded by later `afterTick()`s.
+   * (`afterTick()` starts one only once the room for the world's copy is touched; called directly,
+   * the copy may land in fresh memory and cost more.)
    */
   snapshotNow(): boolean {
     if (this.#own || this.#ownWriting || this.#failed || this.#closed) return false;
@@ -371,10 +395,14 @@ export class Journal {
     this.#segmentBytes = SEGMENT_HEADER_BYTES;
     this.#lastSnapshotStart = this.#options.now();
     this.#lastSnapshotPosition = position;
+    const clock = this.#options.now;
+    const copyStart = clock();
+    const writer = this.#state.snapshotWriter(this.#space);
     this.#own = {
       generation,
       position,
-      writer: this.#state.snapshotWriter(),
+      writer,
+      copyMs: clock() - copyStart,
       users: this.#state.world.size,
       ticks: 0,
       maxSliceMs: 0,
@@ -440,13 +468,14 @@ export class Journal {
         const last = {
           users: own.users,
           bytes: writer.world.length + writer.credentials.length,
+          copyMs: round(own.copyMs),
           ticks: own.ticks,
           maxSliceMs: round(own.maxSliceMs),
           writeMs: round(clock() - begun),
         };
         this.#stats.lastSnapshot = last;
         logger.info(
-          "Snapshot {generation} on disk: {position}, {users} users, {bytes} bytes; encoded over {ticks} ticks (longest slice {maxSliceMs} ms), written in {writeMs} ms",
+          "Snapshot {generation} on disk: {position}, {users} users, {bytes} bytes; copied in {copyMs} ms, encoded over {ticks} ticks (longest slice {maxSliceMs} ms), written in {writeMs} ms",
           { generation: own.generation, position: formatPosition(own.position), ...last },
         );
       })

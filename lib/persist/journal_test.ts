@@ -235,6 +235,36 @@ Deno.test("Journal: snapshots in slices, at most two kept, the log since the old
   }
 });
 
+Deno.test("Journal: afterTick() starts a snapshot once the interval passed and the state moved", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "journal-" });
+  try {
+    let now = 0;
+    const history = new History();
+    const { state, journal } = open(dir, { snapshotIntervalMs: 1000, now: () => now });
+    now = 5000;
+    journal.afterTick();
+    assert.equal(journal.snapshotting, false, "nothing to snapshot: the state did not move");
+    run(history, state, journal, 5);
+    assert.equal(journal.snapshotting, true, "5000 ms passed and the state moved");
+    while (journal.snapshotting) {
+      run(history, state, journal, 1);
+      await journal.settled();
+    }
+    assert.equal(journal.stats.snapshots, 1);
+    run(history, state, journal, 3);
+    now = 5999;
+    run(history, state, journal, 1);
+    assert.equal(journal.snapshotting, false, "not before the next interval");
+    await journal.close();
+    const reopened = open(dir);
+    assert.equal(reopened.report.snapshot, 1);
+    assert.equal(reopened.state.checksum(), history.checksums[history.records.length]);
+    await reopened.journal.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Journal: a corrupt snapshot falls back to the one before and loses nothing", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "journal-" });
   try {

@@ -1,4 +1,4 @@
-import { World, type WorldOptions } from "../world/mod.ts";
+import { type SnapshotSpace, World, type WorldOptions } from "../world/mod.ts";
 import { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
 import { StateError } from "./errors.ts";
 import { bytesToHex } from "./_hex.ts";
@@ -162,13 +162,14 @@ export class GameState {
   /**
    * A snapshot of the whole state as it is now (world and credentials, the bytes `restore()`
    * reads), encoded a slice at a time by the writer's `step()` while this state goes on changing:
-   * the call costs one copy of the world's records; nothing else is done until `step()`. One writer
-   * at a time: a new call abandons the previous one, and `restore()` cancels it.
+   * the call costs one copy of the world's records (into `space` when it has room, see
+   * `World.snapshotWriter()`); nothing else is done until `step()`. One writer at a time: a new call
+   * abandons the previous one, and `restore()` cancels it.
    */
-  snapshotWriter(): StateSnapshotWriter {
+  snapshotWriter(space?: SnapshotSpace): StateSnapshotWriter {
     this.#writer?.cancel();
     this.#writer = new CredentialsWriter(this.#credentials);
-    return new StateSnapshotWriter(this.world.snapshotWriter(), this.#writer);
+    return new StateSnapshotWriter(this.world.snapshotWriter(space), this.#writer);
   }
 
   /** Replaces the whole state with a snapshot; throws {@linkcode StateError} when corrupt. */

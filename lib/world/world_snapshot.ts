@@ -105,6 +105,70 @@ export class WorldSnapshotWriter {
 }
 
 /**
+ * Reusable room for the copy of a World's records that `World.snapshotWriter()` takes. Fresh memory
+ * costs a page fault per 4 KiB page on first touch (on this project's VMs ~60 ms for the 17 MB of
+ * 250,000 users, against ~2 ms to copy into memory already touched), so the room is touched ahead
+ * of a snapshot a slice at a time (`prepare()`) and reused by every later one. One writer at a time
+ * may use it: it reads the copy until it is done.
+ */
+export class SnapshotSpace {
+  #ids = new Uint32Array(0);
+  #pos = new Float64Array(0);
+  #vel = new Float64Array(0);
+  #money = new Float64Array(0);
+  /** Positions touched so far (ready to copy into). */
+  #ready = 0;
+
+  /** Pool positions a copy fits in now. */
+  get capacity(): number {
+    return this.#ready;
+  }
+
+  /**
+   * Grows the room to hold `positions` records (a quarter more, for the pool's growth), touching at
+   * most `step` positions of new memory per call; true once it is ready.
+   */
+  prepare(positions: number, step = Number.POSITIVE_INFINITY): boolean {
+    if (this.#ready >= positions) return true;
+    if (this.#ids.length < positions) {
+      const length = Math.ceil(positions * 1.25);
+      this.#ids = new Uint32Array(length);
+      this.#pos = new Float64Array(2 * length);
+      this.#vel = new Float64Array(2 * length);
+      this.#money = new Float64Array(length);
+      this.#ready = 0;
+    }
+    const end = Math.min(this.#ids.length, this.#ready + step);
+    this.#ids.fill(0, this.#ready, end);
+    this.#pos.fill(0, 2 * this.#ready, 2 * end);
+    this.#vel.fill(0, 2 * this.#ready, 2 * end);
+    this.#money.fill(0, this.#ready, end);
+    this.#ready = end;
+    return this.#ready >= positions;
+  }
+
+  /** Copies `records` into the room (which must hold them) and returns the copy's view. */
+  copy(records: WorldRecords): WorldRecords {
+    const n = records.poolLength;
+    if (n > this.#ready) throw new Error(`SnapshotSpace holds ${this.#ready} positions, not ${n}`);
+    this.#ids.set(records.ids.subarray(0, n));
+    this.#pos.set(records.pos.subarray(0, 2 * n));
+    this.#vel.set(records.vel.subarray(0, 2 * n));
+    this.#money.set(records.money.subarray(0, n));
+    return {
+      world: records.world,
+      size: records.size,
+      nextUserId: records.nextUserId,
+      poolLength: n,
+      ids: this.#ids,
+      pos: this.#pos,
+      vel: this.#vel,
+      money: this.#money,
+    };
+  }
+}
+
+/**
  * Fills an empty World, through `target`, from snapshot bytes. Throws SnapshotError for truncated
  * or corrupt bytes, or a snapshot that does not fit the world (other dimensions, more users than
  * maxUsers, a speed above maxSpeed…); the caller then drops the partly filled world.

@@ -4,6 +4,7 @@ import { mulberry32, type Rng } from "../random/mod.ts";
 import { sortedIds, usersOf } from "../../tests/support/world_util.ts";
 import { SnapshotError } from "./errors.ts";
 import { World } from "./world.ts";
+import { SnapshotSpace } from "./world_snapshot.ts";
 import type { WorldOptions } from "./world_options.ts";
 
 const OPTIONS: WorldOptions = {
@@ -173,6 +174,32 @@ Deno.test("snapshotWriter() gives snapshot()'s bytes a slice at a time, as of it
     if (slice === 1) assert.ok(steps > 100);
     assert.equal(writer.remaining, 0);
   }
+});
+
+Deno.test("snapshotWriter() copies into a prepared SnapshotSpace, reused across snapshots", () => {
+  const rng = mulberry32(8);
+  const world = new World(OPTIONS);
+  for (const op of randomOps(rng, 800)) op(world);
+  const space = new SnapshotSpace();
+  assert.equal(space.capacity, 0);
+  let calls = 1;
+  while (!space.prepare(world.snapshotPositions, 16)) calls++;
+  assert.ok(calls > 1, "prepared a slice at a time");
+  assert.ok(space.capacity >= world.snapshotPositions);
+  for (let round = 0; round < 3; round++) {
+    const expected = world.snapshot();
+    const writer = world.snapshotWriter(space);
+    world.step(0.05); // changes after the copy do not reach it
+    while (!writer.step(5));
+    assert.deepEqual(writer.bytes, expected, `round ${round}`);
+  }
+  // A space that is too small is not used: the copy goes to fresh memory, same bytes.
+  const small = new SnapshotSpace();
+  small.prepare(1);
+  const expected = world.snapshot();
+  const writer = world.snapshotWriter(small);
+  writer.step();
+  assert.deepEqual(writer.bytes, expected);
 });
 
 Deno.test("snapshot() of an empty world round-trips", () => {
