@@ -7,8 +7,8 @@
  * of a slave, a registry outage, a paused master, and kill -9 of every process at once followed by a
  * restart of all (each node recovers its world from its data_dir). Part two (the nemesis) runs two registries, three
  * nodes and the writers each in a Linux network namespace of their own, so links can be cut one by
- * one: partitions, an isolated master, a paused master, split registries, a crash-restart while the
- * slaves are paused, and a seeded random minute of all of them. Without root or `ip netns` part two
+ * one: partitions, an isolated master, a paused master, split registries, a crash-restart with the
+ * disk lost while the slaves are paused, and a seeded random minute of all of them. Without root or `ip netns` part two
  * is skipped loudly (`GAMESERVER_TEST_NETNS=required` makes that a failure).
  *
  * Prints a table, then one JSON line. Exits 1 on any failure.
@@ -161,9 +161,25 @@ async function wholeClusterCrash(
   for (const [i, line] of recovered.entries()) {
     if (!line) problems.push(`${cluster.nodes[i]} logged no recovery`);
   }
-  const master = await v.settle().then((s) => s.master.nodeId, () => undefined);
+  const settled = await v.settle().catch(() => undefined);
+  const master = settled?.master.nodeId;
   const electedMs = Math.round(performance.now() - restartedAt);
   if (!master) problems.push("no master after the restart");
+  // The election must have picked the promiser holding the most: compare what each promised with.
+  const held = new Map<string, [number, number]>();
+  for (const n of cluster.nodes) {
+    const line = cluster.proc(n).lines.find((l) =>
+      new RegExp(`Promised epoch ${settled?.master.epoch} to`).test(l)
+    );
+    const m = line?.match(/holding epoch (\d+) seq (\d+)/);
+    if (m) held.set(n, [Number(m[1]), Number(m[2])]);
+  }
+  const mine = master ? held.get(master) : undefined;
+  for (const [n, [e, q]] of held) {
+    if (mine && (e > mine[0] || (e === mine[0] && q > mine[1]))) {
+      problems.push(`${master} won holding ${mine}, but ${n} promised holding ${e},${q}`);
+    }
+  }
   // The writers reconnect, resume their users and write again before the check.
   await sleep(3000);
   const stats = await writers.pause();
@@ -178,7 +194,9 @@ async function wholeClusterCrash(
     problems,
     notes: [
       `${users} users recovered`,
-      `master ${master} ${electedMs} ms after the restart began`,
+      `master ${master} ${electedMs} ms after the restart began (promised holding ${
+        [...held].map(([n, p]) => `${n} ${p.join("/")}`).join(", ")
+      })`,
       `${after} writes acknowledged after it`,
     ],
     timings: { master_after_restart_ms: electedMs },
@@ -297,10 +315,12 @@ async function nemesis(seed: number, randomMs: number): Promise<ScenarioResult[]
     const from = performance.now();
     for (const s of slaves) cluster.signal(s, "SIGSTOP");
     await cluster.kill(m);
+    // Its disk is lost (the promise in its state_file is kept): it comes back holding nothing.
+    cluster.wipeData(m);
     await cluster.startNode(m);
     await sleep(3000);
     log(
-      await v.judge(`N5 ${m} kill -9 and restart (empty) while the slaves are paused`, {
+      await v.judge(`N5 ${m} kill -9 and restart (data lost) while the slaves are paused`, {
         from,
         to: performance.now(),
       }),

@@ -143,8 +143,13 @@ export class DataDir implements RecoveryFiles {
       if (!entry.isFile) continue;
       const m = SNAPSHOT.exec(entry.name) ?? LOG.exec(entry.name) ?? ASIDE.exec(entry.name);
       if (!m || Number(m[1]) >= oldestKept) continue;
-      await Deno.remove(`${this.path}/${entry.name}`);
-      removed.push(entry.name);
+      try {
+        await Deno.remove(`${this.path}/${entry.name}`);
+        removed.push(entry.name);
+      } catch (err) {
+        // Two cleanups may overlap (a master's snapshot installed while one of our own is written).
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
     }
     if (removed.length > 0) await this.syncFolder();
     this.rescan();

@@ -163,6 +163,12 @@ export class NemesisCluster implements AsyncDisposable {
     await proc.status;
   }
 
+  /** Removes a stopped node's data_dir (a lost disk; its state_file stays). */
+  wipeData(name: string): void {
+    if (this.running(name)) throw new Error(`${name} is running`);
+    Deno.removeSync(`${this.dir.path}/${name}.data`, { recursive: true });
+  }
+
   /** Resumes every paused process. */
   resumeAll(): void {
     for (const name of [...this.#paused]) this.signal(name, "SIGCONT");

@@ -328,6 +328,8 @@ export class SlavePlane {
           break;
       }
     }
+    // Whatever applied is handed to the disk now, acked or not: one group commit per update.
+    journal?.commit();
   }
 
   /** Fails writes forwarded to a master that is gone: the client retries through the new one. */
