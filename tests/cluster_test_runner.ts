@@ -134,6 +134,18 @@ async function loopback(): Promise<ScenarioResult[]> {
   log(
     await wholeClusterCrash(cluster, writers, v, "6 kill -9 of every process at once, restart all"),
   );
+  // One slave stops first, so it comes back holding less than the others: it must not win.
+  const current = await v.master();
+  const stale = NODES.find((n) => n !== current)!;
+  log(
+    await wholeClusterCrash(
+      cluster,
+      writers,
+      v,
+      `7 ${stale} killed 2 s before the rest, restart all: it holds less, must not win`,
+      stale,
+    ),
+  );
   return v.results;
 }
 
@@ -141,16 +153,26 @@ async function loopback(): Promise<ScenarioResult[]> {
  * Every process killed at once (registry included), as a power cut would, then everything started
  * again: the nodes recover their worlds from their data_dirs, the new registry rebuilds the picture
  * from their registrations and elects the member holding the most; every acknowledged write must be
- * on it, and the writers (which resume their sessions with their tokens) must write again.
+ * on it, and the writers (which resume their sessions with their tokens) must write again. With
+ * `killFirst`, that node dies 2 s earlier (the others go on acknowledging) and must not win.
  */
 async function wholeClusterCrash(
   cluster: NemesisCluster,
   writers: Writers,
   v: Verdicts,
   name: string,
+  killFirst?: string,
 ): Promise<ScenarioResult> {
   const from = performance.now();
-  await Promise.all([...cluster.registries, ...cluster.nodes].map((n) => cluster.kill(n)));
+  if (killFirst) {
+    // The others go on acknowledging without it for a while.
+    await cluster.kill(killFirst);
+    await sleep(2000);
+  }
+  await Promise.all(
+    [...cluster.registries, ...cluster.nodes].filter((n) => cluster.running(n))
+      .map((n) => cluster.kill(n)),
+  );
   await sleep(1000);
   const restartedAt = performance.now();
   await cluster.restartDead();
@@ -175,6 +197,7 @@ async function wholeClusterCrash(
     if (m) held.set(n, [Number(m[1]), Number(m[2])]);
   }
   const mine = master ? held.get(master) : undefined;
+  if (killFirst && master === killFirst) problems.push(`${killFirst}, which holds less, won`);
   for (const [n, [e, q]] of held) {
     if (mine && (e > mine[0] || (e === mine[0] && q > mine[1]))) {
       problems.push(`${master} won holding ${mine}, but ${n} promised holding ${e},${q}`);
