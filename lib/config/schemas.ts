@@ -72,10 +72,10 @@ export const NODE_SCHEMA = {
   ),
   persistence: group({
     snapshot_interval_s: int(
-      60,
+      30,
       1,
       86_400,
-      "Snapshot the state this often (bounds the log to replay on restart; two snapshots are kept)",
+      "Snapshot the state this often: bounds the log a restart replays (30 s of log replays in 2-5 s at 250,000 moving users); two snapshots are kept",
     ),
     snapshot_log_mb: int(
       64,
