@@ -222,11 +222,28 @@ export class NodeServer implements AsyncDisposable {
           ...Object.entries(this.node.counters).map(([k, v]) =>
             `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
           ),
+          ...this.#journalMetrics(),
         ];
         return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
       }
       return new Response("Not found: try /status or /metrics\n", { status: 404 });
     });
+  }
+
+  /** The journal's figures as metric lines (none without a data_dir). */
+  #journalMetrics(): string[] {
+    const journal = this.#journal;
+    if (!journal) return [];
+    const s = journal.stats;
+    return [
+      `gameserver_durable_epoch ${journal.durable.epoch}`,
+      `gameserver_durable_seq ${journal.durable.seq}`,
+      `gameserver_log_records_total ${s.records}`,
+      `gameserver_log_bytes_total ${s.logBytes}`,
+      `gameserver_log_syncs_total ${s.syncs}`,
+      `gameserver_log_last_commit_ms ${s.lastCommitMs}`,
+      `gameserver_snapshots_total ${s.snapshots}`,
+    ];
   }
 
   /** Tells clients the node is going away, closes sockets and stops ticking. Idempotent. */
