@@ -22,9 +22,13 @@
  *
  *   deno task bench:persistence            full run (a few minutes); --parts=3,4 runs only those
  *   deno task bench:persistence --quick    under ~20 s, small sizes; exits 1 when its own criterion
- *                                          fails (recovered checksum equal; tick p99 ≤ 20 ms during
- *                                          a snapshot at 50,000 users; durable lag p99 ≤ 3 ticks at
- *                                          2,500 writes/s; acks with fsync p99 ≤ 200 ms)
+ *                                          fails: the recovered checksum differs, a tick's update
+ *                                          never became durable, the durable lag p50 at 2,500
+ *                                          writes/s is over a tick, a snapshot slice at 50,000 users
+ *                                          took over 15 ms (or the tick p50 during it over 10 ms),
+ *                                          or acks with fsync are missing or their p50 is over 45 ms.
+ *                                          Medians and slices, not p99s: the machine is shared, and
+ *                                          the full run reports the p99s
  *
  * Prints a table per part, then one JSON line. The machine is shared: the load average is printed.
  *
@@ -190,6 +194,8 @@ interface LoopResult {
   /** From the end of a tick to its update being durable, ms. */
   lagP50: number;
   lagP99: number;
+  /** Ticks whose update never became durable (must be 0). */
+  notDurable: number;
   syncs: number;
   writesPerS: number;
 }
@@ -239,6 +245,7 @@ async function tickLoop(
   for (const [name, p] of phases) {
     out.set(name, {
       ticks: p.ticks.length,
+      notDurable: p.ticks.length - p.lags.length,
       tickP50: r2(pct(p.ticks, 0.5)),
       tickP99: r2(pct(p.ticks, 0.99)),
       tickMax: r2(Math.max(...p.ticks)),
@@ -268,6 +275,8 @@ async function sustained(users: number, rates: number[], seconds: number, dir: s
   });
   const rows: SustainedRow[] = [];
   try {
+    // Warm-up (JIT, the populate's garbage, the first syncs): half a second, not measured.
+    await tickLoop(state, journal, { users, perTick: 10, rng, until: (t) => t >= 25 });
     for (const perS of rates) {
       const perTick = Math.round(perS * TICK_S);
       const ticks = Math.round(seconds * 1000 / TICK_MS);
@@ -527,8 +536,8 @@ async function partAcks(quick: boolean, failures: string[]): Promise<AckResult[]
     );
   }
   const synced = acks.find((a) => a.persisted)!;
-  if (quick && !(synced.acks > 0 && synced.p99 <= 200)) {
-    failures.push(`acks with fsync: ${synced.acks} acks, p99 ${synced.p99} ms (> 200 or none)`);
+  if (quick && !(synced.acks > 0 && synced.p50 <= 45)) {
+    failures.push(`acks with fsync: ${synced.acks} acks, p50 ${synced.p50} ms (> 45 or none)`);
   }
   return acks;
 }
@@ -553,9 +562,11 @@ async function partSustained(quick: boolean, dir: string, failures: string[]) {
     ),
   }));
   const base = rows.find((r) => r.users === 10_000 && r.writesPerS === 2_500);
-  if (quick && !(base && base.lagP99 <= 3 * TICK_MS)) {
-    failures.push(`durable lag p99 at 2,500 writes/s: ${base?.lagP99} ms (> ${3 * TICK_MS})`);
+  if (quick && !(base && base.lagP50 <= TICK_MS)) {
+    failures.push(`durable lag p50 at 2,500 writes/s: ${base?.lagP50} ms (> ${TICK_MS})`);
   }
+  const lost = rows.reduce((n, r) => n + r.notDurable, 0);
+  if (lost > 0) failures.push(`${lost} tick updates never became durable`);
   return { rows, best };
 }
 
@@ -573,9 +584,14 @@ async function partSnapshot(quick: boolean, dir: string, failures: string[]) {
       snap.bytes.toLocaleString("en")
     } | ${snap.stopTheWorldMs} |`,
   );
-  if (quick && !(snap.during.tickP99 <= 20)) {
-    failures.push(`tick p99 during a snapshot at ${snap.users} users: ${snap.during.tickP99} ms`);
+  // Its own slices must stay short (a stop-the-world snapshot of 50,000 users takes 25 ms or more).
+  if (quick && !(snap.maxSliceMs <= 15 && snap.during.tickP50 <= 10)) {
+    failures.push(
+      `snapshot at ${snap.users} users: longest slice ${snap.maxSliceMs} ms (> 15) or tick p50 ${snap.during.tickP50} ms (> 10)`,
+    );
   }
+  const lost = snap.before.notDurable + snap.during.notDurable;
+  if (lost > 0) failures.push(`${lost} tick updates never became durable around the snapshot`);
   return snap;
 }
 
