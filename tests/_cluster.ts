@@ -95,6 +95,7 @@ export class TestCluster implements AsyncDisposable {
       registry: [`tcp://127.0.0.1:${this.registryPorts.cluster}`],
       log_level: "debug",
       state_file: `${this.dir.path}/${nodeId}.state.json`,
+      data_dir: `${this.dir.path}/${nodeId}.data`,
       curve: this.curve,
       world: { width: 2000, height: 2000, ...this.#options.world },
       cluster: {

@@ -4,10 +4,11 @@
  * final master; no epoch with two acknowledging masters; identical worlds).
  *
  * Part one runs a registry and three nodes on loopback: kill -9 of the master, its restart, kill -9
- * of a slave, a registry outage, a paused master. Part two (the nemesis) runs two registries, three
+ * of a slave, a registry outage, a paused master, and kill -9 of every process at once followed by a
+ * restart of all (each node recovers its world from its data_dir). Part two (the nemesis) runs two registries, three
  * nodes and the writers each in a Linux network namespace of their own, so links can be cut one by
- * one: partitions, an isolated master, a paused master, split registries, a crash-restart while the
- * slaves are paused, and a seeded random minute of all of them. Without root or `ip netns` part two
+ * one: partitions, an isolated master, a paused master, split registries, a crash-restart with the
+ * disk lost while the slaves are paused, and a seeded random minute of all of them. Without root or `ip netns` part two
  * is skipped loudly (`GAMESERVER_TEST_NETNS=required` makes that a failure).
  *
  * Prints a table, then one JSON line. Exits 1 on any failure.
@@ -130,7 +131,99 @@ async function loopback(): Promise<ScenarioResult[]> {
   }
 
   log(await pausedMaster(cluster, writers, v, "5 master frozen (SIGSTOP) past the timeout"));
+  log(
+    await wholeClusterCrash(cluster, writers, v, "6 kill -9 of every process at once, restart all"),
+  );
+  // One slave stops first, so it comes back holding less than the others: it must not win.
+  const current = await v.master();
+  const stale = NODES.find((n) => n !== current)!;
+  log(
+    await wholeClusterCrash(
+      cluster,
+      writers,
+      v,
+      `7 ${stale} killed 2 s before the rest, restart all: it holds less, must not win`,
+      stale,
+    ),
+  );
   return v.results;
+}
+
+/**
+ * Every process killed at once (registry included), as a power cut would, then everything started
+ * again: the nodes recover their worlds from their data_dirs, the new registry rebuilds the picture
+ * from their registrations and elects the member holding the most; every acknowledged write must be
+ * on it, and the writers (which resume their sessions with their tokens) must write again. With
+ * `killFirst`, that node dies 2 s earlier (the others go on acknowledging) and must not win.
+ */
+async function wholeClusterCrash(
+  cluster: NemesisCluster,
+  writers: Writers,
+  v: Verdicts,
+  name: string,
+  killFirst?: string,
+): Promise<ScenarioResult> {
+  const from = performance.now();
+  if (killFirst) {
+    // The others go on acknowledging without it for a while.
+    await cluster.kill(killFirst);
+    await sleep(2000);
+  }
+  await Promise.all(
+    [...cluster.registries, ...cluster.nodes].filter((n) => cluster.running(n))
+      .map((n) => cluster.kill(n)),
+  );
+  await sleep(1000);
+  const restartedAt = performance.now();
+  await cluster.restartDead();
+  const problems: string[] = [];
+  const recovered = cluster.nodes.map((n) =>
+    cluster.proc(n).lines.find((l) => /Recovered \d+ users/.test(l))?.replace(/^.*Recovered/, "")
+  );
+  for (const [i, line] of recovered.entries()) {
+    if (!line) problems.push(`${cluster.nodes[i]} logged no recovery`);
+  }
+  const settled = await v.settle().catch(() => undefined);
+  const master = settled?.master.nodeId;
+  const electedMs = Math.round(performance.now() - restartedAt);
+  if (!master) problems.push("no master after the restart");
+  // The election must have picked the promiser holding the most: compare what each promised with.
+  const held = new Map<string, [number, number]>();
+  for (const n of cluster.nodes) {
+    const line = cluster.proc(n).lines.find((l) =>
+      new RegExp(`Promised epoch ${settled?.master.epoch} to`).test(l)
+    );
+    const m = line?.match(/holding epoch (\d+) seq (\d+)/);
+    if (m) held.set(n, [Number(m[1]), Number(m[2])]);
+  }
+  const mine = master ? held.get(master) : undefined;
+  if (killFirst && master === killFirst) problems.push(`${killFirst}, which holds less, won`);
+  for (const [n, [e, q]] of held) {
+    if (mine && (e > mine[0] || (e === mine[0] && q > mine[1]))) {
+      problems.push(`${master} won holding ${mine}, but ${n} promised holding ${e},${q}`);
+    }
+  }
+  // The writers reconnect, resume their users and write again before the check.
+  await sleep(3000);
+  const stats = await writers.pause();
+  await writers.resume();
+  const origin = performance.timeOrigin;
+  const after = stats.ackTimes.filter((t) => t - origin > restartedAt).length;
+  if (after === 0) problems.push("no write acknowledged after the restart");
+  const users = recovered.map((l) => l?.match(/^ (\d+) users/)?.[1] ?? "?").join("/");
+  return await v.judge(name, {
+    from,
+    to: performance.now(),
+    problems,
+    notes: [
+      `${users} users recovered`,
+      `master ${master} ${electedMs} ms after the restart began (promised holding ${
+        [...held].map(([n, p]) => `${n} ${p.join("/")}`).join(", ")
+      })`,
+      `${after} writes acknowledged after it`,
+    ],
+    timings: { master_after_restart_ms: electedMs },
+  });
 }
 
 /** A master paused with a write queued to it, resumed after a new master was elected. */
@@ -245,10 +338,12 @@ async function nemesis(seed: number, randomMs: number): Promise<ScenarioResult[]
     const from = performance.now();
     for (const s of slaves) cluster.signal(s, "SIGSTOP");
     await cluster.kill(m);
+    // Its disk is lost (the promise in its state_file is kept): it comes back holding nothing.
+    cluster.wipeData(m);
     await cluster.startNode(m);
     await sleep(3000);
     log(
-      await v.judge(`N5 ${m} kill -9 and restart (empty) while the slaves are paused`, {
+      await v.judge(`N5 ${m} kill -9 and restart (data lost) while the slaves are paused`, {
         from,
         to: performance.now(),
       }),

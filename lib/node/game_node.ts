@@ -41,8 +41,9 @@ export interface WritePath {
   /** Slave: send the write to the master; false when no master is reachable. */
   forward?: (write: ForwardedWrite) => boolean;
   /**
-   * Master: call `ack` with the replication sequence that carries the writes applied so far, once a
-   * majority holds it, or `fail` (timeout, step-down).
+   * Master (and a single node that persists): call `ack` with the replication sequence that carries
+   * the writes applied so far, once a majority holds it (on disk, with persistence), or `fail`
+   * (timeout, step-down).
    */
   whenDurable?: (
     ack: (seq: number) => void,
@@ -790,7 +791,9 @@ export class GameNode {
     whenDurable((seq) => {
       // Which master acknowledged the write, in which epoch and update: a checker can tell that no
       // two masters acknowledged writes in one epoch.
-      reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      if (this.#config.mode === "cluster") {
+        reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      }
       respond(reply, generation);
     }, (code, message) => {
       // The login may survive (a majority may hold it) though its client is told it failed.

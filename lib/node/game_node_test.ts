@@ -407,7 +407,10 @@ Deno.test("handleFrame() on a fenced master refuses writes with UNAVAILABLE", ()
 
 Deno.test("handleFrame() replies to a write once it is durable", () => {
   const pending: ((seq: number) => void)[] = [];
-  const h = new Harness(undefined, { writePath: { whenDurable: (ack) => pending.push(ack) } });
+  const h = new Harness((c) => (c.mode = "cluster"), {
+    writePath: { whenDurable: (ack) => pending.push(ack) },
+  });
+  h.node.becomeMaster(4);
   const start = h.sent.length;
   h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 9, login: {} })], 0);
   assert.equal(h.sent.length, start);
@@ -417,8 +420,19 @@ Deno.test("handleFrame() replies to a write once it is durable", () => {
   assert.equal(reply.requestId, 9);
   assert.equal(reply.loginReply?.userId, 1);
   // The reply names who acknowledged it, in which epoch and update.
-  assert.deepEqual(reply.writeAck, { epoch: 0, masterId: h.config.node_id, seq: 17 });
+  assert.deepEqual(reply.writeAck, { epoch: 4, masterId: h.config.node_id, seq: 17 });
   assert.equal(h.node.load().sessions, 1);
+});
+
+Deno.test("a single node that persists replies once the write is on disk, without writeAck", () => {
+  const pending: ((seq: number) => void)[] = [];
+  const h = new Harness(undefined, { writePath: { whenDurable: (ack) => pending.push(ack) } });
+  h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 3, login: {} })], 0);
+  assert.equal(pending.length, 1);
+  pending[0](1);
+  const reply = decodeEnvelope(h.sent[h.sent.length - 1].frame);
+  assert.equal(reply.loginReply?.userId, 1);
+  assert.equal(reply.writeAck, undefined);
 });
 
 Deno.test("handleFrame() counts replies the transport dropped", () => {

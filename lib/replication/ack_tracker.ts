@@ -13,6 +13,12 @@ export interface AckTrackerOptions {
   quorum?: number;
   /** A write not durable after this long (ms) fails with `TIMEOUT`. */
   timeoutMs: number;
+  /**
+   * The node persists its own history: a write is also held back until `setLocalDurable()` says
+   * the master's own disk holds its update (the master's copy counts toward the majority only once
+   * it is synced). Default false: the master's copy counts at once.
+   */
+  local?: boolean;
 }
 
 interface Waiter {
@@ -53,6 +59,8 @@ export class AckTracker {
   #head = 0;
   /** Highest seq held by `required()` replicas (Infinity when nothing is required). */
   #durable = Number.POSITIVE_INFINITY;
+  /** Highest seq on the master's own disk (Infinity when it does not persist). */
+  #local = Number.POSITIVE_INFINITY;
 
   /** Creates a tracker with no replicas (so writes are acknowledged at once until `setReplicas()`). */
   constructor(options: AckTrackerOptions) {
@@ -70,6 +78,7 @@ export class AckTracker {
     this.#minReplicas = options.minReplicas;
     this.#quorum = options.quorum;
     if (options.quorum !== undefined && options.quorum > 0) this.#durable = 0;
+    if (options.local) this.#local = 0;
     this.#timeoutMs = options.timeoutMs;
   }
 
@@ -78,9 +87,27 @@ export class AckTracker {
     return this.#waiters.length - this.#head;
   }
 
-  /** The highest seq that `required()` live replicas hold (Infinity when none is required). */
+  /**
+   * The highest seq acknowledged writes may carry: held by `required()` live replicas and, with
+   * `local`, on the master's own disk (Infinity when nothing is required).
+   */
   get durableSeq(): number {
-    return this.#durable;
+    return Math.min(this.#durable, this.#local);
+  }
+
+  /**
+   * A new term: nothing of it is on the master's disk yet (with `local`). The node's history may
+   * have been replaced meanwhile (a snapshot from another master), so old figures do not carry over.
+   */
+  resetLocalDurable(): void {
+    if (this.#local !== Number.POSITIVE_INFINITY) this.#local = 0;
+  }
+
+  /** The master's own disk holds every update up to `seq` (with `local`; ignored otherwise). */
+  setLocalDurable(seq: number): void {
+    if (!(seq > this.#local)) return;
+    this.#local = seq;
+    this.#settle();
   }
 
   /** The live replicas. */
@@ -126,7 +153,7 @@ export class AckTracker {
     fail: (code: "TIMEOUT", message: string) => void,
     now: number,
   ): void {
-    if (seq <= this.#durable) {
+    if (seq <= this.durableSeq) {
       ack();
       return;
     }
@@ -208,7 +235,7 @@ export class AckTracker {
 
   #settle(): void {
     const waiters = this.#waiters;
-    const durable = this.#durable;
+    const durable = this.durableSeq;
     const errors: unknown[] = [];
     while (this.#head < waiters.length && waiters[this.#head].seq <= durable) {
       const w = waiters[this.#head++];

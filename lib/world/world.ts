@@ -13,7 +13,12 @@ import { resolveWorldOptions, type WorldOptions } from "./world_options.ts";
 import { worldChecksum } from "./world_checksum.ts";
 import { checkWorldInvariants } from "./world_invariants.ts";
 import { forEachRecord } from "./world_records.ts";
-import { decodeSnapshot, encodeSnapshot } from "./world_snapshot.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  type SnapshotSpace,
+  WorldSnapshotWriter,
+} from "./world_snapshot.ts";
 import { worldStats } from "./world_stats.ts";
 
 /** Largest user id (ids are uint32 > 0). */
@@ -346,6 +351,39 @@ export class World {
    */
   snapshot(): Uint8Array {
     return encodeSnapshot(this.#layout());
+  }
+
+  /**
+   * The same bytes as snapshot(), of the world as it is now, produced a slice at a time by the
+   * returned writer's `step()`: this call copies the user records (44 bytes per pool position), so
+   * the world may change while the writer works. The copy goes into `space` when it has room
+   * (`space.prepare(world.snapshotPositions)`), else into fresh memory.
+   */
+  snapshotWriter(space?: SnapshotSpace): WorldSnapshotWriter {
+    const n = this.#alloc.length;
+    const records = {
+      world: this,
+      size: this.#size,
+      nextUserId: this.#nextUserId,
+      poolLength: n,
+      ids: this.#ids,
+      pos: this.#pos,
+      vel: this.#vel,
+      money: this.#money,
+    };
+    if (space && space.capacity >= n) return new WorldSnapshotWriter(space.copy(records));
+    return new WorldSnapshotWriter({
+      ...records,
+      ids: this.#ids.slice(0, n),
+      pos: this.#pos.slice(0, 2 * n),
+      vel: this.#vel.slice(0, 2 * n),
+      money: this.#money.slice(0, n),
+    });
+  }
+
+  /** Pool positions a snapshotWriter() copy takes (what a SnapshotSpace must be prepared for). */
+  get snapshotPositions(): number {
+    return this.#alloc.length;
   }
 
   /**

@@ -130,6 +130,7 @@ export class NemesisCluster implements AsyncDisposable {
       }),
       log_level: "debug",
       state_file: `${this.dir.path}/${name}.state.json`,
+      data_dir: `${this.dir.path}/${name}.data`,
       curve: { public_key: this.#keys.publicKey, secret_key: this.#keys.secretKey },
       world: { width: 1000, height: 1000 },
       cluster: {
@@ -160,6 +161,12 @@ export class NemesisCluster implements AsyncDisposable {
     proc.kill("SIGKILL");
     this.#paused.delete(name);
     await proc.status;
+  }
+
+  /** Removes a stopped node's data_dir (a lost disk; its state_file stays). */
+  wipeData(name: string): void {
+    if (this.running(name)) throw new Error(`${name} is running`);
+    Deno.removeSync(`${this.dir.path}/${name}.data`, { recursive: true });
   }
 
   /** Resumes every paused process. */

@@ -9,6 +9,7 @@ import {
   startupClusterCurve,
 } from "../../config/mod.ts";
 import { log } from "../../log/mod.ts";
+import type { Journal, Position } from "../../persist/mod.ts";
 import type { GameNode, WritePath } from "../game_node.ts";
 import { MasterPlane } from "./master_plane.ts";
 import { SlavePlane } from "./slave_plane.ts";
@@ -46,6 +47,7 @@ export class ClusterCoordinator implements AsyncDisposable {
   #node: GameNode | undefined;
   #master: MasterPlane | undefined;
   #slave: SlavePlane | undefined;
+  #journal: Journal | undefined;
   /** One link per registry: every registry hears from this node and may coordinate elections. */
   #links: RegistryLink[] = [];
   #closed = false;
@@ -125,18 +127,21 @@ export class ClusterCoordinator implements AsyncDisposable {
   }
 
   /**
-   * Attaches the node, registers with the registry (rejecting with a `RegistrationError` when none
+   * Attaches the node (and its journal, when it persists: the node's position is then what the
+   * journal recovered), registers with the registry (rejecting with a `RegistrationError` when none
    * accepts the node in time; everything is then closed) and takes the role the registry gives.
    */
-  async join(node: GameNode, clientPort: number): Promise<void> {
+  async join(node: GameNode, clientPort: number, journal?: Journal): Promise<void> {
     const config = this.#config;
     this.#node = node;
+    this.#journal = journal;
     this.#master = new MasterPlane({
       config,
       node,
       router: this.#router,
       publisher: this.#publisher,
       registryContact: () => Math.max(0, ...this.#links.map((l) => l.lastContact)),
+      journal,
     });
     this.#slave = new SlavePlane({
       config,
@@ -145,6 +150,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       curve: this.#curve,
       promised: () => this.#promised,
       adopt: (epoch) => this.#promise(epoch, "a master publishes in it"),
+      journal,
     });
     const address: NodeAddress = {
       nodeId: config.node_id,
@@ -286,7 +292,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       // Promising a newer epoch ends this master's term now: nothing more is acknowledged by it.
       this.#stepDown(`promised epoch ${epoch} to an election`);
     }
-    const position = node.position;
+    const position = this.#position();
     logger.info(
       "{what} epoch {epoch} to registry {registryId}; holding epoch {posEpoch} seq {posSeq}",
       {
@@ -308,6 +314,14 @@ export class ClusterCoordinator implements AsyncDisposable {
       load: node.loadReport(),
       configuredRole: this.#config.role === "master" ? "ROLE_MASTER" : "ROLE_SLAVE",
     });
+  }
+
+  /**
+   * The position a promise reports: what this node holds durably (with a journal: what a crash now
+   * would recover, so an election never counts on updates only in memory), else what it holds.
+   */
+  #position(): Position {
+    return this.#journal?.durable ?? this.#planes().node.position;
   }
 
   /** Commands of an epoch below the promise are stale: the cluster has moved on. */

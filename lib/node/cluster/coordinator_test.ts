@@ -25,6 +25,7 @@ function nodeConfig(
   c.publish_port = 0;
   c.registry = [registry.endpoint];
   c.state_file = `${dir.path}/${nodeId}.state.json`;
+  c.data_dir = `${dir.path}/${nodeId}.data`;
   c.world.width = 1000;
   c.world.height = 1000;
   c.cluster.report_interval_ms = 50;

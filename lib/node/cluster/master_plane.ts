@@ -9,6 +9,7 @@ import {
 } from "../../protocol/mod.ts";
 import { majorityOf, type NodeConfig } from "../../config/mod.ts";
 import { AckTracker } from "../../replication/mod.ts";
+import type { Journal } from "../../persist/mod.ts";
 import { log } from "../../log/mod.ts";
 import type { GameNode } from "../game_node.ts";
 
@@ -27,6 +28,8 @@ export interface MasterPlaneOptions {
   publisher: PublisherSocket;
   /** When the registry last confirmed contact (performance.now() ms; 0 = never). */
   registryContact: () => number;
+  /** The node's journal (none when `data_dir` is empty): every update is on disk before it counts. */
+  journal?: Journal;
 }
 
 /**
@@ -42,6 +45,7 @@ export class MasterPlane {
   readonly #publisher: PublisherSocket;
   readonly #registryContact: () => number;
   readonly #acks: AckTracker;
+  readonly #journal: Journal | undefined;
   /** The other members: the replicas whose acks count under the majority rule. */
   readonly #peers: string[];
   /** True under the majority rule (the default); false when `min_replicas_to_ack` opts out. */
@@ -61,6 +65,7 @@ export class MasterPlane {
     this.#router = options.router;
     this.#publisher = options.publisher;
     this.#registryContact = options.registryContact;
+    this.#journal = options.journal;
     const cluster = options.config.cluster;
     this.#peers = cluster.members.filter((id) => id !== options.config.node_id);
     this.#majority = cluster.min_replicas_to_ack === -1;
@@ -69,6 +74,8 @@ export class MasterPlane {
       // A majority of the members holds every acknowledged write: the master and this many others.
       quorum: this.#majority ? majorityOf(cluster.members.length) - 1 : undefined,
       timeoutMs: cluster.ack_timeout_ms,
+      // The master's own copy counts toward the majority only once its disk holds it.
+      local: options.journal !== undefined,
     });
   }
 
@@ -90,6 +97,8 @@ export class MasterPlane {
     this.#fenced = false;
     // Acks count from every other member, live or not; the quorum never shrinks.
     if (this.#majority) this.#acks.setReplicas(this.#peers);
+    // Waiters of this term are for updates not published yet: each is counted as its sync ends.
+    this.#acks.resetLocalDurable();
   }
 
   /** Ends the term: writes waiting for replicas were never confirmed, so they fail. */
@@ -142,10 +151,11 @@ export class MasterPlane {
     // The parts take turns: every user is checked once per `parts` checksums.
     const part = every > 0 ? Math.floor(seq / every) % parts : 0;
     const checksum = every > 0 && seq % every === 0 ? state.checksum(part, parts) || 1 : 0;
+    const ops = state.drainOps();
     const update = encodeUpdate({
       epoch: node.epoch,
       seq,
-      ops: state.drainOps(),
+      ops,
       ...(parts > 1
         ? { partChecksum: checksum, checksumPart: part, checksumParts: parts }
         : { checksum }),
@@ -154,6 +164,17 @@ export class MasterPlane {
     this.#publisher.publish(UPDATE_TOPIC, update);
     this.#publishedAt.set(seq, now);
     this.#publishedAt.delete(seq - 500);
+    const journal = this.#journal;
+    if (journal) {
+      // Slaves get the update first; the master's own disk catches up beside the event loop.
+      const epoch = node.epoch;
+      journal.append({ epoch, seq, ops });
+      journal.commit();
+      const acks = this.#acks;
+      journal.whenDurable({ epoch, seq }, () => acks.setLocalDurable(seq));
+      // The state is exactly at this update: the moment a snapshot may start or go on.
+      journal.afterTick();
+    }
     if (this.#snapshotWaiters.length > 0) this.#serveSnapshots(seq);
   }
 

@@ -10,6 +10,7 @@ import {
 import { type ClusterCurve, connectEndpoint, type NodeConfig } from "../../config/mod.ts";
 import { ReplicaSync, type ReplicaSyncState, type SyncAction } from "../../replication/mod.ts";
 import { log, logMessage } from "../../log/mod.ts";
+import type { Journal } from "../../persist/mod.ts";
 import type { ForwardedWrite, GameNode } from "../game_node.ts";
 import { UPDATE_TOPIC } from "./master_plane.ts";
 
@@ -25,11 +26,14 @@ export interface SlavePlaneOptions {
   promised: () => number;
   /** Promises a newer epoch a master publishes in (durably); false when that failed. */
   adopt: (epoch: number) => boolean;
+  /** The node's journal (none when `data_dir` is empty): an ack waits until its disk holds the update. */
+  journal?: Journal;
 }
 
 /**
  * The slave's half of the cluster: the subscription to the master's updates (replayed through
- * {@linkcode ReplicaSync}, with snapshots on start, gaps and drift), acks back to the master, and
+ * {@linkcode ReplicaSync}, with snapshots on start, gaps and drift), the journal of what applied
+ * (when the node persists), acks back to the master once applied and on disk, and
  * the writes its clients send, forwarded to the master with the session's user id and answered to the
  * connection that asked. Sockets to the master exist only while following one.
  */
@@ -41,6 +45,7 @@ export class SlavePlane {
   readonly #promised: () => number;
   readonly #adopt: (epoch: number) => boolean;
   readonly #sync: ReplicaSync;
+  readonly #journal: Journal | undefined;
   #master: NodeAddress | undefined;
   #link: DealerSocket | undefined;
   #subscriber: SubscriberSocket | undefined;
@@ -64,6 +69,7 @@ export class SlavePlane {
     this.#curve = options.curve;
     this.#promised = options.promised;
     this.#adopt = options.adopt;
+    this.#journal = options.journal;
     const node = options.node;
     this.#sync = new ReplicaSync({
       applyUpdate: (ops) => {
@@ -144,6 +150,8 @@ export class SlavePlane {
   /** The slave's part of a tick: notice silence, fail writes the master will not answer. */
   afterTick(now: number): void {
     this.#handleSync(this.#sync.tick(now));
+    // The state is exactly at the last update applied: a snapshot may start or go on.
+    this.#journal?.afterTick();
     // Updates stopped (the master is silent or being replaced): fail forwarded writes now rather
     // than at their timeout, so clients retry through the next master sooner.
     if (this.#sync.state !== "live" && this.#forwards.size > 0) {
@@ -314,14 +322,31 @@ export class SlavePlane {
   }
 
   #handleSync(actions: SyncAction[]): void {
+    const journal = this.#journal;
     for (const action of actions) {
       switch (action.type) {
-        case "ack":
-          this.#link?.send(encodeCluster({
-            epoch: this.#node.epoch,
-            replicaAck: { nodeId: this.#config.node_id, seq: action.seq },
-          }));
+        case "applied":
+          journal?.append(action);
           break;
+        case "restored":
+          journal?.install(action, action.world, action.credentials);
+          break;
+        case "ack": {
+          // "Applied and synced": the ack names the epoch it was applied in, and leaves only once
+          // the node's disk holds everything up to it.
+          const epoch = this.#sync.epoch;
+          const seq = action.seq;
+          const send = () =>
+            this.#link?.send(encodeCluster({
+              epoch,
+              replicaAck: { nodeId: this.#config.node_id, seq },
+            }));
+          if (journal) {
+            journal.commit();
+            journal.whenDurable({ epoch, seq }, send);
+          } else send();
+          break;
+        }
         case "request_snapshot":
           logger.info("Asking master {master} for a snapshot: {reason}", {
             master: this.#master?.nodeId ?? "?",
@@ -337,6 +362,8 @@ export class SlavePlane {
           break;
       }
     }
+    // Whatever applied is handed to the disk now, acked or not: one group commit per update.
+    journal?.commit();
   }
 
   /** Fails writes forwarded to a master that is gone: the client retries through the new one. */
