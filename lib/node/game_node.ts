@@ -863,9 +863,6 @@ export class GameNode {
       this.state.step();
       this.#tick++;
     }
-    // A single node has no replica to publish its op log to: drop it each tick, or it grows with
-    // every write for as long as the node runs (a master's is drained by its publish).
-    if (this.#config.mode === "single") this.state.drainOps();
     for (const gone of this.clients.expireIdle(now)) {
       logger.info("Client {clientId} silent for {ms} ms: dropped{user}", {
         clientId: gone.clientId,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type ForwardedWrite, GameNode, type WritePath } from "./game_node.ts";
+import { SinglePlane } from "./single_plane.ts";
 import { defaults, NODE_SCHEMA, type NodeConfig } from "../config/mod.ts";
 import {
   decodeEnvelope,
@@ -442,15 +443,6 @@ Deno.test("handleFrame() counts replies the transport dropped", () => {
   assert.equal(h.node.counters.requests, 1);
 });
 
-Deno.test("tick() on a single node drops the op log its writes recorded", () => {
-  const h = new Harness();
-  h.login(A, PEER_1, 0);
-  h.call(A, PEER_1, { setVelocity: { vx: 1, vy: 0 } }, 0);
-  assert.equal(h.node.state.pendingOps, 2);
-  h.node.tick(20);
-  assert.equal(h.node.state.pendingOps, 0, "nothing publishes it: kept, it would grow forever");
-});
-
 Deno.test("tick() drops clients idle past idle_timeout_ms", () => {
   const h = new Harness((c) => (c.clients.idle_timeout_ms = 1000));
   h.login(A, PEER_1, 0);
@@ -881,4 +873,19 @@ Deno.test("a login that fails with an exception does not keep its client id from
   assertError(h.call(A, PEER_1, { login: {} }, 0), "INTERNAL");
   broken = false;
   assert.equal(h.call(A, PEER_1, { login: {} }, 1).loginReply?.userId, 3);
+});
+
+Deno.test("SinglePlane drains a single node's op log after each tick, with or without a journal", () => {
+  // Nothing publishes a single node's op log: kept, it would grow with every write forever. The
+  // plane takes each tick's ops (into the journal when there is one) so the node never does.
+  const plane = new SinglePlane({ config: defaults(NODE_SCHEMA), persists: false });
+  const h = new Harness(undefined, { writePath: plane.writePath });
+  plane.attach(h.node, undefined);
+  h.login(A, PEER_1, 0);
+  h.call(A, PEER_1, { setVelocity: { vx: 1, vy: 0 } }, 0);
+  assert.equal(h.node.state.pendingOps, 2);
+  h.node.tick(20);
+  assert.equal(h.node.state.pendingOps, 2, "the node's tick leaves them to the plane");
+  plane.afterTick(20);
+  assert.equal(h.node.state.pendingOps, 0);
 });
