@@ -14,8 +14,8 @@ import type { GameNode, WritePath } from "../game_node.ts";
 import { MasterPlane } from "./master_plane.ts";
 import { SlavePlane } from "./slave_plane.ts";
 import { type RegistryCommand, RegistryLink } from "./registry_link.ts";
-import { readStateFile, writeStateFile } from "./state_file.ts";
-import { RegistrationError } from "./errors.ts";
+import { registerWithAny } from "./register_with_any.ts";
+import { DurablePromise } from "./durable_promise.ts";
 
 const logger = log("cluster");
 
@@ -40,7 +40,7 @@ export class ClusterCoordinator implements AsyncDisposable {
   readonly #publisher: PublisherSocket;
   readonly #runId = crypto.randomUUID();
   /** The highest epoch promised or followed (durable in the state file). */
-  #promised: number;
+  readonly #durable: DurablePromise;
   /** The role asked for at the first registration: master only for a new node configured so. */
   readonly #wish: Role;
   #joined = false;
@@ -68,16 +68,16 @@ export class ClusterCoordinator implements AsyncDisposable {
     pump: Pump,
     curve: ClusterCurve | undefined,
     sockets: { router: RouterSocket; publisher: PublisherSocket },
-    promised: number,
+    promise: DurablePromise,
   ) {
     this.#config = config;
     this.#pump = pump;
     this.#curve = curve;
     this.#router = sockets.router;
     this.#publisher = sockets.publisher;
-    this.#promised = promised;
+    this.#durable = promise;
     // A node that remembers an epoch is returning: it never claims master by itself.
-    this.#wish = promised === 0 && config.role === "master" ? "ROLE_MASTER" : "ROLE_SLAVE";
+    this.#wish = promise.epoch === 0 && config.role === "master" ? "ROLE_MASTER" : "ROLE_SLAVE";
   }
 
   /**
@@ -86,18 +86,7 @@ export class ClusterCoordinator implements AsyncDisposable {
    */
   static async bind(pump: Pump, config: NodeConfig): Promise<ClusterCoordinator> {
     checkMembers(config.node_id, config.cluster.members);
-    const remembered = readStateFile(config.state_file, config.node_id);
-    if (remembered) {
-      logger.info("Remembered epoch {epoch} (last role {role}) from {path}", {
-        epoch: remembered.epoch,
-        role: remembered.role,
-        path: config.state_file,
-      });
-    } else if (!config.state_file) {
-      logger.warn(
-        "No state_file: this node's election promises are not kept across a restart; set state_file in production",
-      );
-    }
+    const promise = DurablePromise.load(config.state_file, config.node_id);
     const curve = startupClusterCurve(config.curve, [config.bind, config.host, ...config.registry]);
     const ref: { coordinator?: ClusterCoordinator } = {};
     const router = await RouterSocket.bind(
@@ -121,7 +110,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       pump,
       curve,
       { router, publisher },
-      remembered?.epoch ?? 0,
+      promise,
     );
     return ref.coordinator;
   }
@@ -148,7 +137,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       node,
       pump: this.#pump,
       curve: this.#curve,
-      promised: () => this.#promised,
+      promised: () => this.#durable.epoch,
       adopt: (epoch) => this.#promise(epoch, "a master publishes in it"),
       journal,
     });
@@ -164,7 +153,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       address,
       runId: this.#runId,
       role: () => this.#joined ? node.role : this.#wish,
-      epoch: () => Math.max(node.epoch, this.#promised),
+      epoch: () => Math.max(node.epoch, this.#durable.epoch),
       masterId: () => node.masterId,
       load: () => node.loadReport(),
       members: config.cluster.members,
@@ -202,7 +191,7 @@ export class ClusterCoordinator implements AsyncDisposable {
 
   /** The highest epoch this node promised or followed. */
   get promised(): number {
-    return this.#promised;
+    return this.#durable.epoch;
   }
 
   /** Called by the node server after every tick: the plane of the node's role does its part. */
@@ -260,34 +249,21 @@ export class ClusterCoordinator implements AsyncDisposable {
 
   /** A master whose promise moved past its epoch must not acknowledge (it steps down at once). */
   #promisedIsCurrent(): boolean {
-    return this.#node !== undefined && this.#promised <= this.#node.epoch;
+    return this.#node !== undefined && this.#durable.epoch <= this.#node.epoch;
   }
 
-  /**
-   * Raises the durable promise to `epoch` (written and fsync'd before anything acts on it). False
-   * when it could not be made durable: then nothing may act on the newer epoch.
-   */
+  /** Raises the durable promise to `epoch` (fsync'd before anything acts on it); false if it failed. */
   #promise(epoch: number, why: string): boolean {
-    if (epoch <= this.#promised) return true;
-    const node = this.#planes().node;
-    try {
-      writeStateFile(this.#config.state_file, {
-        nodeId: this.#config.node_id,
-        epoch,
-        role: node.authoritative ? "ROLE_MASTER" : "ROLE_SLAVE",
-      });
-    } catch (err) {
-      logger.error("Cannot promise epoch {epoch}: {error}", { epoch, error: String(err) });
-      return false;
-    }
-    logger.debug("Promised epoch {epoch} ({why})", { epoch, why });
-    this.#promised = epoch;
-    return true;
+    return this.#durable.raise(epoch, this.#roleNow(), why);
+  }
+
+  #roleNow(): "ROLE_MASTER" | "ROLE_SLAVE" {
+    return this.#planes().node.authoritative ? "ROLE_MASTER" : "ROLE_SLAVE";
   }
 
   #onPrepare(epoch: number, registryId: string, reply: (promise: PromiseReply) => void): void {
     const { node } = this.#planes();
-    const granted = epoch > this.#promised && this.#promise(epoch, "election round");
+    const granted = epoch > this.#durable.epoch && this.#promise(epoch, "election round");
     if (granted && node.authoritative) {
       // Promising a newer epoch ends this master's term now: nothing more is acknowledged by it.
       this.#stepDown(`promised epoch ${epoch} to an election`);
@@ -296,7 +272,7 @@ export class ClusterCoordinator implements AsyncDisposable {
     logger.info(
       "{what} epoch {epoch} to registry {registryId}; holding epoch {posEpoch} seq {posSeq}",
       {
-        what: granted ? "Promised" : `Refused (promised ${this.#promised})`,
+        what: granted ? "Promised" : `Refused (promised ${this.#durable.epoch})`,
         epoch,
         registryId: registryId || "?",
         posEpoch: position.epoch,
@@ -308,7 +284,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       runId: this.#runId,
       granted,
       epoch,
-      promisedEpoch: this.#promised,
+      promisedEpoch: this.#durable.epoch,
       positionEpoch: position.epoch,
       positionSeq: position.seq,
       load: node.loadReport(),
@@ -326,11 +302,11 @@ export class ClusterCoordinator implements AsyncDisposable {
 
   /** Commands of an epoch below the promise are stale: the cluster has moved on. */
   #stale(epoch: number, what: string): boolean {
-    if (epoch >= this.#promised) return false;
+    if (epoch >= this.#durable.epoch) return false;
     logger.debug("Ignored {what} at epoch {epoch}: promised {promised}", {
       what,
       epoch,
-      promised: this.#promised,
+      promised: this.#durable.epoch,
     });
     return true;
   }
@@ -379,18 +355,8 @@ export class ClusterCoordinator implements AsyncDisposable {
     slave.follow(address, epoch);
   }
 
-  /** Records the role with the promise (for logs and operators; the epoch is what keeps safety). */
   #remember(): void {
-    const node = this.#planes().node;
-    try {
-      writeStateFile(this.#config.state_file, {
-        nodeId: this.#config.node_id,
-        epoch: this.#promised,
-        role: node.authoritative ? "ROLE_MASTER" : "ROLE_SLAVE",
-      });
-    } catch (err) {
-      logger.warn("Cannot record the role in the state file: {error}", { error: String(err) });
-    }
+    this.#durable.remember(this.#roleNow());
   }
 
   /** Leaves the cluster: deregisters (best effort) and closes every cluster socket. Idempotent. */
@@ -408,27 +374,4 @@ export class ClusterCoordinator implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/**
- * Registers with every registry at once; resolves once one accepts (the others keep trying in the
- * background). Rejects as soon as one refuses the node, or when none accepted in `timeoutMs`.
- */
-function registerWithAny(links: RegistryLink[], timeoutMs: number): Promise<void> {
-  const { promise, resolve, reject } = Promise.withResolvers<void>();
-  let failures = 0;
-  const errors: string[] = [];
-  for (const link of links) {
-    link.register(timeoutMs).then(resolve, (err: Error) => {
-      if (err instanceof RegistrationError && /rejected the node/.test(err.message)) {
-        reject(err);
-        return;
-      }
-      errors.push(err.message);
-      if (++failures === links.length) {
-        reject(new RegistrationError(errors.join("; "), { cause: err }));
-      }
-    });
-  }
-  return promise;
 }

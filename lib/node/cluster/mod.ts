@@ -23,4 +23,5 @@ export {
   type RegistryLinkOptions,
 } from "./registry_link.ts";
 export { SlavePlane, type SlavePlaneOptions } from "./slave_plane.ts";
+export { DurablePromise } from "./durable_promise.ts";
 export { readStateFile, type RememberedState, writeStateFile } from "./state_file.ts";
