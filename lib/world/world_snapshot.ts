@@ -169,6 +169,28 @@ export class SnapshotSpace {
 }
 
 /**
+ * A writer of `records` as they are now: it copies them (44 bytes per pool position) into `space`
+ * when that has room, else into fresh memory, so the world may change while the writer works.
+ */
+export function startSnapshotWriter(
+  records: WorldRecords,
+  space?: SnapshotSpace,
+): WorldSnapshotWriter {
+  const n = records.poolLength;
+  if (space && space.capacity >= n) return new WorldSnapshotWriter(space.copy(records));
+  return new WorldSnapshotWriter({
+    world: records.world,
+    size: records.size,
+    nextUserId: records.nextUserId,
+    poolLength: n,
+    ids: records.ids.slice(0, n),
+    pos: records.pos.slice(0, 2 * n),
+    vel: records.vel.slice(0, 2 * n),
+    money: records.money.slice(0, n),
+  });
+}
+
+/**
  * Fills an empty World, through `target`, from snapshot bytes. Throws SnapshotError for truncated
  * or corrupt bytes, or a snapshot that does not fit the world (other dimensions, more users than
  * maxUsers, a speed above maxSpeed…); the caller then drops the partly filled world.
