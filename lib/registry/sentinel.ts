@@ -1,23 +1,26 @@
+import { ElectionRound, type Promised } from "./_election_round.ts";
+import { log } from "./_log.ts";
 import { addressOf, type NodeRecord, viewOf } from "./_node_record.ts";
-import { compareForDiscovery, compareForElection, compareIds, sanitizeLoad } from "./_ranking.ts";
-import { majorityOf, sameMembers } from "../config/membership.ts";
-import { invalidRegistration, validEpoch } from "./_validation.ts";
+import { compareForDiscovery, sanitizeLoad } from "./_ranking.ts";
+import {
+  changeMaster,
+  corrections,
+  type Leadership,
+  registerReply,
+  reportAck,
+  stepDown,
+} from "./_replies.ts";
+import { majorityOf } from "../config/membership.ts";
+import { invalidMembers, invalidRegistration, validEpoch } from "./_validation.ts";
 import { resolveSentinelOptions, type SentinelOptions } from "./sentinel_options.ts";
 import type {
-  ChangeMasterAction,
   DeregisterInput,
   DiscoverInput,
   DiscoverResult,
-  LogAction,
   NodeView,
-  Peer,
-  PrepareAction,
   PromiseInput,
   RegisterInput,
-  RegisterReplyAction,
-  ReportAckAction,
   ReportInput,
-  Role,
   SentinelAction,
   SentinelSnapshot,
 } from "./types.ts";
@@ -36,49 +39,9 @@ import type {
  * applied between the deaths and the election (the registrant may be the best candidate; a
  * departing node is never elected).
  *
- * Rules as implemented (the registry's half of the safety rule: see the README's "What is
- * guaranteed"; safety never depends on the registry being single, reachable or right):
- *
- * - **Membership.** Every registration carries the node's `cluster.members`; the first accepted one
- *   fixes the cluster's, and a node whose list differs (as a set), lacks its own id or lists one
- *   twice is rejected. A majority is ⌊n/2⌋ + 1 of them.
- * - **Epochs.** The cluster epoch is the highest epoch the registry asked for, saw from a node or
- *   heard in a refusal; it never decreases. Each election round spends a new one.
- * - **Elections.** With no master (after the recovery grace) and at least a majority of the members
- *   live, a round asks every live member to promise epoch + 1 (`prepare`). Nodes promise each epoch
- *   at most once and durably. With granted promises from a majority the promiser holding the most
- *   wins (highest position: epoch, then sequence of its last replication update; in a new cluster,
- *   where nobody holds anything, the configured master; then load band, connections + users, node
- *   id): `convert_to_master` to it, `change_master` to the other live nodes. A round without a
- *   majority in `electionTimeoutMs`, or one a refusal shows to be stale, is abandoned; the next
- *   starts after a random pause of up to one timeout, so two registries do not keep splitting the
- *   promises. No master is ever appointed at registration.
- * - **Recognition.** A node that reports (or registers) itself master at an epoch at least the
- *   cluster epoch and above the current master's was elected elsewhere (another registry, or before
- *   a restart): it is recognised as master, not fought. A master made stale by a newer epoch seen
- *   from another node is demoted; the registry then waits about one election timeout for the other
- *   coordinator's master to show up before it runs a round of its own.
- * - **Run ids.** The registered run id is authoritative. Reports, promises and goodbyes from another
- *   run never refresh or remove it; another run takes over the node id only by registering once the
- *   registered run is dead (until then it is told to retry after the remaining timeout).
- * - **Registration.** Same run id while alive: idempotent refresh. Master wish with a live master:
- *   a brand-new node is rejected as a second master, a returning one (known, or claiming an epoch)
- *   accepted as a slave. Otherwise accepted as a slave (of the master, if any).
- * - **Recovery grace.** For `recoveryGraceMs` after construction `now` (or the first input) the
- *   registry rebuilds its picture from re-registrations and elects nobody (deaths are still
- *   detected).
- * - **Liveness.** A node silent for `nodeTimeoutMs` is dead. A dead slave is dropped from discovery
- *   and the master gets `slave_removed`. A dead, departed or stale master leads to a round.
- * - **Reports.** Unknown node, other run, or a node already declared dead: `report_ack known=false`
- *   (register again); a master claim below the master's epoch also gets `change_master`. Lost
- *   commands are repeated: the master still reporting as slave gets `convert_to_master` again, a
- *   slave behind the master's epoch gets `change_master` again. Replies and acks carry the master's
- *   epoch (the cluster epoch without a master).
- * - **Registry stalls.** A gap between inputs above `stallThresholdMs` is the registry's own pause:
- *   the silence beyond the threshold is not held against the nodes (no mass death, no failover).
- * - **Discovery.** The least-loaded live node with load factor < 1 (then fewest connections, then
- *   node id), else none with "no node available"; for `wantMaster` the live master, else "no
- *   master".
+ * The rules it implements (membership, epochs, elections, recognition, run ids, registration,
+ * recovery grace, liveness, reports, registry stalls, discovery) are listed in the module
+ * documentation of `mod.ts`.
  *
  * @example
  * ```ts ignore
@@ -93,9 +56,6 @@ import type {
 export class Sentinel {
   readonly #timeoutMs: number;
   readonly #graceMs: number;
-  readonly #electionTimeoutMs: number;
-  readonly #registryId: string;
-  readonly #random: () => number;
   readonly #forgetAfterMs: number;
   readonly #stallMs: number;
   readonly #nodes = new Map<string, NodeRecord>();
@@ -104,12 +64,7 @@ export class Sentinel {
   #masterEpoch = 0;
   /** The cluster's members, from the first accepted registration. */
   #members: string[] | null = null;
-  /** The election round in progress: every promise of its epoch, by node id. */
-  #election: { epoch: number; startedAt: number; promises: Map<string, Promised> } | null = null;
-  /** Why no round can start now, as last logged (logged again only when it changes). */
-  #waiting = "";
-  /** No round starts before this time (jitter after a failed or contested round). */
-  #nextRoundAt = 0;
+  readonly #rounds: ElectionRound;
   #graceStart: number | undefined;
   #lastNow: number | undefined;
   #stalledMs = 0;
@@ -119,9 +74,7 @@ export class Sentinel {
     const resolved = resolveSentinelOptions(options);
     this.#timeoutMs = resolved.nodeTimeoutMs;
     this.#graceMs = resolved.recoveryGraceMs;
-    this.#electionTimeoutMs = resolved.electionTimeoutMs;
-    this.#registryId = resolved.registryId;
-    this.#random = resolved.random;
+    this.#rounds = new ElectionRound(resolved);
     this.#forgetAfterMs = resolved.forgetAfterMs;
     this.#stallMs = resolved.stallThresholdMs;
     if (resolved.now !== undefined) {
@@ -155,7 +108,13 @@ export class Sentinel {
     const nodeId = typeof input.address?.nodeId === "string" ? input.address.nodeId : "";
     const claim = input.epoch ?? 0;
     const reject = (reason: string, retryAfterMs = 0): SentinelAction[] => {
-      const reply = this.#reply(input.peer, nodeId, false, reason, wish);
+      const reply = registerReply(this.#leadership(), {
+        peer: input.peer,
+        nodeId,
+        accepted: false,
+        reason,
+        role: wish ?? "slave",
+      });
       if (retryAfterMs > 0) reply.retryAfterMs = Math.ceil(retryAfterMs);
       out.push(
         reply,
@@ -172,22 +131,8 @@ export class Sentinel {
     const invalid = invalidRegistration(input, nodeId, claim);
     if (invalid) return reject(invalid);
     const members = Array.isArray(input.members) ? input.members : [];
-    if (members.length === 0) {
-      return reject("it sends no cluster.members: list every node id in every node's config");
-    }
-    if (!members.includes(nodeId)) {
-      return reject(`${nodeId} is not in its own cluster.members [${members.join(", ")}]`);
-    }
-    if (new Set(members).size !== members.length) {
-      return reject(`its cluster.members [${members.join(", ")}] list a node twice`);
-    }
-    if (this.#members && !sameMembers(this.#members, members)) {
-      return reject(
-        `its cluster.members [${members.join(", ")}] differ from the cluster's [${
-          this.#members.join(", ")
-        }]: every node must list the same members`,
-      );
-    }
+    const wrongMembers = invalidMembers(members, { nodeId, cluster: this.#members });
+    if (wrongMembers) return reject(wrongMembers);
     this.#members ??= [...members];
 
     const existing = this.#nodes.get(nodeId);
@@ -304,7 +249,9 @@ export class Sentinel {
     out.push(...this.#sweep(t));
     const master = this.#master();
     if (!current) {
-      out.push(this.#ack(input.peer, input.nodeId, false));
+      out.push(
+        reportAck(this.#leadership(), { peer: input.peer, nodeId: input.nodeId, known: false }),
+      );
       if (record === undefined) {
         out.push(log("info", `Unknown node ${input.nodeId} reported: asked to register`, {
           nodeId: input.nodeId,
@@ -328,17 +275,27 @@ export class Sentinel {
       // not only after it re-registered; one at the current epoch or above may be the real master
       // after a registry restart, so it is only asked to register.
       if (input.role === "master" && master !== undefined && epoch < this.#masterEpoch) {
-        out.push(...this.#stepDown(input.peer, input.nodeId, epoch));
+        out.push(
+          ...stepDown(this.#leadership(), {
+            peer: input.peer,
+            nodeId: input.nodeId,
+            claimed: epoch,
+          }),
+        );
       }
       return out;
     }
 
-    out.push(this.#ack(input.peer, input.nodeId, true));
+    out.push(
+      reportAck(this.#leadership(), { peer: input.peer, nodeId: input.nodeId, known: true }),
+    );
     const commanded = out.some((a) =>
       (a.type === "convert_to_master" || a.type === "change_master") && a.nodeId === record.nodeId
     );
     // Unless this very call already told the node its role, repeat what it may have missed.
-    if (!commanded) out.push(...this.#correct(record, input.role, epoch, master));
+    if (!commanded) {
+      out.push(...corrections(this.#leadership(), { record, claimed: input.role, epoch }));
+    }
     return out;
   }
 
@@ -364,7 +321,7 @@ export class Sentinel {
     record.load = sanitizeLoad(input.load);
     const promised = validEpoch(input.promisedEpoch) ? input.promisedEpoch : 0;
     if (promised > this.#epoch) this.#epoch = promised;
-    const round = this.#election;
+    const round = this.#rounds.epoch;
     if (!input.granted) {
       out.push(
         log("warn", `${input.nodeId} refused epoch ${input.epoch}: it promised ${promised}`, {
@@ -373,30 +330,16 @@ export class Sentinel {
           promisedEpoch: promised,
         }),
       );
-      if (round !== null && promised >= round.epoch) {
-        // Another coordinator asked first: let its round finish before asking again.
-        this.#election = null;
-        this.#nextRoundAt = t + this.#jitter();
-      }
-    } else if (round === null || input.epoch !== round.epoch) {
+      this.#rounds.refused(promised, t);
+    } else if (round === null || input.epoch !== round) {
       out.push(log("info", `Late promise of ${input.nodeId} for epoch ${input.epoch} ignored`, {
         nodeId: input.nodeId,
         epoch: input.epoch,
-        round: round?.epoch ?? null,
+        round,
       }));
     } else if (this.#members?.includes(input.nodeId)) {
-      // A position with either part unusable counts as holding nothing: it can never win.
-      const valid = validEpoch(input.position?.epoch) && validEpoch(input.position?.seq);
-      const position = valid
-        ? { epoch: input.position.epoch, seq: input.position.seq }
-        : { epoch: 0, seq: 0 };
-      round.promises.set(input.nodeId, {
-        nodeId: input.nodeId,
-        load: record.load,
-        position,
-        configuredMaster: input.configuredRole === "master",
-      });
-      out.push(...this.#decide(t));
+      this.#rounds.add(input, record.load);
+      out.push(...this.#decide(t, this.#members));
     }
     out.push(...this.#sweep(t));
     return out;
@@ -466,11 +409,7 @@ export class Sentinel {
       recovering: t === undefined || this.#inGrace(t),
       recoveryEndsAt: this.#graceStart === undefined ? null : this.#graceStart + this.#graceMs,
       members: this.#members === null ? null : [...this.#members],
-      election: this.#election === null ? null : {
-        epoch: this.#election.epoch,
-        startedAt: this.#election.startedAt,
-        promised: [...this.#election.promises.keys()].sort(compareIds),
-      },
+      election: this.#rounds.view(),
       nodes: this.nodes(),
     };
   }
@@ -579,9 +518,7 @@ export class Sentinel {
       master.role = "slave";
       master.follows = null;
       this.#masterId = null;
-      // A newer epoch exists: another coordinator's round is likely under way; give it time to
-      // finish (its master is then recognised from its reports) before running one of our own.
-      this.#nextRoundAt = t + this.#electionTimeoutMs / 2 + this.#jitter();
+      this.#rounds.deferToOther(t);
       out.push(
         log("warn", `Master ${master.nodeId} is stale: the cluster has seen epoch ${this.#epoch}`, {
           nodeId: master.nodeId,
@@ -594,36 +531,16 @@ export class Sentinel {
     return out;
   }
 
-  /**
-   * Runs the election while the cluster has no master (after the grace): a round asks every live
-   * member to promise a new epoch; one that gathers no majority in `electionTimeoutMs` is abandoned
-   * and the next asks for a higher epoch. Nothing is asked while fewer than a majority are live.
-   */
+  /** Runs the election while the cluster has no master (after the grace): see ElectionRound. */
   #ensureMaster(t: number): SentinelAction[] {
-    if (this.#masterId !== null || this.#inGrace(t) || this.#members === null) return [];
-    const round = this.#election;
-    if (round !== null) {
-      if (t - round.startedAt < this.#electionTimeoutMs) return [];
-      this.#election = null;
-      this.#nextRoundAt = t + this.#jitter();
-      const out: SentinelAction[] = [
-        log(
-          "warn",
-          `Election for epoch ${round.epoch} failed: promises from [${
-            [...round.promises.keys()].join(", ")
-          }], a majority is ${majorityOf(this.#members.length)} of ${this.#members.length}`,
-          { epoch: round.epoch, promised: [...round.promises.keys()] },
-        ),
-      ];
-      return t < this.#nextRoundAt ? out : [...out, ...this.#startElection(t)];
-    }
-    if (t < this.#nextRoundAt) return [];
-    return this.#startElection(t);
-  }
-
-  /** A random wait of up to one election timeout (before retrying a failed or contested round). */
-  #jitter(): number {
-    return this.#electionTimeoutMs * this.#random();
+    const members = this.#members;
+    if (this.#masterId !== null || this.#inGrace(t) || members === null) return [];
+    return this.#rounds.run(t, {
+      members,
+      voters: () =>
+        [...this.#nodes.values()].filter((r) => this.#live(r, t) && members.includes(r.nodeId)),
+      spendEpoch: () => ++this.#epoch,
+    });
   }
 
   /**
@@ -638,72 +555,20 @@ export class Sentinel {
     return this.#install(record, epoch, t, `recognised: it reports master at epoch ${epoch}`);
   }
 
-  #startElection(t: number): SentinelAction[] {
-    const members = this.#members!;
-    const voters = [...this.#nodes.values()].filter((r) =>
-      this.#live(r, t) && members.includes(r.nodeId)
-    );
-    const need = majorityOf(members.length);
-    if (voters.length < need) {
-      const waiting = `${voters.length} of ${members.length} members live, ${need} needed`;
-      if (waiting === this.#waiting) return [];
-      this.#waiting = waiting;
-      return [log("warn", `No master, and no election possible: ${waiting}`, {
-        live: voters.map((r) => r.nodeId),
-        members,
-      })];
-    }
-    this.#waiting = "";
-    const epoch = this.#epoch + 1;
-    // The epoch is spent once asked for: a later round never reuses it.
-    this.#epoch = epoch;
-    this.#election = { epoch, startedAt: t, promises: new Map() };
-    const out: SentinelAction[] = [
-      log("info", `Election for epoch ${epoch}: asking ${voters.map((r) => r.nodeId).join(", ")}`, {
-        epoch,
-        registryId: this.#registryId,
-      }),
-    ];
-    for (const r of voters) {
-      out.push(
-        {
-          type: "prepare",
-          peer: r.peer,
-          nodeId: r.nodeId,
-          epoch,
-          registryId: this.#registryId,
-        } satisfies PrepareAction,
-      );
-    }
-    return out;
-  }
-
   /** Ends the round once a majority promised: the best promiser is master at the round's epoch. */
-  #decide(t: number): SentinelAction[] {
-    const round = this.#election;
-    const members = this.#members;
-    if (round === null || members === null) return [];
-    if (this.#epoch > round.epoch) {
-      // A newer epoch exists (a refusal or a report showed it): this round's master would be stale.
-      this.#election = null;
-      this.#nextRoundAt = this.#lastNow! + this.#jitter();
-      return [
-        log("info", `Election for epoch ${round.epoch} abandoned: epoch ${this.#epoch} exists`, {
-          epoch: round.epoch,
-          seen: this.#epoch,
-        }),
-      ];
-    }
-    if (round.promises.size < majorityOf(members.length)) return [];
-    const promisers = [...round.promises.values()].filter((p) => {
-      const r = this.#nodes.get(p.nodeId);
-      return r !== undefined && this.#live(r, t);
+  #decide(t: number, members: readonly string[]): SentinelAction[] {
+    const decision = this.#rounds.decide(t, {
+      epoch: this.#epoch,
+      members,
+      isLive: (nodeId) => {
+        const r = this.#nodes.get(nodeId);
+        return r !== undefined && this.#live(r, t);
+      },
     });
-    if (promisers.length < majorityOf(members.length)) return [];
-    promisers.sort(compareForPromotion);
+    if (decision.type === "undecided") return [];
+    if (decision.type === "abandoned") return [decision.log];
+    const { epoch, promisers } = decision;
     const best = this.#nodes.get(promisers[0].nodeId)!;
-    this.#election = null;
-    const epoch = round.epoch;
     return [
       { type: "convert_to_master", peer: best.peer, nodeId: best.nodeId, epoch },
       ...this.#install(
@@ -747,14 +612,13 @@ export class Sentinel {
     this.#epoch = Math.max(this.#epoch, epoch);
     this.#masterEpoch = epoch;
     this.#masterId = record.nodeId;
-    this.#election = null;
-    this.#waiting = "";
+    this.#rounds.end();
     record.role = "master";
     record.follows = null;
     for (const r of this.#nodes.values()) {
       if (r === record || !this.#live(r, t) || r.follows === record.nodeId) continue;
       r.follows = record.nodeId;
-      out.push(this.#changeMaster(r, record));
+      out.push(changeMaster(r, { master: record, masterEpoch: epoch }));
     }
     out.push(log("info", `${record.nodeId} is master at epoch ${epoch}: ${why}`, {
       nodeId: record.nodeId,
@@ -796,7 +660,13 @@ export class Sentinel {
     } else if (wasMaster && record.role !== "master") {
       reason = `${why}; then demoted: the cluster has seen epoch ${this.#epoch}`;
     }
-    out.push(this.#reply(record.peer, record.nodeId, true, reason, undefined));
+    out.push(registerReply(this.#leadership(), {
+      peer: record.peer,
+      nodeId: record.nodeId,
+      accepted: true,
+      reason,
+      role: record.role,
+    }));
     out.push(
       log(
         "info",
@@ -820,139 +690,8 @@ export class Sentinel {
     } of the ${n} members promise a new epoch`;
   }
 
-  #reply(
-    peer: Peer,
-    nodeId: string,
-    accepted: boolean,
-    reason: string,
-    wished: Role | undefined,
-  ): RegisterReplyAction {
-    const record = accepted ? this.#nodes.get(nodeId) : undefined;
-    const master = this.#master();
-    return {
-      type: "register_reply",
-      peer,
-      nodeId,
-      accepted,
-      reason,
-      role: record?.role ?? wished ?? "slave",
-      ...(master === undefined ? {} : { master: addressOf(master) }),
-      // The epoch of the master named (a node must not take an old master at a newer epoch).
-      epoch: master === undefined ? this.#epoch : this.#masterEpoch,
-    };
+  /** The master and epochs as they stand, for replies and commands. */
+  #leadership(): Leadership {
+    return { master: this.#master(), masterEpoch: this.#masterEpoch, epoch: this.#epoch };
   }
-
-  #ack(peer: Peer, nodeId: string, known: boolean): ReportAckAction {
-    const master = this.#master();
-    return {
-      type: "report_ack",
-      peer,
-      nodeId,
-      known,
-      ...(master === undefined ? {} : { master: addressOf(master) }),
-      epoch: master === undefined ? this.#epoch : this.#masterEpoch,
-    };
-  }
-
-  #changeMaster(r: NodeRecord, master: NodeRecord): ChangeMasterAction {
-    return {
-      type: "change_master",
-      peer: r.peer,
-      nodeId: r.nodeId,
-      master: addressOf(master),
-      epoch: this.#masterEpoch,
-    };
-  }
-
-  /** Commands for a live node whose report contradicts the registry (a command was lost). */
-  #correct(
-    record: NodeRecord,
-    claimed: Role,
-    epoch: number,
-    master: NodeRecord | undefined,
-  ): SentinelAction[] {
-    if (master === record) {
-      // The convert_to_master may have been dropped: repeat it (it is idempotent).
-      return claimed === "master" ? [] : [{
-        type: "convert_to_master",
-        peer: record.peer,
-        nodeId: record.nodeId,
-        epoch: this.#masterEpoch,
-      }];
-    }
-    if (claimed === "master") {
-      if (master !== undefined) {
-        record.follows = master.nodeId;
-        return this.#stepDown(record.peer, record.nodeId, epoch);
-      }
-      return [log("warn", `${record.nodeId} claims to be master but is not`, {
-        nodeId: record.nodeId,
-        claimedEpoch: epoch,
-        epoch: this.#epoch,
-      })];
-    }
-    if (master !== undefined && (epoch < this.#masterEpoch || record.follows !== master.nodeId)) {
-      // A dropped change_master: repeat it.
-      record.follows = master.nodeId;
-      return [this.#changeMaster(record, master)];
-    }
-    return [];
-  }
-
-  /** Tells a node that wrongly believes it is master to step down and follow the real one. */
-  #stepDown(peer: Peer, nodeId: string, claimed: number): SentinelAction[] {
-    const master = this.#master();
-    if (master === undefined) return [];
-    return [
-      log(
-        "warn",
-        `${nodeId} claims to be master at epoch ${claimed} but is not: told to step down`,
-        {
-          nodeId,
-          claimedEpoch: claimed,
-          masterId: master.nodeId,
-          masterEpoch: this.#masterEpoch,
-        },
-      ),
-      {
-        type: "change_master",
-        peer,
-        nodeId,
-        master: addressOf(master),
-        epoch: this.#masterEpoch,
-      },
-    ];
-  }
-}
-
-function log(
-  level: LogAction["level"],
-  message: string,
-  fields?: Record<string, unknown>,
-): LogAction {
-  return fields === undefined
-    ? { type: "log", level, message }
-    : { type: "log", level, message, fields };
-}
-
-/** One promise of an election round. */
-interface Promised {
-  nodeId: string;
-  load: NodeRecord["load"];
-  /** The epoch and sequence of the last replication update the node holds. */
-  position: { epoch: number; seq: number };
-  configuredMaster: boolean;
-}
-
-/**
- * Promotion order among the promisers of a round, best first: the highest position (epoch, then
- * sequence: the winner holds every write a majority acknowledged), then, in a new cluster (nothing
- * held anywhere), the node configured as master, then the election order by load.
- */
-function compareForPromotion(a: Promised, b: Promised): number {
-  if (a.position.epoch !== b.position.epoch) return a.position.epoch > b.position.epoch ? -1 : 1;
-  if (a.position.seq !== b.position.seq) return a.position.seq > b.position.seq ? -1 : 1;
-  const fresh = a.position.epoch === 0 && a.position.seq === 0;
-  if (fresh && a.configuredMaster !== b.configuredMaster) return a.configuredMaster ? -1 : 1;
-  return compareForElection(a, b);
 }
