@@ -10,50 +10,28 @@ import {
   type Request,
   type RequestLimits,
   type Role,
-  type UserState,
   type WireFormat,
 } from "../protocol/mod.ts";
 import { log } from "../log/mod.ts";
-import { DelayHistogram, TickStats, type TickSummary } from "../metrics/mod.ts";
+import type { DelayHistogram, TickStats, TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
 import { type ClientEntry, ClientTable, type ConnectionEntry } from "./client_table.ts";
-import { GameState, newToken } from "../state/mod.ts";
+import { GameState } from "../state/mod.ts";
+import { ChecksumBatch } from "./checksum_batch.ts";
+import { newNodeCounters, type NodeCounters } from "./node_counters.ts";
+import type { WritePath } from "./write_path.ts";
+import { LingeringUsers } from "./lingering_users.ts";
+import { TickMonitor } from "./tick_monitor.ts";
+import { applyWrite, type WriteTarget } from "./_apply_write.ts";
+import { queryReply } from "./_replies.ts";
+import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
+import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
+
+export type { ForwardedWrite, WritePath } from "./write_path.ts";
+export type { NodeCounters } from "./node_counters.ts";
 
 /** Sends one frame to a client connection; false when the transport dropped it. */
 export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
-
-/**
- * A write a slave hands to the master; `done` receives the master's reply envelope (for a login, with
- * the user's resume generation) exactly once.
- */
-export interface ForwardedWrite {
-  clientId: string;
-  requestId: number;
-  /** The client's request, re-encoded for the master. */
-  request: Envelope;
-  /** The user this client's session is bound to here (0 = none). */
-  userId: number;
-  done: (reply: Envelope, generation?: number) => void;
-}
-
-/** How a node performs writes: locally (single, master) or by forwarding to the master (slave). */
-export interface WritePath {
-  /** Slave: send the write to the master; false when no master is reachable. */
-  forward?: (write: ForwardedWrite) => boolean;
-  /**
-   * Master (and a single node that persists): call `ack` with the replication sequence that carries
-   * the writes applied so far, once a majority holds it (on disk, with persistence), or `fail`
-   * (timeout, step-down).
-   */
-  whenDurable?: (
-    ack: (seq: number) => void,
-    fail: (code: ErrorCode, message: string) => void,
-  ) => void;
-  /** Slave: ask the master to remove a vanished client's user unless it was resumed since. */
-  expire?: (userId: number, generation: number) => void;
-  /** Master: false while fenced (cut off from registry and every slave): writes are refused. */
-  canAcknowledge?: () => boolean;
-}
 
 /** Load figures for status replies and registry reports. */
 export interface NodeLoadFigures {
@@ -61,32 +39,6 @@ export interface NodeLoadFigures {
   sessions: number;
   users: number;
   tick: TickSummary;
-}
-
-/** Counters of what a node refused, dropped or answered with an error (status and /metrics). */
-export interface NodeCounters {
-  /** Messages received from clients. */
-  requests: number;
-  /** Error replies sent. */
-  errors: number;
-  /** Replies the transport did not take (peer gone, output full). */
-  dropped: number;
-  /** Messages that were not one decodable frame within max_frame_bytes. */
-  badFrames: number;
-  /** Requests refused with RATE_LIMITED (client id, connection or new-user budget). */
-  rateLimited: number;
-  /** Requests of a connection far over its budget, dropped without a reply. */
-  unanswered: number;
-  /** New client ids refused: max_clients or max_ids_per_connection. */
-  idsRefused: number;
-  /** Requests under a client id bound to another connection (served without its session). */
-  foreign: number;
-  /** Logins refused because another login of the client id was in flight or it is logged in elsewhere. */
-  loginsRefused: number;
-  /** Users left to expire because no client holds them (login outcome unknown to its client). */
-  abandonedLogins: number;
-  /** Requests of a connection that does not read its replies, dropped unread. */
-  stalled: number;
 }
 
 /** Where a request came from: its reply goes there, and nowhere else. */
@@ -101,20 +53,6 @@ interface Origin {
   readonly requestId: number;
 }
 
-/**
- * A query's work units: one per this many users it matched (scanned)… A work unit is about what a
- * cheap request costs a node on this project's machine, ~15 µs with the transport.
- */
-const USERS_MATCHED_PER_UNIT = 1000;
-/**
- * …and one per this many users its reply lists: 2–4 µs each with the encoding and the copy, as
- * measured in a node answering whole-world queries while other connections wait.
- */
-const USERS_LISTED_PER_UNIT = 4;
-/** A status with a checksum: one work unit per this many users in the world. */
-const USERS_CHECKSUMMED_PER_UNIT = 50;
-/** A frame costs a work unit more per this many bytes. */
-const BYTES_PER_UNIT = 16_384;
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
 const MAX_CHECKSUM_WAITERS = 1024;
 
@@ -152,9 +90,9 @@ export class GameNode {
   /** How writes are performed (given at construction). */
   readonly writePath: WritePath;
   /** How late each tick started against the fixed tick schedule, since the start. */
-  readonly tickLate: DelayHistogram = new DelayHistogram();
+  readonly tickLate: DelayHistogram;
   /** How late each tick's timer fired after the time it was set for (event-loop lag). */
-  readonly loopLag: DelayHistogram = new DelayHistogram();
+  readonly loopLag: DelayHistogram;
 
   #role: Role;
   #epoch = 0;
@@ -162,40 +100,26 @@ export class GameNode {
   #position = { epoch: 0, seq: 0 };
   readonly #config: NodeConfig;
   readonly #send: SendFn;
-  readonly #random: () => number;
   readonly #limits: RequestLimits;
   readonly #results: Uint32Array;
-  readonly #lingering = new Map<number, { deadline: number; generation: number }>();
+  readonly #writeTarget: WriteTarget;
+  readonly #lingering: LingeringUsers;
   readonly #startedAt: number;
-  readonly #counters: NodeCounters = {
-    requests: 0,
-    errors: 0,
-    dropped: 0,
-    badFrames: 0,
-    rateLimited: 0,
-    unanswered: 0,
-    idsRefused: 0,
-    foreign: 0,
-    loginsRefused: 0,
-    abandonedLogins: 0,
-    stalled: 0,
-  };
+  readonly #counters: NodeCounters = newNodeCounters();
   readonly #backlogBytes: ((peer: Uint8Array) => number) | undefined;
   readonly #stallBytes: number;
-  readonly #connectionRateMessage: string;
-  #checksumWaiters: Origin[] = [];
-  #nextChecksumAt = -Infinity;
+  readonly #refusals: RefusalMessages;
+  readonly #checksums: ChecksumBatch<Origin>;
   /** The latest time handed in (by a request or a tick): deadlines of writes finished later. */
   #now: number;
   #tick = 0;
-  #lastOverloadLog = -Infinity;
+  readonly #tickMonitor: TickMonitor;
 
   /** Creates a node core from its config. */
   constructor(options: GameNodeOptions, now = 0) {
     const c = options.config;
     this.#config = c;
     this.#send = options.send;
-    this.#random = options.random ?? Math.random;
     this.writePath = options.writePath ?? {};
     this.#backlogBytes = options.backlogBytes;
     this.#stallBytes = c.clients.max_backlog_bytes / 2;
@@ -217,11 +141,22 @@ export class GameNode {
       maxRequestsPerConnection: c.clients.max_requests_per_connection,
       maxNewUsersPerConnection: c.clients.max_new_users_per_connection,
     });
-    this.#connectionRateMessage =
-      `More than ${c.clients.max_requests_per_connection} requests (work units) per second on this connection`;
-    this.ticks = new TickStats(c.world.tick_time * 1000);
+    this.#refusals = refusalMessages(c);
+    this.#tickMonitor = new TickMonitor(c.world.tick_time * 1000);
+    this.ticks = this.#tickMonitor.ticks;
+    this.tickLate = this.#tickMonitor.tickLate;
+    this.loopLag = this.#tickMonitor.loopLag;
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
+    this.#writeTarget = {
+      state: this.state,
+      random: options.random ?? Math.random,
+      width: c.world.width,
+      height: c.world.height,
+      results: this.#results,
+    };
+    this.#lingering = new LingeringUsers(c.clients.session_linger_ms);
+    this.#checksums = new ChecksumBatch(c.clients.checksum_interval_ms, MAX_CHECKSUM_WAITERS);
     this.#startedAt = now;
     this.#now = now;
   }
@@ -336,14 +271,14 @@ export class GameNode {
         return;
       }
       this.#counters.rateLimited++;
-      this.#refuse(peer, frames, "RATE_LIMITED", this.#connectionRateMessage);
+      this.#refuse(peer, frames, "RATE_LIMITED", this.#refusals.connectionRate);
       return;
     }
     const connection = admitted.connection;
     const frame = frames[frames.length - 1];
     // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
     if (frame && frame.length > BYTES_PER_UNIT) {
-      this.clients.charge(connection, undefined, frame.length / BYTES_PER_UNIT);
+      this.clients.charge(connection, undefined, frameUnits(frame.length));
     }
     if (frames.length !== 1 || !frame) {
       this.#counters.badFrames++;
@@ -394,20 +329,14 @@ export class GameNode {
       this.#counters.idsRefused++;
       const message = result.scope === "node"
         ? "Node is at max_clients"
-        : `This connection carries max_ids_per_connection (${this.#config.clients.max_ids_per_connection}) client ids already`;
+        : this.#refusals.idsPerConnection;
       this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", message);
       return;
     }
     if (result.type === "rate_limited") {
       this.#counters.rateLimited++;
-      this.#replyError(
-        peer,
-        format,
-        clientId,
-        requestId,
-        "RATE_LIMITED",
-        `More than ${this.#config.clients.max_requests_per_second} requests (work units) per second for this client id`,
-      );
+      const message = this.#refusals.clientRate;
+      this.#replyError(peer, format, clientId, requestId, "RATE_LIMITED", message);
       return;
     }
     const entry = result.entry;
@@ -469,7 +398,7 @@ export class GameNode {
           this.#results,
         );
         this.#chargeQuery(origin, total);
-        this.#reply(origin, { queryReply: this.#queryReply(total) });
+        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
         return;
       }
       case "query_circle": {
@@ -480,15 +409,12 @@ export class GameNode {
           this.#results,
         );
         this.#chargeQuery(origin, total);
-        this.#reply(origin, { queryReply: this.#queryReply(total) });
+        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
         return;
       }
       case "discover":
-        this.#replyError(
-          origin.peer,
-          origin.format,
-          origin.clientId,
-          origin.requestId,
+        this.#deny(
+          origin,
           "UNKNOWN_OPERATION",
           "discover is answered by the registry, not by a game node",
         );
@@ -501,11 +427,7 @@ export class GameNode {
   /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
   #chargeQuery(origin: Origin, total: number): void {
     const listed = Math.min(total, this.#results.length);
-    this.clients.charge(
-      origin.connection,
-      origin.own ? origin.entry : undefined,
-      total / USERS_MATCHED_PER_UNIT + listed / USERS_LISTED_PER_UNIT,
-    );
+    this.#charge(origin, queryUnits(total, listed));
   }
 
   /**
@@ -513,35 +435,26 @@ export class GameNode {
    * the last `checksum_interval_ms`, else with the next one, which answers every request waiting.
    */
   #checksumStatus(origin: Origin, now: number): void {
-    this.clients.charge(
-      origin.connection,
-      origin.own ? origin.entry : undefined,
-      this.state.world.size / USERS_CHECKSUMMED_PER_UNIT,
-    );
-    if (this.#checksumWaiters.length === 0 && now >= this.#nextChecksumAt) {
-      this.#checksumWaiters.push(origin);
-      this.#answerChecksums(now);
-      return;
-    }
-    if (this.#checksumWaiters.length >= MAX_CHECKSUM_WAITERS) {
+    this.#charge(origin, checksumUnits(this.state.world.size));
+    const admission = this.#checksums.add(origin, now);
+    if (admission === "now") this.#answerChecksums(now);
+    else if (admission === "full") {
       this.#counters.rateLimited++;
-      this.#replyError(
-        origin.peer,
-        origin.format,
-        origin.clientId,
-        origin.requestId,
+      this.#deny(
+        origin,
         "RATE_LIMITED",
         `${MAX_CHECKSUM_WAITERS} status requests with a checksum are waiting already`,
       );
-      return;
     }
-    this.#checksumWaiters.push(origin);
+  }
+
+  /** Charges a request's work beyond its one unit to its connection (and client id when its own). */
+  #charge(origin: Origin, units: number): void {
+    this.clients.charge(origin.connection, origin.own ? origin.entry : undefined, units);
   }
 
   #answerChecksums(now: number): void {
-    const waiters = this.#checksumWaiters;
-    this.#checksumWaiters = [];
-    this.#nextChecksumAt = now + this.#config.clients.checksum_interval_ms;
+    const waiters = this.#checksums.take(now);
     const status = this.statusReply(now, true);
     for (const origin of waiters) this.#reply(origin, { statusReply: { ...status } });
   }
@@ -563,29 +476,25 @@ export class GameNode {
 
   #write(origin: Origin, request: Request, envelope: Envelope, now: number) {
     const { entry, own } = origin;
-    const refuse = (code: ErrorCode, message: string) =>
-      this.#replyError(
-        origin.peer,
-        origin.format,
-        origin.clientId,
-        origin.requestId,
-        code,
-        message,
-      );
     if (request.op === "login") {
       const resume = request.userId !== 0;
       if (entry.loginInFlight) {
         this.#counters.loginsRefused++;
-        refuse("ALREADY_LOGGED_IN", "A login for this client id is in flight: wait for its reply");
+        this.#deny(
+          origin,
+          "ALREADY_LOGGED_IN",
+          "A login for this client id is in flight: wait for its reply",
+        );
         return;
       }
       if (own && entry.userId !== 0) {
-        refuse("ALREADY_LOGGED_IN", `Already logged in as user ${entry.userId}`);
+        this.#deny(origin, "ALREADY_LOGGED_IN", `Already logged in as user ${entry.userId}`);
         return;
       }
       if (!own && !resume) {
         this.#counters.loginsRefused++;
-        refuse(
+        this.#deny(
+          origin,
           "ALREADY_LOGGED_IN",
           "This client id is logged in on another connection: resume with its user_id and session_token to move it here",
         );
@@ -593,22 +502,17 @@ export class GameNode {
       }
       if (!own && !this.clients.hasRoom(origin.connection)) {
         this.#counters.idsRefused++;
-        refuse(
-          "UNAVAILABLE",
-          `This connection carries max_ids_per_connection (${this.#config.clients.max_ids_per_connection}) client ids already`,
-        );
+        this.#deny(origin, "UNAVAILABLE", this.#refusals.idsPerConnection);
         return;
       }
       if (!resume && !this.clients.takeNewUser(origin.connection, now)) {
         this.#counters.rateLimited++;
-        refuse(
-          "RATE_LIMITED",
-          `More than ${this.#config.clients.max_new_users_per_connection} new users per second on this connection`,
-        );
+        this.#deny(origin, "RATE_LIMITED", this.#refusals.newUsers);
         return;
       }
     } else if (!own || entry.userId === 0) {
-      refuse(
+      this.#deny(
+        origin,
         "NOT_LOGGED_IN",
         own
           ? `${request.op} needs a logged-in user`
@@ -652,13 +556,11 @@ export class GameNode {
         done: respond,
       });
       if (!sent) {
+        const message = "No master is reachable for writes; queries still work";
         respond({
           clientId: origin.clientId,
           requestId: origin.requestId,
-          error: {
-            code: "UNAVAILABLE",
-            message: "No master is reachable for writes; queries still work",
-          },
+          error: { code: "UNAVAILABLE", message },
         });
       }
       return;
@@ -709,85 +611,28 @@ export class GameNode {
     userId: number,
     respond: (reply: Envelope, generation?: number) => void,
   ): void {
-    const fail = (code: ErrorCode, message: string) =>
-      respond({ clientId, requestId, error: { code, message } });
     if (this.writePath.canAcknowledge && !this.writePath.canAcknowledge()) {
-      fail(
-        "UNAVAILABLE",
-        "This master is fenced (cut off from the cluster); retry via the registry",
-      );
+      const message = "This master is fenced (cut off from the cluster); retry via the registry";
+      respond({ clientId, requestId, error: { code: "UNAVAILABLE", message } });
       return;
     }
-    let reply: Envelope;
-    let generation: number | undefined;
-    const state = this.state;
-    switch (request.op) {
-      case "login": {
-        const result = request.userId !== 0
-          ? state.resume(request.userId, request.sessionToken)
-          : state.login(
-            this.#random() * this.#config.world.width,
-            this.#random() * this.#config.world.height,
-            newToken(),
-          );
-        if (!result.ok) {
-          if (result.reason === "world_full") fail("WORLD_FULL", "The world holds max_users users");
-          else fail("SESSION_INVALID", `User ${request.userId} cannot be resumed with that token`);
-          return;
-        }
-        this.#lingering.delete(result.userId);
-        generation = result.generation;
-        reply = {
-          clientId,
-          requestId,
-          loginReply: {
-            userId: result.userId,
-            sessionToken: result.token,
-            user: this.#userState(result.userId),
-            resumed: result.resumed,
-          },
-        };
-        break;
-      }
-      case "logout":
-        if (!state.logout(userId)) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        reply = { clientId, requestId, logoutReply: { userId } };
-        break;
-      case "set_velocity":
-        if (!state.setVelocity(userId, request.vx, request.vy)) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        reply = { clientId, requestId, setVelocityReply: { user: this.#userState(userId) } };
-        break;
-      case "aoe": {
-        const total = state.aoe(userId, request.radius, request.amount, this.#results);
-        if (total < 0) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        const n = Math.min(total, this.#results.length);
-        reply = {
-          clientId,
-          requestId,
-          aoeReply: { userIds: Array.from(this.#results.subarray(0, n)), total },
-        };
-        break;
-      }
-      default:
-        fail("UNKNOWN_OPERATION", `${request.op} is not a write`);
-        return;
+    const reply = applyWrite(this.#writeTarget, request, userId);
+    reply.clientId = clientId;
+    reply.requestId = requestId;
+    if (reply.error) {
+      respond(reply);
+      return;
     }
+    const loggedIn = reply.loginReply?.userId ?? 0;
+    // A login's user is held by a client again; the reply carries its resume generation.
+    if (loggedIn !== 0) this.#lingering.claimed(loggedIn);
+    const generation = loggedIn !== 0 ? this.state.generation(loggedIn) : undefined;
     const whenDurable = this.writePath.whenDurable;
     if (!whenDurable) {
       respond(reply, generation);
       return;
     }
     const epoch = this.#epoch;
-    const loggedIn = reply.loginReply?.userId ?? 0;
     whenDurable((seq) => {
       // Which master acknowledged the write, in which epoch and update: a checker can tell that no
       // two masters acknowledged writes in one epoch.
@@ -798,7 +643,7 @@ export class GameNode {
     }, (code, message) => {
       // The login may survive (a majority may hold it) though its client is told it failed.
       if (loggedIn !== 0) this.lingerUser(loggedIn, generation ?? 0);
-      fail(code, message);
+      respond({ clientId, requestId, error: { code, message } });
     });
   }
 
@@ -809,10 +654,7 @@ export class GameNode {
    */
   lingerUser(userId: number, generation: number): void {
     this.#counters.abandonedLogins++;
-    this.#lingering.set(userId, {
-      deadline: this.#now + this.#config.clients.session_linger_ms,
-      generation,
-    });
+    this.#lingering.linger(userId, { generation, now: this.#now });
   }
 
   /**
@@ -856,9 +698,7 @@ export class GameNode {
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
   tick(now: number): void {
     this.#now = now;
-    if (this.#checksumWaiters.length > 0 && now >= this.#nextChecksumAt) {
-      this.#answerChecksums(now);
-    }
+    if (this.#checksums.due(now)) this.#answerChecksums(now);
     if (this.authoritative) {
       this.state.step();
       this.#tick++;
@@ -873,18 +713,13 @@ export class GameNode {
       });
       if (gone.userId) this.#linger(gone.userId, now);
     }
-    if (this.#lingering.size > 0) this.#expireLingering(now);
+    this.#lingering.expireDue(now, this.#expireUser);
   }
 
   /** Keeps a user whose client is gone for `session_linger_ms`, then expires it unless resumed. */
   #linger(userId: number, now: number): void {
     const generation = this.state.generation(userId);
-    if (generation !== undefined) {
-      this.#lingering.set(userId, {
-        deadline: now + this.#config.clients.session_linger_ms,
-        generation,
-      });
-    }
+    if (generation !== undefined) this.#lingering.linger(userId, { generation, now });
   }
 
   /**
@@ -893,43 +728,23 @@ export class GameNode {
    * set for.
    */
   recordTickStart(lateMs: number, loopLagMs: number): void {
-    this.tickLate.record(lateMs);
-    this.loopLag.record(loopLagMs);
+    this.#tickMonitor.recordStart(lateMs, loopLagMs);
   }
 
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */
   recordTick(durationMs: number, now: number): void {
-    this.ticks.record(durationMs);
-    const tickMs = this.#config.world.tick_time * 1000;
-    if (durationMs > tickMs && now - this.#lastOverloadLog > 5000) {
-      const summary = this.ticks.last;
-      if (summary.loadFactor > 1 || durationMs > 2 * tickMs) {
-        this.#lastOverloadLog = now;
-        logger.warn(
-          "Overload: tick took {durationMs} ms (tick_time {tickMs} ms, average {avgMs} ms, load factor {load})",
-          {
-            durationMs: round(durationMs),
-            tickMs,
-            avgMs: round(summary.avgMs),
-            load: round(summary.loadFactor),
-          },
-        );
-      }
-    }
+    this.#tickMonitor.record(durationMs, now);
   }
 
-  #expireLingering(now: number): void {
-    for (const [userId, pending] of this.#lingering) {
-      if (pending.deadline > now) continue;
-      this.#lingering.delete(userId);
-      if (!this.authoritative) {
-        // The master decides; it ignores the request when the user was resumed meanwhile.
-        this.writePath.expire?.(userId, pending.generation);
-      } else if (this.state.expire(userId, pending.generation)) {
-        logger.info("User {userId} removed: its client did not come back", { userId });
-      }
+  /** Removes a user whose linger time is over, unless it was resumed since (its generation moved). */
+  readonly #expireUser = (userId: number, generation: number): void => {
+    if (!this.authoritative) {
+      // The master decides; it ignores the request when the user was resumed meanwhile.
+      this.writePath.expire?.(userId, generation);
+    } else if (this.state.expire(userId, generation)) {
+      logger.info("User {userId} removed: its client did not come back", { userId });
     }
-  }
+  };
 
   /** Sends a notice to every client (e.g. before shutdown). */
   broadcastNotice(kind: "NOTICE_KIND_SHUTDOWN", message: string): void {
@@ -942,23 +757,14 @@ export class GameNode {
     }
   }
 
-  #queryReply(total: number) {
-    const n = Math.min(total, this.#results.length);
-    const users: UserState[] = new Array(n);
-    for (let i = 0; i < n; i++) users[i] = this.#userState(this.#results[i]);
-    return { users, truncated: total > n, total };
-  }
-
-  #userState(userId: number): UserState {
-    const u = this.state.world.getUser(userId);
-    if (!u) return { id: userId };
-    return { id: userId, x: u.x, y: u.y, vx: u.vx, vy: u.vy, money: u.money };
-  }
-
   #reply(origin: Origin, body: Envelope): void {
     body.clientId = origin.clientId;
     body.requestId = origin.requestId;
     this.#sendEnvelope(origin.peer, origin.format, body);
+  }
+
+  #deny(origin: Origin, code: ErrorCode, message: string): void {
+    this.#replyError(origin.peer, origin.format, origin.clientId, origin.requestId, code, message);
   }
 
   #replyError(
@@ -987,8 +793,4 @@ export function requestLimits(config: NodeConfig): RequestLimits {
     maxAoeAmount: config.world.max_aoe_amount,
     maxCoordinate: 1e9,
   };
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
 }
