@@ -104,6 +104,8 @@ class SingleNode implements AsyncDisposable {
     this.proc = new Proc("node", "main.ts", [
       `--port=${this.port}`,
       "--log-level=warning",
+      // Nothing here is about persistence: no data_dir (the default ./data would be shared).
+      "--data-dir=",
       "--set",
       `http_port=${this.http}`,
       ...sets.flatMap((s) => ["--set", s]),
@@ -476,6 +478,7 @@ Deno.test("hostile clients against a cluster: through a slave", async (t) => {
 
 Deno.test("cluster mode refuses the configs' demo keypair off loopback", async () => {
   const proc = new Proc("node", "main.ts", [
+    "--data-dir=",
     "--set",
     "mode=cluster",
     "--set",

@@ -185,6 +185,7 @@ Deno.test("an aoe adds its amount to every other user within its radius, and to 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--data-dir=",
     "--set",
     "world.width=30",
     "--set",
