@@ -19,10 +19,12 @@
  *
  * Criterion: write p99 ≤ 50 ms through master and through slave with no failed write, and the
  * largest passing count ≥ `--target`; exit code 1 otherwise. `--quick` (CI, under 30 s): one
- * cluster for everything, 2-s phases, one run of one small count, and 100 ms in place of 50 for
- * every reply and write p99 — a 2-s window on a shared machine holds too few replies for a stable
- * p99 at the limit (a slave's forwarded writes sit near 50 ms), so the quick form checks that the
- * cluster works and keeps its ticks, and the figures come from the full run.
+ * cluster for everything, 2-s phases, one run of one small count, and 250 ms in place of every
+ * millisecond limit (write and reply p99, tick lateness, loop lag) — a 2-s window on a shared
+ * 2-core machine running three nodes, a registry and the generator holds too few samples for a
+ * stable p99 near 50 ms (a slave's forwarded writes sit there), so the quick form checks that the
+ * cluster works end to end (every write acknowledged, every client served, ticks kept within a
+ * quarter second), and the figures come from the full run.
  *
  * ```sh
  * deno task bench:cluster            # full (several minutes)
@@ -51,7 +53,7 @@ import { type RunningCluster, startCluster } from "./_cluster_setup.ts";
 
 /** Largest acceptable write p99, ms: the capacity bench's reply limit; `--quick`: see above. */
 const WRITE_P99_LIMIT_MS = 50;
-const QUICK_P99_LIMIT_MS = 100;
+const QUICK_P99_LIMIT_MS = 250;
 
 interface Options {
   quick: boolean;
@@ -241,7 +243,14 @@ async function main(): Promise<number> {
     const fresh = await startCluster();
     return targetOf(fresh, () => fresh[Symbol.asyncDispose]());
   };
-  const criteria = { ...CRITERIA, reply_p99_ms: o.p99Limit };
+  const criteria = o.quick
+    ? {
+      ...CRITERIA,
+      reply_p99_ms: o.p99Limit,
+      tick_late_p99_ms: o.p99Limit,
+      loop_lag_p99_ms: o.p99Limit,
+    }
+    : { ...CRITERIA, reply_p99_ms: o.p99Limit };
   const steps: Step[] = [];
   let failure: string | undefined;
   for (let clients = o.start; clients <= o.max; clients *= 2) {
