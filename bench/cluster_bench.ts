@@ -20,10 +20,11 @@
  * Criterion: write p99 ≤ 50 ms through master and through slave with no failed write, and the
  * largest passing count ≥ `--target` (10,000 by default: what one node is specified to serve);
  * exit code 1 otherwise. `--quick` (CI, under 30 s): one
- * cluster for everything, 2-s phases, one run of one small count, and 100 ms in place of 50 for
- * every reply and write p99 — a 2-s window on a shared machine holds too few replies for a stable
- * p99 at the limit (a slave's forwarded writes sit near 50 ms), so the quick form checks that the
- * cluster works and keeps its ticks, and the figures come from the full run.
+ * cluster for everything, 2-s phases, one run of one small count, 100 ms in place of 50 for every
+ * reply and write p99 and 50 ms in place of 20 for tick start lateness and loop lag — a 2-s window
+ * with five processes on two shared cores holds too few samples for a stable p99 at the full
+ * limits (a slave's forwarded writes sit near 50 ms), so the quick form checks that the cluster
+ * works and keeps its ticks (a 60 ms stall still fails it), and the figures come from the full run.
  *
  * ```sh
  * deno task bench:cluster            # full (several minutes)
@@ -242,7 +243,10 @@ async function main(): Promise<number> {
     const fresh = await startCluster();
     return targetOf(fresh, () => fresh[Symbol.asyncDispose]());
   };
-  const criteria = { ...CRITERIA, reply_p99_ms: o.p99Limit };
+  // The quick form's 2-s window with five processes on two cores: looser bounds (see above).
+  const criteria = o.quick
+    ? { ...CRITERIA, reply_p99_ms: o.p99Limit, tick_late_p99_ms: 50, loop_lag_p99_ms: 50 }
+    : CRITERIA;
   const steps: Step[] = [];
   let failure: string | undefined;
   for (let clients = o.start; clients <= o.max; clients *= 2) {
