@@ -23,6 +23,7 @@ const COMMAND = {
     "http-port": { field: "http_port", doc: "HTTP status port (0 = off)" },
     registry: { field: "registry", doc: "Registry endpoints, comma-separated" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },
+    "data-dir": { field: "data_dir", doc: "Where the world is persisted (empty: nowhere)" },
   },
 };
 
@@ -31,5 +32,6 @@ if (import.meta.main) {
   await runProgram("gameserver", cmd, async (signal) => {
     const server = await NodeServer.start(cmd.config, { signal });
     await server.closed;
+    if (server.failure) throw server.failure;
   });
 }

@@ -141,7 +141,7 @@ async function slave(flags: Record<string, string | boolean | undefined>): Promi
         if (action.reason !== "start") {
           console.error(`slave: snapshot requested (${action.reason})`);
         }
-      } else if (action.level === "warn" || action.level === "error") {
+      } else if (action.type === "log" && (action.level === "warn" || action.level === "error")) {
         console.error(`slave ${action.level}: ${action.message} ${JSON.stringify(action.fields)}`);
       }
     }

@@ -36,6 +36,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
   const rng = mulberry32(options.seed ^ Math.imul(users, 0x9e3779b1));
   const side = worldSide(users);
   const config = defaults(NODE_SCHEMA);
+  config.data_dir = "";
   config.mode = "cluster";
   config.role = "master";
   config.node_id = "bench-master";

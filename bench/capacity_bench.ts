@@ -146,6 +146,8 @@ async function startNode(clients: number): Promise<LoadTarget> {
   const node = new Proc("node", "main.ts", [
     `--port=${port}`,
     "--log-level=info",
+    // Persistence has a bench of its own (bench:persistence); this one measures request handling.
+    "--data-dir=",
     "--set",
     `clients.max_clients=${Math.max(100_000, clients * 2)}`,
     "--set",

@@ -23,7 +23,14 @@ command_for() { # name -> the command line that runs it
   if [ -x "$bin" ]; then echo "$bin --config=$config"; else echo "deno run -A $entry --config=$config"; fi
 }
 
-is_running() { [ -f "$RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
+alive() { # pid -> 0 while the process exists and is not a zombie (kill -0 passes for a zombie:
+  # a killed process its parent never reaped, common in containers without an init)
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "${state:0:1}" != Z ]
+}
+
+is_running() { [ -f "$RUN_DIR/$1.pid" ] && alive "$(cat "$RUN_DIR/$1.pid")"; }
 
 wait_for_line() { # name pattern seconds
   local deadline=$((SECONDS + $3))
@@ -48,7 +55,8 @@ start_one() { # name pattern
 start() {
   start_one registry "Registry listening"
   start_one master "listening for clients"
-  for s in slave1 slave2; do start_one "$s" "Snapshot applied"; done
+  # After a whole-cluster restart any member may win the election (the one holding the most).
+  for s in slave1 slave2; do start_one "$s" "Snapshot applied|Now MASTER"; done
   status
 }
 
@@ -58,8 +66,8 @@ stop() {
       local pid; pid=$(cat "$RUN_DIR/$name.pid")
       kill -CONT "$pid" 2>/dev/null || true
       kill -TERM "$pid"
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      for _ in $(seq 50); do alive "$pid" || break; sleep 0.2; done
+      if alive "$pid"; then kill -KILL "$pid"; fi
       echo "stopped $name (pid $pid)"
     fi
     rm -f "$RUN_DIR/$name.pid"

@@ -22,6 +22,8 @@ export interface TestClusterOptions {
   world?: Record<string, unknown>;
   /** Registry config overrides. */
   registry?: Record<string, unknown>;
+  /** The cluster's members (every node config lists them); default master, slave1, slave2. */
+  members?: string[];
 }
 
 /** A registry plus nodes, all stopped on dispose. */
@@ -37,6 +39,11 @@ export class TestCluster implements AsyncDisposable {
     this.#options = options;
     const [cluster, discovery] = freePorts(2);
     this.registryPorts = { cluster, discovery };
+  }
+
+  /** The cluster's members. */
+  get members(): string[] {
+    return this.#options.members ?? ["master", "slave1", "slave2"];
   }
 
   /** The registry's discovery endpoint (for clients). */
@@ -88,9 +95,15 @@ export class TestCluster implements AsyncDisposable {
       registry: [`tcp://127.0.0.1:${this.registryPorts.cluster}`],
       log_level: "debug",
       state_file: `${this.dir.path}/${nodeId}.state.json`,
+      data_dir: `${this.dir.path}/${nodeId}.data`,
       curve: this.curve,
       world: { width: 2000, height: 2000, ...this.#options.world },
-      cluster: { register_timeout_ms: 5000, report_interval_ms: 100, ...this.#options.cluster },
+      cluster: {
+        members: this.members,
+        register_timeout_ms: 5000,
+        report_interval_ms: 100,
+        ...this.#options.cluster,
+      },
       ...extra,
     });
   }

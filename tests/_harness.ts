@@ -23,6 +23,14 @@ export function freePorts(count: number): number[] {
   return [...ports];
 }
 
+/** Options of {@linkcode Proc}. */
+export interface ProcOptions {
+  /** Run inside this Linux network namespace (`ip netns exec`; needs root). */
+  netns?: string;
+  /** Keep stdin open for {@linkcode Proc.send} (default: no stdin). */
+  stdin?: boolean;
+}
+
 /** A running child process of ours, with its log lines. */
 export class Proc implements AsyncDisposable {
   readonly name: string;
@@ -31,16 +39,20 @@ export class Proc implements AsyncDisposable {
   /** The stdout lines alone (e.g. a command's JSON result). */
   readonly stdout: string[] = [];
   readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
   readonly #waiters: { re: RegExp; from: number; resolve: (line: string) => void }[] = [];
   readonly status: Promise<Deno.CommandStatus>;
   #exited = false;
 
-  constructor(name: string, entry: string, args: string[]) {
+  constructor(name: string, entry: string, args: string[], options: ProcOptions = {}) {
     this.name = name;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}${entry}`, ...args],
+    const deno = [Deno.execPath(), "run", "-A", `${ROOT}${entry}`, ...args];
+    // `ip netns exec` execs the command in place: the pid (and so kill, SIGSTOP) is deno's own.
+    const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
+    this.#child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
       cwd: ROOT,
-      stdin: "null",
+      stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
@@ -51,6 +63,13 @@ export class Proc implements AsyncDisposable {
     });
     this.#pipe(this.#child.stdout, true);
     this.#pipe(this.#child.stderr, false);
+    this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
+  }
+
+  /** Writes one line to the process's stdin (opened with `stdin: true`). */
+  async send(line: string): Promise<void> {
+    if (!this.#stdin) throw new Error(`${this.name} was started without stdin`);
+    await this.#stdin.write(new TextEncoder().encode(line + "\n"));
   }
 
   /** The process id. */
@@ -145,6 +164,7 @@ export class Proc implements AsyncDisposable {
 
   /** Stops the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
   async stop(graceMs = 5000): Promise<Deno.CommandStatus> {
+    await this.#stdin?.close().catch(() => {});
     if (!this.#exited) {
       this.kill("SIGCONT");
       this.kill("SIGTERM");

@@ -8,7 +8,11 @@ import { eventually, freePort, Proc } from "./_harness.ts";
 Deno.test("client load drives 50 simulated clients against a real node and reports", async (t) => {
   const port = freePort();
   const endpoint = `tcp://127.0.0.1:${port}`;
-  await using node = new Proc("node", "main.ts", [`--port=${port}`, "--log-level=info"]);
+  await using node = new Proc("node", "main.ts", [
+    `--port=${port}`,
+    "--log-level=info",
+    "--data-dir=",
+  ]);
   await node.waitFor(/listening for clients/);
 
   await using load = new Proc("load", "client.ts", [

@@ -25,7 +25,11 @@ async function runClient(args: string[]): Promise<{ code: number; json: Record<s
 
 Deno.test("a single-mode node on defaults serves the client end to end", async (t) => {
   const port = freePort();
-  await using node = new Proc("node", "main.ts", [`--port=${port}`, "--log-level=debug"]);
+  await using node = new Proc("node", "main.ts", [
+    `--port=${port}`,
+    "--log-level=debug",
+    "--data-dir=",
+  ]);
   await node.waitFor(/listening for clients on tcp:\/\/127\.0\.0\.1:\d+/);
   const endpoint = `tcp://127.0.0.1:${port}`;
 
@@ -181,6 +185,7 @@ Deno.test("an aoe adds its amount to every other user within its radius, and to 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--data-dir=",
     "--set",
     "world.width=30",
     "--set",
@@ -276,6 +281,7 @@ Deno.test("a silent client is dropped after the idle timeout and logged", async 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--data-dir=",
     "--set",
     "clients.idle_timeout_ms=300",
   ]);

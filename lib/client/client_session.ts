@@ -1,9 +1,12 @@
-import type { Envelope, LoginReply, QueryReply, UserState } from "../protocol/mod.ts";
+import type { Envelope, LoginReply, QueryReply, UserState, WriteAck } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 import { RequestError } from "./errors.ts";
 
-/** Result of a session operation: the reply body, or the error the server (or timeout) gave. */
-export type Outcome<T> = { ok: true; value: T; ms: number } | {
+/**
+ * Result of a session operation: the reply body (with, for an acknowledged cluster write, who
+ * acknowledged it), or the error the server (or timeout) gave.
+ */
+export type Outcome<T> = { ok: true; value: T; ms: number; writeAck?: WriteAck } | {
   ok: false;
   error: RequestError;
   ms: number;
@@ -147,7 +150,10 @@ export class ClientSession {
           ms,
         };
       }
-      return { ok: true, value: value as NonNullable<Envelope[K]>, ms };
+      const writeAck = reply.writeAck ?? undefined;
+      return writeAck
+        ? { ok: true, value: value as NonNullable<Envelope[K]>, ms, writeAck }
+        : { ok: true, value: value as NonNullable<Envelope[K]>, ms };
     } catch (err) {
       const error = err instanceof RequestError ? err : new RequestError("INTERNAL", String(err));
       return { ok: false, error, ms: performance.now() - start };

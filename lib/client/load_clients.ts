@@ -112,7 +112,7 @@ export class LoadClients {
       horizonMs: Math.min(60_000, Math.max(...finite)),
       now: performance.now(),
     });
-    const m = connectionCount(n, options.load.connections);
+    const m = connectionCount(n, options.load.connections, options.load.clients_per_connection);
     const backlog = Math.max(4096, options.load.max_in_flight * 8);
     for (let i = 0; i < m; i++) {
       const ownId = crypto.randomUUID();
@@ -127,6 +127,7 @@ export class LoadClients {
         }),
         ownId,
         backlog,
+        loginRate: options.load.login_rate,
       });
       this.lanes.push(lane);
     }
@@ -277,7 +278,12 @@ export class LoadClients {
   #feed(lane: LoadLane, now: number): void {
     if (!lane.connection.connected) return;
     const cap = this.#load.max_in_flight;
-    while (lane.inFlight < cap && lane.waitingLogins > 0) this.#sendLogin(lane, lane.takeLogin());
+    while (lane.inFlight < cap && lane.waitingLogins > 0) {
+      // New users within the node's per-connection rate; resumes create none.
+      const client = lane.nextLogin;
+      if (!this.#sessions[client].userId && !lane.takeLoginToken(now)) break;
+      this.#sendLogin(lane, lane.takeLogin());
+    }
     if (lane.waitingLogins > 0) return;
     while (lane.inFlight < cap && lane.backlogSize > 0) {
       const item = lane.nextItem;

@@ -29,6 +29,14 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
   flags: {
     clients: { field: "load.clients", doc: "Simulated clients" },
     connections: { field: "load.connections", doc: "Shared connections (0 = auto)" },
+    "clients-per-connection": {
+      field: "load.clients_per_connection",
+      doc: "Most clients over one connection (more connections if needed)",
+    },
+    "login-rate": {
+      field: "load.login_rate",
+      doc: "New-user logins per second per connection",
+    },
     duration: { field: "load.duration_s", doc: "Seconds of load (0 = until Ctrl-C)" },
     warmup: { field: "load.warmup_s", doc: "Seconds left out of the statistics" },
     "query-rate": { field: "load.query_rate", doc: "Queries per client per second" },
@@ -115,11 +123,23 @@ export async function runLoad(args: string[], signal: AbortSignal): Promise<numb
   const config = parsed.config;
   setupLogging({ level: config.log_level, pretty: config.pretty_log });
   const { load, ...clientConfig } = config;
+  const connections = connectionCount(load.clients, load.connections, load.clients_per_connection);
+  if (load.connections > 0 && connections > load.connections) {
+    logger.warn(
+      "{clients} clients over {asked} connections would put more than {most} on one (a node refuses client ids beyond clients.max_ids_per_connection): using {connections}",
+      {
+        clients: load.clients,
+        asked: load.connections,
+        most: load.clients_per_connection,
+        connections,
+      },
+    );
+  }
   logger.info(
     "Load: {clients} clients over {connections} connection(s) against {target}",
     {
       clients: load.clients,
-      connections: connectionCount(load.clients, load.connections),
+      connections,
       target: config.registry.length ? config.registry.join(",") : config.node,
     },
   );

@@ -15,6 +15,8 @@ export interface LoadLaneOptions {
   ownId: string;
   /** Most ops the backlog holds. */
   backlog: number;
+  /** New-user logins sent per second at most (default: no limit). */
+  loginRate?: number;
 }
 
 /**
@@ -36,6 +38,10 @@ export class LoadLane {
   readonly #backlogDue: Float64Array;
   #backlogHead = 0;
   #backlogSize = 0;
+  readonly #loginRate: number;
+  /** Login tokens (a bucket of a tenth of a second's worth) and when it was last refilled. */
+  #loginTokens: number;
+  #loginTokensAt = -Infinity;
 
   /** Creates a lane with empty queues. */
   constructor(options: LoadLaneOptions) {
@@ -44,6 +50,8 @@ export class LoadLane {
     this.ownId = options.ownId;
     this.#backlogItems = new Int32Array(options.backlog);
     this.#backlogDue = new Float64Array(options.backlog);
+    this.#loginRate = options.loginRate ?? Infinity;
+    this.#loginTokens = Math.max(1, this.#loginRate / 10);
   }
 
   /** Clients waiting to log in. */
@@ -54,6 +62,29 @@ export class LoadLane {
   /** Queues `client` to log in. */
   queueLogin(client: number): void {
     this.#logins.push(client);
+  }
+
+  /** The longest-waiting client of the login queue (check {@linkcode waitingLogins} first). */
+  get nextLogin(): number {
+    return this.#logins[this.#loginHead];
+  }
+
+  /**
+   * Takes one new-user login from the lane's budget at `now` (ms): false when the lane sent
+   * `loginRate` per second already, so it stays within a node's per-connection bound.
+   */
+  takeLoginToken(now: number): boolean {
+    const full = Math.max(1, this.#loginRate / 10);
+    if (this.#loginTokens < full && now > this.#loginTokensAt) {
+      this.#loginTokens = Math.min(
+        full,
+        this.#loginTokens + ((now - this.#loginTokensAt) * this.#loginRate) / 1000,
+      );
+    }
+    this.#loginTokensAt = now;
+    if (this.#loginTokens < 1) return false;
+    this.#loginTokens -= 1;
+    return true;
   }
 
   /** Takes the longest-waiting client off the login queue (check {@linkcode waitingLogins} first). */

@@ -33,3 +33,23 @@ Deno.test("LoadLane backlog keeps ops in order, refuses when full and wraps arou
   while (l.backlogSize > 0) take();
   assert.deepEqual(taken, [[10, 1.5], [11, 2.5], [12, 3.5], [14, 5.5]]);
 });
+
+Deno.test("LoadLane paces new-user logins at loginRate per second", () => {
+  const l = new LoadLane({
+    index: 0,
+    connection: {} as Connection,
+    ownId: "own",
+    backlog: 1,
+    loginRate: 100,
+  });
+  l.queueLogin(5);
+  assert.equal(l.nextLogin, 5);
+  // A bucket of a tenth of a second's worth: 10, then 100 per second.
+  let sent = 0;
+  while (l.takeLoginToken(0)) sent++;
+  assert.equal(sent, 10);
+  assert.equal(l.takeLoginToken(5), false);
+  assert.equal(l.takeLoginToken(10), true);
+  for (let now = 11; now <= 1010; now++) if (l.takeLoginToken(now)) sent++;
+  assert.ok(sent >= 109 && sent <= 111, `${sent} logins in a second`);
+});

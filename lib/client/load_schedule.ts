@@ -39,10 +39,18 @@ export function opPeriods(load: LoadSettings): number[] {
   ];
 }
 
-/** Connections to use for `clients` when `connections` is 0 (auto): one per 250 clients, ≤ 64. */
-export function connectionCount(clients: number, connections: number): number {
+/**
+ * Connections to use for `clients`: `connections`, or when 0 (auto) one per 250 clients, ≤ 64; in
+ * either case enough that none carries more than `perConnection` clients (the node bounds the
+ * client ids of one connection).
+ */
+export function connectionCount(
+  clients: number,
+  connections: number,
+  perConnection = Infinity,
+): number {
   const n = connections > 0 ? connections : Math.min(64, Math.ceil(clients / 250));
-  return Math.max(1, Math.min(n, clients));
+  return Math.max(1, Math.min(Math.max(n, Math.ceil(clients / perConnection)), clients));
 }
 
 /** Options of {@linkcode OpSchedule}. */

@@ -105,4 +105,8 @@ Deno.test("connectionCount() spreads clients over connections", () => {
   assert.equal(connectionCount(1_000_000, 0), 64);
   assert.equal(connectionCount(10, 20), 10);
   assert.equal(connectionCount(1000, 7), 7);
+  // Never more clients over one connection than the node takes.
+  assert.equal(connectionCount(1_000_000, 0, 4000), 250);
+  assert.equal(connectionCount(100_000, 8, 4000), 25);
+  assert.equal(connectionCount(30_000, 8, 4000), 8);
 });

@@ -10,7 +10,24 @@ import { bool, group, int, num } from "../config/schema.ts";
 /** The load generator's settings (the `load` group beside the client fields). */
 export const LOAD_GROUP = group({
   clients: int(100, 1, 1_000_000, "Simulated clients"),
-  connections: int(0, 0, 10_000, "Connections the clients share (0 = one per 250 clients, ≤ 64)"),
+  connections: int(
+    0,
+    0,
+    10_000,
+    "Connections the clients share (0 = one per 250 clients, ≤ 64); more when needed to keep within clients_per_connection",
+  ),
+  clients_per_connection: int(
+    4000,
+    1,
+    1_000_000,
+    "Most clients over one connection (a node carries at most clients.max_ids_per_connection client ids per connection, 4096 by default)",
+  ),
+  login_rate: num(
+    800,
+    1,
+    1e6,
+    "New-user logins sent per second per connection (a node takes clients.max_new_users_per_connection, 1000 by default)",
+  ),
   duration_s: num(0, 0, 1e7, "Seconds of load after every client logged in (0 = until Ctrl-C)"),
   warmup_s: num(0, 0, 1e7, "Seconds at the start of the duration left out of the statistics"),
   query_rate: num(1, 0, 1000, "Circle queries per client per second"),

@@ -35,5 +35,12 @@ export {
   helpText,
   parseCommandLine,
 } from "./command_line.ts";
-export { type ClusterCurve, clusterCurve, startupClusterCurve } from "./cluster_curve.ts";
+export {
+  type ClusterCurve,
+  clusterCurve,
+  DEMO_PUBLIC_KEY,
+  isLoopback,
+  startupClusterCurve,
+} from "./cluster_curve.ts";
+export { checkMembers, majorityOf, sameMembers } from "./membership.ts";
 export { bindEndpoint, connectEndpoint } from "./endpoint.ts";

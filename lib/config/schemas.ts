@@ -66,6 +66,30 @@ export const NODE_SCHEMA = {
     "",
     "Where a cluster node remembers its last epoch and role across restarts (empty = nowhere; a restarted old master then counts as new)",
   ),
+  data_dir: str(
+    "data",
+    "Folder where the node keeps its world durably (log of updates + snapshots; one folder per node, locked while in use); empty = nothing is persisted and a restart starts empty",
+  ),
+  persistence: group({
+    snapshot_interval_s: int(
+      30,
+      1,
+      86_400,
+      "Snapshot the state this often: bounds the log a restart replays (30 s of log replays in 2-5 s at 250,000 moving users); two snapshots are kept",
+    ),
+    snapshot_log_mb: int(
+      64,
+      1,
+      1_000_000,
+      "…or as soon as the log since the last snapshot holds this many MiB",
+    ),
+    snapshot_slice_ms: num(
+      2,
+      0.1,
+      1000,
+      "Time per tick spent encoding a snapshot (the rest of the tick stays the world's)",
+    ),
+  }, "Persistence in data_dir"),
   curve: CURVE_SCHEMA,
   world: group({
     width: num(10_000, 1, 1e7, "World width in metres"),
@@ -87,9 +111,66 @@ export const NODE_SCHEMA = {
       3_600_000,
       "Drop a client silent this long (any message counts)",
     ),
-    max_frame_bytes: int(65_536, 64, 16_777_216, "Largest client frame accepted"),
-    max_requests_per_second: int(1000, 1, 1_000_000, "Per-client request rate limit"),
-    max_clients: int(100_000, 1, 10_000_000, "Most client connections tracked at once"),
+    max_frame_bytes: int(
+      65_536,
+      64,
+      16_777_216,
+      "Largest client frame accepted; larger ones get FRAME_TOO_LARGE up to frame_disconnect_bytes",
+    ),
+    frame_disconnect_bytes: int(
+      1_048_576,
+      64,
+      1_073_741_824,
+      "A frame larger than this (or than max_frame_bytes, if larger) makes the node close the connection without a reply (counted in disconnects)",
+    ),
+    max_requests_per_second: int(
+      1000,
+      1,
+      1_000_000,
+      "Work units per second one client id may use (a request costs 1 plus its work, see README Limits); beyond: RATE_LIMITED",
+    ),
+    max_clients: int(
+      100_000,
+      1,
+      10_000_000,
+      "Most client ids tracked at once; beyond: UNAVAILABLE",
+    ),
+    max_ids_per_connection: int(
+      4096,
+      1,
+      10_000_000,
+      "Most client ids one connection carries at once (a game client uses one); beyond: UNAVAILABLE",
+    ),
+    max_requests_per_connection: int(
+      10_000,
+      1,
+      10_000_000,
+      "Work units per second one connection may use over all its client ids, in bursts of a tenth of that; beyond: RATE_LIMITED, and past as many refusals again in a second, dropped unanswered",
+    ),
+    max_new_users_per_connection: int(
+      1000,
+      1,
+      1_000_000,
+      "Logins that create a user, per second per connection; beyond: RATE_LIMITED",
+    ),
+    send_hwm: int(
+      100,
+      1,
+      1_000_000,
+      "Replies ZeroMQ queues per connection (a client reading them slower gets the rest from the node's backlog)",
+    ),
+    max_backlog_bytes: int(
+      1_048_576,
+      0,
+      1_073_741_824,
+      "Reply bytes the node holds per connection beyond send_hwm; beyond: the reply is dropped, and while over half of it is held the connection's requests are dropped unread",
+    ),
+    checksum_interval_ms: int(
+      500,
+      0,
+      600_000,
+      "status with_checksum computes the state checksum (a pass over every user) at most once per this interval; requests in between wait for the next one",
+    ),
     session_linger_ms: int(
       30_000,
       0,
@@ -98,6 +179,11 @@ export const NODE_SCHEMA = {
     ),
   }, "Client handling"),
   cluster: group({
+    members: list(
+      [],
+      "Node ids of every member of the cluster, the same list in every node's config (required in cluster mode); writes and elections need a majority of them",
+      { pattern: ID, hint: "node ids: 1-64 of A-Z a-z 0-9 _ . -" },
+    ),
     register_timeout_ms: int(
       5000,
       100,
@@ -116,7 +202,7 @@ export const NODE_SCHEMA = {
       -1,
       -1,
       100,
-      "Slaves that must hold a write before it is acknowledged (-1: 1 when any slave is live)",
+      "Slaves that must hold a write before it is acknowledged: -1 (default, safe) a majority of cluster.members with the master; n >= 0 trades safety for availability: n, fewer when fewer slaves are live (a failover can then lose acknowledged writes)",
     ),
     ack_timeout_ms: int(
       2000,
@@ -155,10 +241,10 @@ export const NODE_SCHEMA = {
       "A master cut off from registry and slaves this long stops acknowledging writes",
     ),
     publish_hwm: int(
-      100_000,
+      1000,
       1,
       10_000_000,
-      "Replication updates queued per slave before the publisher drops (the slave then resyncs)",
+      "Replication updates queued per slave (1000: 20 s of ticks) before the publisher drops them for it (the slave then resyncs from a snapshot); bounds what a frozen or removed slave holds on the master to this many updates",
     ),
     replica_silence_ms: int(
       1000,
@@ -194,6 +280,12 @@ export const REGISTRY_SCHEMA = {
     "After start, rebuild from nodes' registrations without any failover",
   ),
   tick_ms: int(50, 5, 10_000, "How often liveness is checked"),
+  election_timeout_ms: int(
+    2000,
+    50,
+    600_000,
+    "An election round without promises from a majority of the members in this time is retried with a higher epoch",
+  ),
   log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
   curve: CURVE_SCHEMA,
   pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),

@@ -1,57 +1,123 @@
 import { LivenessTracker } from "../heartbeat/mod.ts";
 import type { WireFormat } from "../protocol/mod.ts";
 
-/** What a node knows about one client (logged in or not). */
+/**
+ * One client connection (a ZeroMQ peer): how many client ids it carries and what it may still spend.
+ * Budgets are token buckets refilled with the time: `work` in work units (a request costs at least
+ * 1; it may go negative after an expensive request, and the connection then waits until it is
+ * positive again), `newUsers` in logins that create a user.
+ */
+export interface ConnectionEntry {
+  /** The ZeroMQ routing id of the connection. */
+  readonly peer: Uint8Array;
+  /** The routing id as a map key. */
+  readonly key: string;
+  /** Client ids bound to this connection now. */
+  ids: number;
+  /** Work units left in the connection's bucket, and when it was last refilled (ms). */
+  work: number;
+  workAt: number;
+  /** New users left in the connection's bucket, and when it was last refilled (ms). */
+  newUsers: number;
+  newUsersAt: number;
+  /** Refusals answered in the current second, and when that second began (ms). */
+  refusals: number;
+  refusalsAt: number;
+}
+
+/** What a node knows about one client id (logged in or not). */
 export interface ClientEntry {
   /** The client's UUID. */
   readonly clientId: string;
-  /** The ZeroMQ routing id of the connection it last spoke on. */
-  peer: Uint8Array;
-  /** Peer as a string key, to notice a client that moved to another connection. */
-  peerKey: string;
-  /** The user this client acts as on this connection (0 = not logged in). */
+  /** The connection the client id is bound to: its replies, session and budget live there. */
+  connection: ConnectionEntry;
+  /** The user this client acts as on its connection (0 = not logged in). */
   userId: number;
-  /** Format of the client's last request. */
+  /** Format of the client's last request on its connection (notices use it). */
   format: WireFormat;
-  /** Start of the current rate-limit window (ms) and requests counted in it. */
-  windowStart: number;
-  windowCount: number;
+  /** A login or resume of this client id is being performed: no second one starts meanwhile. */
+  loginInFlight: boolean;
+  /** Work units left in the client id's bucket, and when it was last refilled (ms). */
+  work: number;
+  workAt: number;
 }
 
 /** Outcome of {@linkcode ClientTable.admit}. */
 export type AdmitResult =
-  | { type: "ok"; entry: ClientEntry; moved: boolean; fresh: boolean }
+  /** A request of the connection the client id is bound to (`fresh`: the id is new here). */
+  | { type: "ok"; entry: ClientEntry; fresh: boolean }
+  /**
+   * The client id is bound to another connection (logged in there, or logging in): the request is
+   * served only as far as no session is involved, and moving the id needs its session token.
+   */
+  | { type: "foreign"; entry: ClientEntry }
+  /** The client id spent its budget (`max_requests_per_second`). */
   | { type: "rate_limited"; entry: ClientEntry }
-  | { type: "full" };
+  /** No room for another client id: on the node (`max_clients`) or the connection. */
+  | { type: "full"; scope: "node" | "connection" };
+
+/** Outcome of {@linkcode ClientTable.connect}. */
+export type ConnectResult =
+  /** The connection may spend on this request. */
+  | { type: "ok"; connection: ConnectionEntry }
+  /** The connection spent its budget; `answer`: a RATE_LIMITED reply is still due (else a drop). */
+  | { type: "rate_limited"; connection: ConnectionEntry; answer: boolean };
 
 /** Options of {@linkcode ClientTable}. */
 export interface ClientTableOptions {
+  /** A client id (and a connection without any) silent this long is dropped. */
   idleTimeoutMs: number;
+  /** Most client ids tracked at once. */
   maxClients: number;
+  /** Work units per second per client id (bucket of one second's worth). */
   maxRequestsPerSecond: number;
+  /** Most client ids one connection carries at once. Default: no limit. */
+  maxIdsPerConnection?: number;
+  /**
+   * Work units per second per connection, over all its client ids (bucket of a tenth of a second's
+   * worth, so one connection's burst stalls nobody long). Default: no limit.
+   */
+  maxRequestsPerConnection?: number;
+  /** New users per second per connection (bucket of one second's worth). Default: no limit. */
+  maxNewUsersPerConnection?: number;
 }
 
 /**
- * The clients a node serves, keyed by client id: connections (logged in or not), their sessions, rate
- * limits and liveness. A session is bound to the connection it logged in on: the same client id
- * arriving on another connection starts unauthenticated and must resume with its session token, so a
- * guessed or leaked client id alone never grants a user. Pure: the caller passes the time.
+ * The clients a node serves: connections (ZeroMQ peers) and the client ids each carries, their
+ * sessions, budgets and liveness. A client id is bound to one connection at a time. While it has a
+ * session or a login in flight, a request under that id from another connection is `foreign`: it is
+ * not the client's, so it touches neither session nor budget nor liveness of the id, and only a resume
+ * with the session token moves the id ({@linkcode ClientTable.move}). A guessed or leaked client id
+ * alone never grants a user, nor a reply meant for its owner. Pure: the caller passes the time.
  */
 export class ClientTable {
   readonly #entries = new Map<string, ClientEntry>();
+  readonly #connections = new Map<string, ConnectionEntry>();
   readonly #liveness: LivenessTracker<string>;
-  readonly #options: ClientTableOptions;
+  readonly #connectionLiveness: LivenessTracker<string>;
+  readonly #options: Required<ClientTableOptions>;
   #sessions = 0;
 
   /** Creates an empty table. */
   constructor(options: ClientTableOptions) {
-    this.#options = options;
+    this.#options = {
+      maxIdsPerConnection: Infinity,
+      maxRequestsPerConnection: Infinity,
+      maxNewUsersPerConnection: Infinity,
+      ...options,
+    };
     this.#liveness = new LivenessTracker({ timeoutMs: options.idleTimeoutMs });
+    this.#connectionLiveness = new LivenessTracker({ timeoutMs: options.idleTimeoutMs });
   }
 
-  /** Client connections known, logged in or not. */
+  /** Client ids known, logged in or not. */
   get connections(): number {
     return this.#entries.size;
+  }
+
+  /** Connections (ZeroMQ peers) known. */
+  get peers(): number {
+    return this.#connections.size;
   }
 
   /** Clients logged in as a user. */
@@ -64,38 +130,138 @@ export class ClientTable {
     return this.#entries.get(clientId);
   }
 
+  /** The entry of a connection, by routing id. */
+  connection(peer: Uint8Array): ConnectionEntry | undefined {
+    return this.#connections.get(peerToKey(peer));
+  }
+
   /** Every entry (for notices at shutdown). */
   entries(): IterableIterator<ClientEntry> {
     return this.#entries.values();
   }
 
-  /** Records a request from `clientId` on `peer`: liveness, connection change and rate limit. */
-  admit(clientId: string, peer: Uint8Array, format: WireFormat, now: number): AdmitResult {
-    const peerKey = peerToKey(peer);
+  /**
+   * Records a message from `peer` before it is even decoded: the connection's liveness, and one work
+   * unit from its bucket. Beyond the bucket, the refusals of one second up to the same budget are
+   * answered (`answer`), the rest dropped, so a flood costs the node little more than reading it.
+   */
+  connect(peer: Uint8Array, now: number): ConnectResult {
+    const key = peerToKey(peer);
+    let connection = this.#connections.get(key);
+    const o = this.#options;
+    if (!connection) {
+      connection = {
+        peer,
+        key,
+        ids: 0,
+        work: capacity(o.maxRequestsPerConnection, 0.1),
+        workAt: now,
+        newUsers: capacity(o.maxNewUsersPerConnection, 1),
+        newUsersAt: now,
+        refusals: 0,
+        refusalsAt: now,
+      };
+      this.#connections.set(key, connection);
+    }
+    this.#connectionLiveness.touch(key, now);
+    connection.work = refill(
+      connection.work,
+      connection.workAt,
+      now,
+      o.maxRequestsPerConnection,
+      0.1,
+    );
+    connection.workAt = now;
+    if (connection.work < 1) {
+      if (now - connection.refusalsAt >= 1000) {
+        connection.refusalsAt = now;
+        connection.refusals = 0;
+      }
+      const answer = ++connection.refusals <= o.maxRequestsPerConnection;
+      return { type: "rate_limited", connection, answer };
+    }
+    connection.work -= 1;
+    return { type: "ok", connection };
+  }
+
+  /**
+   * Records a request under `clientId` from `connection` (see {@linkcode connect}): creates or moves
+   * the entry when it is free to, checks the client id's bucket, and counts the request as traffic.
+   */
+  admit(
+    clientId: string,
+    connection: ConnectionEntry,
+    format: WireFormat,
+    now: number,
+  ): AdmitResult {
+    const o = this.#options;
     let entry = this.#entries.get(clientId);
-    let moved = false;
     let fresh = false;
     if (!entry) {
-      if (this.#entries.size >= this.#options.maxClients) return { type: "full" };
-      entry = { clientId, peer, peerKey, userId: 0, format, windowStart: now, windowCount: 0 };
+      if (connection.ids >= o.maxIdsPerConnection) return { type: "full", scope: "connection" };
+      if (this.#entries.size >= o.maxClients) return { type: "full", scope: "node" };
+      entry = {
+        clientId,
+        connection,
+        userId: 0,
+        format,
+        loginInFlight: false,
+        work: capacity(o.maxRequestsPerSecond, 1),
+        workAt: now,
+      };
+      connection.ids++;
       this.#entries.set(clientId, entry);
       fresh = true;
-    } else if (entry.peerKey !== peerKey) {
-      moved = entry.userId !== 0;
-      this.bind(entry, 0);
-      entry.peer = peer;
-      entry.peerKey = peerKey;
+    } else if (entry.connection !== connection) {
+      // An id without a session carries nothing to steal: it follows whoever uses it.
+      if (entry.userId !== 0 || entry.loginInFlight) return { type: "foreign", entry };
+      if (connection.ids >= o.maxIdsPerConnection) return { type: "full", scope: "connection" };
+      this.#rebind(entry, connection);
     }
     entry.format = format;
     this.#liveness.touch(clientId, now);
-    if (now - entry.windowStart >= 1000) {
-      entry.windowStart = now;
-      entry.windowCount = 0;
-    }
-    if (++entry.windowCount > this.#options.maxRequestsPerSecond) {
-      return { type: "rate_limited", entry };
-    }
-    return { type: "ok", entry, moved, fresh };
+    entry.work = refill(entry.work, entry.workAt, now, o.maxRequestsPerSecond, 1);
+    entry.workAt = now;
+    if (entry.work < 1) return { type: "rate_limited", entry };
+    entry.work -= 1;
+    return { type: "ok", entry, fresh };
+  }
+
+  /**
+   * Charges `units` of work beyond the unit every request costs: to the connection, and to the
+   * client id when the request was its own. Budgets may go negative (paid back with time).
+   */
+  charge(connection: ConnectionEntry, entry: ClientEntry | undefined, units: number): void {
+    if (!(units > 0)) return;
+    connection.work -= units;
+    if (entry) entry.work -= units;
+  }
+
+  /** Takes one new user from the connection's bucket; false when it is empty. */
+  takeNewUser(connection: ConnectionEntry, now: number): boolean {
+    const rate = this.#options.maxNewUsersPerConnection;
+    connection.newUsers = refill(connection.newUsers, connection.newUsersAt, now, rate, 1);
+    connection.newUsersAt = now;
+    if (connection.newUsers < 1) return false;
+    connection.newUsers -= 1;
+    return true;
+  }
+
+  /** True when `connection` may take one more client id. */
+  hasRoom(connection: ConnectionEntry): boolean {
+    return connection.ids < this.#options.maxIdsPerConnection;
+  }
+
+  /** Moves a client id to `connection` (a resume with its session token from there succeeded). */
+  move(entry: ClientEntry, connection: ConnectionEntry, now: number): void {
+    if (entry.connection !== connection) this.#rebind(entry, connection);
+    this.#liveness.touch(entry.clientId, now);
+  }
+
+  #rebind(entry: ClientEntry, connection: ConnectionEntry): void {
+    entry.connection.ids--;
+    connection.ids++;
+    entry.connection = connection;
   }
 
   /** Binds (userId > 0) or unbinds (0) a client's session. */
@@ -105,6 +271,11 @@ export class ClientTable {
     entry.userId = userId;
   }
 
+  /** True while `entry` is the table's entry for its client id (not removed or replaced). */
+  holds(entry: ClientEntry): boolean {
+    return this.#entries.get(entry.clientId) === entry;
+  }
+
   /** Removes a client (e.g. at logout-and-leave); returns its entry. */
   remove(clientId: string): ClientEntry | undefined {
     const entry = this.#entries.get(clientId);
@@ -112,21 +283,46 @@ export class ClientTable {
     this.bind(entry, 0);
     this.#entries.delete(clientId);
     this.#liveness.remove(clientId);
+    entry.connection.ids--;
     return entry;
   }
 
-  /** Removes and returns clients idle past the timeout, looking at no more than `budget`. */
+  /**
+   * Removes and returns clients idle past the timeout, looking at no more than `budget`; forgets
+   * connections silent that long that carry no client id.
+   */
   expireIdle(now: number, budget = 2000): ClientEntry[] {
     const out: ClientEntry[] = [];
     for (const clientId of this.#liveness.expire(now, budget)) {
       const entry = this.#entries.get(clientId);
       if (!entry) continue;
       this.#entries.delete(clientId);
+      entry.connection.ids--;
       out.push({ ...entry });
       this.bind(entry, 0);
     }
+    for (const key of this.#connectionLiveness.expire(now, budget)) {
+      const connection = this.#connections.get(key);
+      if (!connection) continue;
+      // Its client ids expire on their own clock; the connection goes once it carries none.
+      if (connection.ids > 0) this.#connectionLiveness.touch(key, now);
+      else this.#connections.delete(key);
+    }
     return out;
   }
+}
+
+/** A bucket's size: `seconds` of `rate`, at least one unit (Infinity when unlimited). */
+function capacity(rate: number, seconds: number): number {
+  return Math.max(1, rate * seconds);
+}
+
+/** `tokens` refilled at `rate` per second from `at` to `now`, up to the bucket's capacity. */
+function refill(tokens: number, at: number, now: number, rate: number, seconds: number): number {
+  const full = capacity(rate, seconds);
+  if (tokens >= full) return full;
+  const elapsed = now - at;
+  return elapsed > 0 ? Math.min(full, tokens + (elapsed * rate) / 1000) : tokens;
 }
 
 /** A routing id as a map key. */

@@ -10,40 +10,28 @@ import {
   type Request,
   type RequestLimits,
   type Role,
-  type UserState,
   type WireFormat,
 } from "../protocol/mod.ts";
 import { log } from "../log/mod.ts";
-import { DelayHistogram, TickStats, type TickSummary } from "../metrics/mod.ts";
+import type { DelayHistogram, TickStats, TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
-import { type ClientEntry, ClientTable } from "./client_table.ts";
-import { GameState, newToken } from "../state/mod.ts";
+import { type ClientEntry, ClientTable, type ConnectionEntry } from "./client_table.ts";
+import { GameState } from "../state/mod.ts";
+import { ChecksumBatch } from "./checksum_batch.ts";
+import { newNodeCounters, type NodeCounters } from "./node_counters.ts";
+import type { WritePath } from "./write_path.ts";
+import { LingeringUsers } from "./lingering_users.ts";
+import { TickMonitor } from "./tick_monitor.ts";
+import { applyWrite, type WriteTarget } from "./_apply_write.ts";
+import { queryReply } from "./_replies.ts";
+import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
+import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
+
+export type { ForwardedWrite, WritePath } from "./write_path.ts";
+export type { NodeCounters } from "./node_counters.ts";
 
 /** Sends one frame to a client connection; false when the transport dropped it. */
 export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
-
-/** A write a slave hands to the master; `done` receives the master's reply envelope. */
-export interface ForwardedWrite {
-  clientId: string;
-  requestId: number;
-  /** The client's request, re-encoded for the master. */
-  request: Envelope;
-  /** The user this client's session is bound to here (0 = none). */
-  userId: number;
-  done: (reply: Envelope) => void;
-}
-
-/** How a node performs writes: locally (single, master) or by forwarding to the master (slave). */
-export interface WritePath {
-  /** Slave: send the write to the master; false when no master is reachable. */
-  forward?: (write: ForwardedWrite) => boolean;
-  /** Master: call `ack` once the writes applied so far are durable (replicated), or `fail` on timeout. */
-  whenDurable?: (ack: () => void, fail: (code: ErrorCode, message: string) => void) => void;
-  /** Slave: ask the master to remove a vanished client's user unless it was resumed since. */
-  expire?: (userId: number, generation: number) => void;
-  /** Master: false while fenced (cut off from registry and every slave): writes are refused. */
-  canAcknowledge?: () => boolean;
-}
 
 /** Load figures for status replies and registry reports. */
 export interface NodeLoadFigures {
@@ -53,6 +41,21 @@ export interface NodeLoadFigures {
   tick: TickSummary;
 }
 
+/** Where a request came from: its reply goes there, and nowhere else. */
+interface Origin {
+  readonly peer: Uint8Array;
+  readonly format: WireFormat;
+  readonly connection: ConnectionEntry;
+  readonly entry: ClientEntry;
+  /** False when the client id is bound to another connection (see `ClientTable.admit`). */
+  readonly own: boolean;
+  readonly clientId: string;
+  readonly requestId: number;
+}
+
+/** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
+const MAX_CHECKSUM_WAITERS = 1024;
+
 /** Options of {@linkcode GameNode}. */
 export interface GameNodeOptions {
   config: NodeConfig;
@@ -61,6 +64,12 @@ export interface GameNodeOptions {
   random?: () => number;
   /** How writes are performed in a cluster (see {@linkcode WritePath}); none: locally, at once. */
   writePath?: WritePath;
+  /**
+   * Reply bytes the transport holds for a connection that does not read them fast enough (0 while
+   * it does). Over half of `clients.max_backlog_bytes`, the connection's requests are dropped
+   * unread. Default: always 0.
+   */
+  backlogBytes?: (peer: Uint8Array) => number;
 }
 
 const logger = log("node");
@@ -69,7 +78,7 @@ const logger = log("node");
  * A game node's request handling, independent of sockets and timers: frames in (with the time),
  * replies out through `send`. Holds the world, the client table and the write path of its role.
  * Its role, epoch and sequence change only through its own methods ({@linkcode GameNode.becomeMaster},
- * {@linkcode GameNode.becomeSlave}, {@linkcode GameNode.recordSeq}), which the cluster coordinator calls.
+ * {@linkcode GameNode.becomeSlave}, {@linkcode GameNode.recordPosition}), which the cluster coordinator calls.
  */
 export class GameNode {
   /** The replicated state. */
@@ -81,37 +90,41 @@ export class GameNode {
   /** How writes are performed (given at construction). */
   readonly writePath: WritePath;
   /** How late each tick started against the fixed tick schedule, since the start. */
-  readonly tickLate: DelayHistogram = new DelayHistogram();
+  readonly tickLate: DelayHistogram;
   /** How late each tick's timer fired after the time it was set for (event-loop lag). */
-  readonly loopLag: DelayHistogram = new DelayHistogram();
+  readonly loopLag: DelayHistogram;
 
   #role: Role;
   #epoch = 0;
   #masterId = "";
-  #lastSeq = 0;
+  #position = { epoch: 0, seq: 0 };
   readonly #config: NodeConfig;
   readonly #send: SendFn;
-  readonly #random: () => number;
   readonly #limits: RequestLimits;
   readonly #results: Uint32Array;
-  readonly #lingering = new Map<number, { deadline: number; generation: number }>();
+  readonly #writeTarget: WriteTarget;
+  readonly #lingering: LingeringUsers;
   readonly #startedAt: number;
-  readonly #counters = { requests: 0, errors: 0, dropped: 0, badFrames: 0 };
+  readonly #counters: NodeCounters = newNodeCounters();
+  readonly #backlogBytes: ((peer: Uint8Array) => number) | undefined;
+  readonly #stallBytes: number;
+  readonly #refusals: RefusalMessages;
+  readonly #checksums: ChecksumBatch<Origin>;
+  /** The latest time handed in (by a request or a tick): deadlines of writes finished later. */
+  #now: number;
   #tick = 0;
-  #lastOverloadLog = -Infinity;
+  readonly #tickMonitor: TickMonitor;
 
   /** Creates a node core from its config. */
   constructor(options: GameNodeOptions, now = 0) {
     const c = options.config;
     this.#config = c;
     this.#send = options.send;
-    this.#random = options.random ?? Math.random;
     this.writePath = options.writePath ?? {};
-    this.#role = c.mode === "single"
-      ? "ROLE_SINGLE"
-      : c.role === "master"
-      ? "ROLE_MASTER"
-      : "ROLE_SLAVE";
+    this.#backlogBytes = options.backlogBytes;
+    this.#stallBytes = c.clients.max_backlog_bytes / 2;
+    // A cluster node acts as master only once elected: until the registry says, it follows nobody.
+    this.#role = c.mode === "single" ? "ROLE_SINGLE" : "ROLE_SLAVE";
     this.state = new GameState({
       width: c.world.width,
       height: c.world.height,
@@ -124,17 +137,32 @@ export class GameNode {
       idleTimeoutMs: c.clients.idle_timeout_ms,
       maxClients: c.clients.max_clients,
       maxRequestsPerSecond: c.clients.max_requests_per_second,
+      maxIdsPerConnection: c.clients.max_ids_per_connection,
+      maxRequestsPerConnection: c.clients.max_requests_per_connection,
+      maxNewUsersPerConnection: c.clients.max_new_users_per_connection,
     });
-    this.ticks = new TickStats(c.world.tick_time * 1000);
+    this.#refusals = refusalMessages(c);
+    this.#tickMonitor = new TickMonitor(c.world.tick_time * 1000);
+    this.ticks = this.#tickMonitor.ticks;
+    this.tickLate = this.#tickMonitor.tickLate;
+    this.loopLag = this.#tickMonitor.loopLag;
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
+    this.#writeTarget = {
+      state: this.state,
+      random: options.random ?? Math.random,
+      width: c.world.width,
+      height: c.world.height,
+      results: this.#results,
+    };
+    this.#lingering = new LingeringUsers(c.clients.session_linger_ms);
+    this.#checksums = new ChecksumBatch(c.clients.checksum_interval_ms, MAX_CHECKSUM_WAITERS);
     this.#startedAt = now;
+    this.#now = now;
   }
 
-  /** Counters for status and tests. */
-  get counters(): Readonly<
-    { requests: number; errors: number; dropped: number; badFrames: number }
-  > {
+  /** Counters for status, metrics and tests. */
+  get counters(): Readonly<NodeCounters> {
     return this.#counters;
   }
 
@@ -160,7 +188,15 @@ export class GameNode {
 
   /** Last replication sequence published (master) or applied (slave). */
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#position.seq;
+  }
+
+  /**
+   * The epoch and sequence of the last replication update this node holds (published as master,
+   * applied or restored as slave); `{ 0, 0 }` for a node that holds nothing yet.
+   */
+  get position(): Readonly<{ epoch: number; seq: number }> {
+    return this.#position;
   }
 
   /** True when this node runs the world update itself (single and master). */
@@ -184,15 +220,9 @@ export class GameNode {
     this.#masterId = masterId;
   }
 
-  /** Sets the epoch a restarted node remembers, before it learns its role from the registry. */
-  rememberEpoch(epoch: number): void {
-    this.#assertCluster();
-    this.#epoch = epoch;
-  }
-
-  /** Records the last replication sequence published (master) or applied (slave). */
-  recordSeq(seq: number): void {
-    this.#lastSeq = seq;
+  /** Records the last replication update published (master) or applied (slave). */
+  recordPosition(epoch: number, seq: number): void {
+    this.#position = { epoch, seq };
   }
 
   #assertCluster(): void {
@@ -218,7 +248,7 @@ export class GameNode {
       tickAvgMs: load.tick.avgMs,
       tickP99Ms: load.tick.p99Ms,
       loadFactor: load.tick.loadFactor,
-      lastSeq: this.#lastSeq,
+      lastSeq: this.#position.seq,
       sessions: load.sessions,
       tickLateCounts: this.tickLate.counts(),
       loopLagCounts: this.loopLag.counts(),
@@ -228,7 +258,28 @@ export class GameNode {
   /** Handles one message from a client connection. Never throws. */
   handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
     this.#counters.requests++;
+    this.#now = now;
+    // A connection that does not read its replies gets no more work done for it until it does.
+    if (this.#backlogBytes !== undefined && this.#backlogBytes(peer) > this.#stallBytes) {
+      this.#counters.stalled++;
+      return;
+    }
+    const admitted = this.clients.connect(peer, now);
+    if (admitted.type === "rate_limited") {
+      if (!admitted.answer) {
+        this.#counters.unanswered++;
+        return;
+      }
+      this.#counters.rateLimited++;
+      this.#refuse(peer, frames, "RATE_LIMITED", this.#refusals.connectionRate);
+      return;
+    }
+    const connection = admitted.connection;
     const frame = frames[frames.length - 1];
+    // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
+    if (frame && frame.length > BYTES_PER_UNIT) {
+      this.clients.charge(connection, undefined, frameUnits(frame.length));
+    }
     if (frames.length !== 1 || !frame) {
       this.#counters.badFrames++;
       this.#replyError(
@@ -273,40 +324,28 @@ export class GameNode {
       this.#replyError(peer, format, clientId, requestId, e.code, e.message);
       return;
     }
-    const boundBefore = this.clients.get(clientId)?.userId ?? 0;
-    const admitted = this.clients.admit(clientId, peer, format, now);
-    // A session detached by a move to another connection lingers like a dropped client's: if the
-    // client never resumes, its user must still expire after session_linger_ms.
-    if (boundBefore !== 0 && this.clients.get(clientId)?.userId === 0) {
-      this.#linger(boundBefore, now);
-    }
-    if (admitted.type === "full") {
-      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", "Node is at max_clients");
+    const result = this.clients.admit(clientId, connection, format, now);
+    if (result.type === "full") {
+      this.#counters.idsRefused++;
+      const message = result.scope === "node"
+        ? "Node is at max_clients"
+        : this.#refusals.idsPerConnection;
+      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", message);
       return;
     }
-    if (admitted.type === "rate_limited") {
-      this.#replyError(
-        peer,
-        format,
-        clientId,
-        requestId,
-        "RATE_LIMITED",
-        `More than ${this.#config.clients.max_requests_per_second} requests per second`,
-      );
+    if (result.type === "rate_limited") {
+      this.#counters.rateLimited++;
+      const message = this.#refusals.clientRate;
+      this.#replyError(peer, format, clientId, requestId, "RATE_LIMITED", message);
       return;
     }
-    const entry = admitted.entry;
-    if (admitted.fresh) logger.debug("Client {clientId} connected", { clientId });
-    if (admitted.moved) {
-      logger.info(
-        "Client {clientId} moved to a new connection; session detached until it resumes",
-        {
-          clientId,
-        },
-      );
-    }
+    const entry = result.entry;
+    const own = result.type === "ok";
+    if (!own) this.#counters.foreign++;
+    else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
+    const origin: Origin = { peer, format, connection, entry, own, clientId, requestId };
     try {
-      this.#dispatch(entry, requestId, request, envelope, now);
+      this.#dispatch(origin, request, envelope, now);
     } catch (err) {
       logger.error("Request {op} from {clientId} failed: {error}", {
         op: request.op,
@@ -317,16 +356,27 @@ export class GameNode {
     }
   }
 
-  #dispatch(
-    entry: ClientEntry,
-    requestId: number,
-    request: Request,
-    envelope: Envelope,
-    now: number,
-  ) {
+  /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
+  #refuse(peer: Uint8Array, frames: Uint8Array[], code: ErrorCode, message: string): void {
+    const frame = frames[frames.length - 1];
+    let clientId = "";
+    let requestId = 0;
+    let format: WireFormat = "binary";
+    if (frames.length === 1 && frame && frame.length <= this.#config.clients.max_frame_bytes) {
+      format = detectFormat(frame);
+      try {
+        const envelope = decodeEnvelope(frame, format);
+        clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
+        requestId = envelope.requestId ?? 0;
+      } catch { /* answered without ids */ }
+    }
+    this.#replyError(peer, format, clientId, requestId, code, message);
+  }
+
+  #dispatch(origin: Origin, request: Request, envelope: Envelope, now: number) {
     switch (request.op) {
       case "ping":
-        this.#reply(entry, requestId, {
+        this.#reply(origin, {
           pong: {
             clientTimeMs: request.clientTimeMs,
             serverTimeMs: Date.now(),
@@ -336,7 +386,8 @@ export class GameNode {
         });
         return;
       case "status":
-        this.#reply(entry, requestId, { statusReply: this.statusReply(now, request.withChecksum) });
+        if (request.withChecksum) this.#checksumStatus(origin, now);
+        else this.#reply(origin, { statusReply: this.statusReply(now) });
         return;
       case "query_rect": {
         const total = this.state.world.queryRect(
@@ -346,7 +397,8 @@ export class GameNode {
           request.y2,
           this.#results,
         );
-        this.#reply(entry, requestId, { queryReply: this.#queryReply(total) });
+        this.#chargeQuery(origin, total);
+        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
         return;
       }
       case "query_circle": {
@@ -356,22 +408,55 @@ export class GameNode {
           request.radius,
           this.#results,
         );
-        this.#reply(entry, requestId, { queryReply: this.#queryReply(total) });
+        this.#chargeQuery(origin, total);
+        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
         return;
       }
       case "discover":
-        this.#replyError(
-          entry.peer,
-          entry.format,
-          entry.clientId,
-          requestId,
+        this.#deny(
+          origin,
           "UNKNOWN_OPERATION",
           "discover is answered by the registry, not by a game node",
         );
         return;
       default:
-        this.#write(entry, requestId, request, envelope, now);
+        this.#write(origin, request, envelope, now);
     }
+  }
+
+  /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
+  #chargeQuery(origin: Origin, total: number): void {
+    const listed = Math.min(total, this.#results.length);
+    this.#charge(origin, queryUnits(total, listed));
+  }
+
+  /**
+   * A status with the state checksum, a pass over every user: computed at once when none was in
+   * the last `checksum_interval_ms`, else with the next one, which answers every request waiting.
+   */
+  #checksumStatus(origin: Origin, now: number): void {
+    this.#charge(origin, checksumUnits(this.state.world.size));
+    const admission = this.#checksums.add(origin, now);
+    if (admission === "now") this.#answerChecksums(now);
+    else if (admission === "full") {
+      this.#counters.rateLimited++;
+      this.#deny(
+        origin,
+        "RATE_LIMITED",
+        `${MAX_CHECKSUM_WAITERS} status requests with a checksum are waiting already`,
+      );
+    }
+  }
+
+  /** Charges a request's work beyond its one unit to its connection (and client id when its own). */
+  #charge(origin: Origin, units: number): void {
+    this.clients.charge(origin.connection, origin.own ? origin.entry : undefined, units);
+  }
+
+  #answerChecksums(now: number): void {
+    const waiters = this.#checksums.take(now);
+    const status = this.statusReply(now, true);
+    for (const origin of waiters) this.#reply(origin, { statusReply: { ...status } });
   }
 
   /** The status of this node. */
@@ -389,60 +474,111 @@ export class GameNode {
     };
   }
 
-  #write(entry: ClientEntry, requestId: number, request: Request, envelope: Envelope, now: number) {
-    if (request.op === "login" && entry.userId !== 0) {
-      this.#replyError(
-        entry.peer,
-        entry.format,
-        entry.clientId,
-        requestId,
-        "ALREADY_LOGGED_IN",
-        `Already logged in as user ${entry.userId}`,
-      );
-      return;
-    }
-    if (request.op !== "login" && entry.userId === 0) {
-      this.#replyError(
-        entry.peer,
-        entry.format,
-        entry.clientId,
-        requestId,
+  #write(origin: Origin, request: Request, envelope: Envelope, now: number) {
+    const { entry, own } = origin;
+    if (request.op === "login") {
+      const resume = request.userId !== 0;
+      if (entry.loginInFlight) {
+        this.#counters.loginsRefused++;
+        this.#deny(
+          origin,
+          "ALREADY_LOGGED_IN",
+          "A login for this client id is in flight: wait for its reply",
+        );
+        return;
+      }
+      if (own && entry.userId !== 0) {
+        this.#deny(origin, "ALREADY_LOGGED_IN", `Already logged in as user ${entry.userId}`);
+        return;
+      }
+      if (!own && !resume) {
+        this.#counters.loginsRefused++;
+        this.#deny(
+          origin,
+          "ALREADY_LOGGED_IN",
+          "This client id is logged in on another connection: resume with its user_id and session_token to move it here",
+        );
+        return;
+      }
+      if (!own && !this.clients.hasRoom(origin.connection)) {
+        this.#counters.idsRefused++;
+        this.#deny(origin, "UNAVAILABLE", this.#refusals.idsPerConnection);
+        return;
+      }
+      if (!resume && !this.clients.takeNewUser(origin.connection, now)) {
+        this.#counters.rateLimited++;
+        this.#deny(origin, "RATE_LIMITED", this.#refusals.newUsers);
+        return;
+      }
+    } else if (!own || entry.userId === 0) {
+      this.#deny(
+        origin,
         "NOT_LOGGED_IN",
-        `${request.op} needs a logged-in user`,
+        own
+          ? `${request.op} needs a logged-in user`
+          : `${request.op} needs a logged-in user on this connection (this client id is logged in on another one)`,
       );
       return;
     }
-    const respond = (reply: Envelope) => this.#finishWrite(entry.clientId, request, reply, now);
+    // A resume from another connection acts as no user until it succeeds.
+    const userId = own ? entry.userId : 0;
+    const login = request.op === "login";
+    let answered = false;
+    const respond = (reply: Envelope, generation?: number) => {
+      answered = true;
+      this.#finishWrite(origin, request, userId, reply, generation);
+    };
+    if (login) entry.loginInFlight = true;
+    try {
+      this.#perform(origin, request, envelope, userId, respond);
+    } catch (err) {
+      // Nothing will answer this login now (the caller replies INTERNAL): the id may log in again.
+      if (login && !answered) entry.loginInFlight = false;
+      throw err;
+    }
+  }
+
+  /** Forwards a write to the master (slave) or executes it here; `respond` gets its one reply. */
+  #perform(
+    origin: Origin,
+    request: Request,
+    envelope: Envelope,
+    userId: number,
+    respond: (reply: Envelope, generation?: number) => void,
+  ): void {
     if (!this.authoritative) {
       const forward = this.writePath.forward;
       const sent = forward?.({
-        clientId: entry.clientId,
-        requestId,
-        request: { ...envelope, clientId: entry.clientId, requestId },
-        userId: entry.userId,
+        clientId: origin.clientId,
+        requestId: origin.requestId,
+        request: { ...envelope, clientId: origin.clientId, requestId: origin.requestId },
+        userId,
         done: respond,
       });
       if (!sent) {
-        this.#replyError(
-          entry.peer,
-          entry.format,
-          entry.clientId,
-          requestId,
-          "UNAVAILABLE",
-          "No master is reachable for writes; queries still work",
-        );
+        const message = "No master is reachable for writes; queries still work";
+        respond({
+          clientId: origin.clientId,
+          requestId: origin.requestId,
+          error: { code: "UNAVAILABLE", message },
+        });
       }
       return;
     }
-    this.executeWrite(entry.clientId, requestId, request, entry.userId, respond);
+    this.executeWrite(origin.clientId, origin.requestId, request, userId, respond);
   }
 
   /**
    * Performs a write a slave forwarded (master side): the request is validated here like any other
    * from the network, then executed for the user the slave's session is bound to. `respond` gets
-   * exactly one reply: the result once durable, or an error.
+   * exactly one reply: the result once durable, or an error (with a login's reply, the user's resume
+   * generation, so a slave whose client is gone can let the user expire).
    */
-  executeForwarded(request: Envelope, userId: number, respond: (reply: Envelope) => void): void {
+  executeForwarded(
+    request: Envelope,
+    userId: number,
+    respond: (reply: Envelope, generation?: number) => void,
+  ): void {
     const clientId = typeof request.clientId === "string" ? request.clientId : "";
     const requestId = request.requestId ?? 0;
     const fail = (code: ErrorCode, message: string) =>
@@ -464,112 +600,109 @@ export class GameNode {
 
   /**
    * Performs a write on the authoritative node (single/master), for a local client or one forwarded by
-   * a slave, and calls `respond` with the reply envelope once it is durable.
+   * a slave, and calls `respond` with the reply envelope once it is durable (a login's reply with the
+   * user's resume generation). A login that was applied but fails to become durable leaves its
+   * client unsure whether it has a user: that user lingers like an abandoned session's.
    */
   executeWrite(
     clientId: string,
     requestId: number,
     request: Request,
     userId: number,
-    respond: (reply: Envelope) => void,
+    respond: (reply: Envelope, generation?: number) => void,
   ): void {
-    const fail = (code: ErrorCode, message: string) =>
-      respond({ clientId, requestId, error: { code, message } });
     if (this.writePath.canAcknowledge && !this.writePath.canAcknowledge()) {
-      fail(
-        "UNAVAILABLE",
-        "This master is fenced (cut off from the cluster); retry via the registry",
-      );
+      const message = "This master is fenced (cut off from the cluster); retry via the registry";
+      respond({ clientId, requestId, error: { code: "UNAVAILABLE", message } });
       return;
     }
-    let reply: Envelope;
-    const state = this.state;
-    switch (request.op) {
-      case "login": {
-        const result = request.userId !== 0
-          ? state.resume(request.userId, request.sessionToken)
-          : state.login(
-            this.#random() * this.#config.world.width,
-            this.#random() * this.#config.world.height,
-            newToken(),
-          );
-        if (!result.ok) {
-          if (result.reason === "world_full") fail("WORLD_FULL", "The world holds max_users users");
-          else fail("SESSION_INVALID", `User ${request.userId} cannot be resumed with that token`);
-          return;
-        }
-        this.#lingering.delete(result.userId);
-        reply = {
-          clientId,
-          requestId,
-          loginReply: {
-            userId: result.userId,
-            sessionToken: result.token,
-            user: this.#userState(result.userId),
-            resumed: result.resumed,
-          },
-        };
-        break;
-      }
-      case "logout":
-        if (!state.logout(userId)) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        reply = { clientId, requestId, logoutReply: { userId } };
-        break;
-      case "set_velocity":
-        if (!state.setVelocity(userId, request.vx, request.vy)) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        reply = { clientId, requestId, setVelocityReply: { user: this.#userState(userId) } };
-        break;
-      case "aoe": {
-        const total = state.aoe(userId, request.radius, request.amount, this.#results);
-        if (total < 0) {
-          fail("SESSION_INVALID", `User ${userId} no longer exists`);
-          return;
-        }
-        const n = Math.min(total, this.#results.length);
-        reply = {
-          clientId,
-          requestId,
-          aoeReply: { userIds: Array.from(this.#results.subarray(0, n)), total },
-        };
-        break;
-      }
-      default:
-        fail("UNKNOWN_OPERATION", `${request.op} is not a write`);
-        return;
+    const reply = applyWrite(this.#writeTarget, request, userId);
+    reply.clientId = clientId;
+    reply.requestId = requestId;
+    if (reply.error) {
+      respond(reply);
+      return;
     }
+    const loggedIn = reply.loginReply?.userId ?? 0;
+    // A login's user is held by a client again; the reply carries its resume generation.
+    if (loggedIn !== 0) this.#lingering.claimed(loggedIn);
+    const generation = loggedIn !== 0 ? this.state.generation(loggedIn) : undefined;
     const whenDurable = this.writePath.whenDurable;
-    if (whenDurable) whenDurable(() => respond(reply), fail);
-    else respond(reply);
+    if (!whenDurable) {
+      respond(reply, generation);
+      return;
+    }
+    const epoch = this.#epoch;
+    whenDurable((seq) => {
+      // Which master acknowledged the write, in which epoch and update: a checker can tell that no
+      // two masters acknowledged writes in one epoch.
+      if (this.#config.mode === "cluster") {
+        reply.writeAck = { epoch, masterId: this.#config.node_id, seq };
+      }
+      respond(reply, generation);
+    }, (code, message) => {
+      // The login may survive (a majority may hold it) though its client is told it failed.
+      if (loggedIn !== 0) this.lingerUser(loggedIn, generation ?? 0);
+      respond({ clientId, requestId, error: { code, message } });
+    });
   }
 
-  /** Binds or unbinds the session for a finished write, then replies to the client. */
-  #finishWrite(clientId: string, request: Request, reply: Envelope, _now: number): void {
-    const entry = this.clients.get(clientId);
-    if (!entry) return; // The client left meanwhile: nobody to reply to.
-    if (reply.loginReply?.userId) this.clients.bind(entry, reply.loginReply.userId);
-    else if (
-      reply.logoutReply || (request.op !== "login" && reply.error?.code === "SESSION_INVALID")
+  /**
+   * Lets a user no client holds expire after `session_linger_ms` unless it is resumed meanwhile
+   * (its resume generation moves on): a login whose client never saw the reply, or whose
+   * connection was gone when it came.
+   */
+  lingerUser(userId: number, generation: number): void {
+    this.#counters.abandonedLogins++;
+    this.#lingering.linger(userId, { generation, now: this.#now });
+  }
+
+  /**
+   * Binds or unbinds the session for a finished write, then replies to the connection that sent the
+   * request: never to whoever holds its client id now.
+   */
+  #finishWrite(
+    origin: Origin,
+    request: Request,
+    userId: number,
+    reply: Envelope,
+    generation: number | undefined,
+  ): void {
+    const entry = origin.entry;
+    const held = this.clients.holds(entry);
+    if (request.op === "login") {
+      entry.loginInFlight = false;
+      const loggedIn = reply.loginReply?.userId ?? 0;
+      if (loggedIn !== 0) {
+        if (held) {
+          if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
+          const before = entry.userId;
+          this.clients.bind(entry, loggedIn);
+          if (before !== 0 && before !== loggedIn) this.#linger(before, this.#now);
+        } else {
+          // The client id left meanwhile: the user is nobody's unless the client resumes it.
+          this.lingerUser(loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
+        }
+      }
+    } else if (
+      reply.logoutReply || reply.error?.code === "SESSION_INVALID"
     ) {
-      this.clients.bind(entry, 0);
+      if (held && entry.connection === origin.connection && entry.userId === userId) {
+        this.clients.bind(entry, 0);
+      }
     }
-    this.#sendEnvelope(entry.peer, entry.format, reply);
+    if (reply.error) this.#counters.errors++;
+    this.#sendEnvelope(origin.peer, origin.format, reply);
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
   tick(now: number): void {
+    this.#now = now;
+    if (this.#checksums.due(now)) this.#answerChecksums(now);
     if (this.authoritative) {
       this.state.step();
       this.#tick++;
     }
-    // A single node has no replica to publish its op log to: drop it each tick, or it grows with
-    // every write for as long as the node runs (a master's is drained by its publish).
-    if (this.#config.mode === "single") this.state.drainOps();
     for (const gone of this.clients.expireIdle(now)) {
       logger.info("Client {clientId} silent for {ms} ms: dropped{user}", {
         clientId: gone.clientId,
@@ -580,18 +713,13 @@ export class GameNode {
       });
       if (gone.userId) this.#linger(gone.userId, now);
     }
-    if (this.#lingering.size > 0) this.#expireLingering(now);
+    this.#lingering.expireDue(now, this.#expireUser);
   }
 
   /** Keeps a user whose client is gone for `session_linger_ms`, then expires it unless resumed. */
   #linger(userId: number, now: number): void {
     const generation = this.state.generation(userId);
-    if (generation !== undefined) {
-      this.#lingering.set(userId, {
-        deadline: now + this.#config.clients.session_linger_ms,
-        generation,
-      });
-    }
+    if (generation !== undefined) this.#lingering.linger(userId, { generation, now });
   }
 
   /**
@@ -600,48 +728,28 @@ export class GameNode {
    * set for.
    */
   recordTickStart(lateMs: number, loopLagMs: number): void {
-    this.tickLate.record(lateMs);
-    this.loopLag.record(loopLagMs);
+    this.#tickMonitor.recordStart(lateMs, loopLagMs);
   }
 
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */
   recordTick(durationMs: number, now: number): void {
-    this.ticks.record(durationMs);
-    const tickMs = this.#config.world.tick_time * 1000;
-    if (durationMs > tickMs && now - this.#lastOverloadLog > 5000) {
-      const summary = this.ticks.last;
-      if (summary.loadFactor > 1 || durationMs > 2 * tickMs) {
-        this.#lastOverloadLog = now;
-        logger.warn(
-          "Overload: tick took {durationMs} ms (tick_time {tickMs} ms, average {avgMs} ms, load factor {load})",
-          {
-            durationMs: round(durationMs),
-            tickMs,
-            avgMs: round(summary.avgMs),
-            load: round(summary.loadFactor),
-          },
-        );
-      }
-    }
+    this.#tickMonitor.record(durationMs, now);
   }
 
-  #expireLingering(now: number): void {
-    for (const [userId, pending] of this.#lingering) {
-      if (pending.deadline > now) continue;
-      this.#lingering.delete(userId);
-      if (!this.authoritative) {
-        // The master decides; it ignores the request when the user was resumed meanwhile.
-        this.writePath.expire?.(userId, pending.generation);
-      } else if (this.state.expire(userId, pending.generation)) {
-        logger.info("User {userId} removed: its client did not come back", { userId });
-      }
+  /** Removes a user whose linger time is over, unless it was resumed since (its generation moved). */
+  readonly #expireUser = (userId: number, generation: number): void => {
+    if (!this.authoritative) {
+      // The master decides; it ignores the request when the user was resumed meanwhile.
+      this.writePath.expire?.(userId, generation);
+    } else if (this.state.expire(userId, generation)) {
+      logger.info("User {userId} removed: its client did not come back", { userId });
     }
-  }
+  };
 
   /** Sends a notice to every client (e.g. before shutdown). */
   broadcastNotice(kind: "NOTICE_KIND_SHUTDOWN", message: string): void {
     for (const entry of this.clients.entries()) {
-      this.#sendEnvelope(entry.peer, entry.format, {
+      this.#sendEnvelope(entry.connection.peer, entry.format, {
         clientId: entry.clientId,
         requestId: 0,
         notice: { kind, message },
@@ -649,23 +757,14 @@ export class GameNode {
     }
   }
 
-  #queryReply(total: number) {
-    const n = Math.min(total, this.#results.length);
-    const users: UserState[] = new Array(n);
-    for (let i = 0; i < n; i++) users[i] = this.#userState(this.#results[i]);
-    return { users, truncated: total > n, total };
+  #reply(origin: Origin, body: Envelope): void {
+    body.clientId = origin.clientId;
+    body.requestId = origin.requestId;
+    this.#sendEnvelope(origin.peer, origin.format, body);
   }
 
-  #userState(userId: number): UserState {
-    const u = this.state.world.getUser(userId);
-    if (!u) return { id: userId };
-    return { id: userId, x: u.x, y: u.y, vx: u.vx, vy: u.vy, money: u.money };
-  }
-
-  #reply(entry: ClientEntry, requestId: number, body: Envelope): void {
-    body.clientId = entry.clientId;
-    body.requestId = requestId;
-    this.#sendEnvelope(entry.peer, entry.format, body);
+  #deny(origin: Origin, code: ErrorCode, message: string): void {
+    this.#replyError(origin.peer, origin.format, origin.clientId, origin.requestId, code, message);
   }
 
   #replyError(
@@ -694,8 +793,4 @@ export function requestLimits(config: NodeConfig): RequestLimits {
     maxAoeAmount: config.world.max_aoe_amount,
     maxCoordinate: 1e9,
   };
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
 }

@@ -14,12 +14,11 @@
  */
 export { type AdmitResult, type ClientEntry, ClientTable, peerToKey } from "./client_table.ts";
 export {
-  type ForwardedWrite,
   GameNode,
   type GameNodeOptions,
   type NodeLoadFigures,
   requestLimits,
   type SendFn,
-  type WritePath,
 } from "./game_node.ts";
+export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export { NodeServer, type NodeServerOptions } from "./node_server.ts";

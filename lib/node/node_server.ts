@@ -4,6 +4,8 @@ import { log } from "../log/mod.ts";
 import { DELAY_EDGES_MS } from "../metrics/mod.ts";
 import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
+import { SinglePlane } from "./single_plane.ts";
+import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
 
@@ -29,7 +31,10 @@ export class NodeServer implements AsyncDisposable {
   readonly #ownsPump: boolean;
   readonly #socket: RouterSocket;
   readonly #cluster: ClusterCoordinator | undefined;
+  readonly #single: SinglePlane | undefined;
+  readonly #journal: Journal | undefined;
   readonly #closed: Promise<void>;
+  #failure: Error | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
@@ -41,10 +46,12 @@ export class NodeServer implements AsyncDisposable {
     pump: Pump,
     ownsPump: boolean,
     socket: RouterSocket,
-    cluster: ClusterCoordinator | undefined,
+    planes: { cluster?: ClusterCoordinator; single?: SinglePlane; journal?: Journal },
   ) {
     this.#config = config;
-    this.#cluster = cluster;
+    this.#cluster = planes.cluster;
+    this.#single = planes.single;
+    this.#journal = planes.journal;
     this.node = node;
     this.#pump = pump;
     this.#ownsPump = ownsPump;
@@ -53,7 +60,10 @@ export class NodeServer implements AsyncDisposable {
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
-  /** Binds the client port and starts ticking. */
+  /**
+   * Binds the client port and starts ticking. With a `data_dir`, the world is first recovered from
+   * it (the node's position is what it recovered) and every update is persisted from then on.
+   */
   static async start(config: NodeConfig, options: NodeServerOptions = {}): Promise<NodeServer> {
     const pump = options.pump ?? new Pump();
     let cluster: ClusterCoordinator | undefined;
@@ -63,36 +73,62 @@ export class NodeServer implements AsyncDisposable {
       if (!options.pump) await pump[Symbol.asyncDispose]();
       throw err;
     }
+    const single = config.mode === "single"
+      ? new SinglePlane({ config, persists: config.data_dir !== "" })
+      : undefined;
     const sendRef: { socket?: RouterSocket } = {};
+    const serverRef: { server?: NodeServer } = {};
     const node = new GameNode({
       config,
       send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
-      writePath: cluster?.writePath,
+      writePath: cluster?.writePath ?? single?.writePath,
+      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
+    let journal: Journal | undefined;
     let socket: RouterSocket;
     try {
+      journal = config.data_dir
+        ? openJournal(config, node, (error) => {
+          if (serverRef.server) serverRef.server.#fail(error);
+        })
+        : undefined;
+      single?.attach(node, journal);
       socket = await RouterSocket.bind(
         pump,
         bindEndpoint(config.bind, config.client_port),
         (peer, frames) => node.handleFrame(peer, frames, performance.now()),
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
-          maxMessageSize: config.clients.max_frame_bytes * 2,
+          // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
+          maxMessageSize: Math.max(
+            config.clients.max_frame_bytes,
+            config.clients.frame_disconnect_bytes,
+          ),
           batchSends: true,
+          sendHwm: config.clients.send_hwm,
+          maxBacklogBytes: config.clients.max_backlog_bytes,
+          countConnections: true,
         },
       );
     } catch (err) {
       await cluster?.close();
+      await journal?.close();
       if (!options.pump) await pump[Symbol.asyncDispose]();
       throw err;
     }
     sendRef.socket = socket;
-    const server = new NodeServer(config, node, pump, !options.pump, socket, cluster);
+    const server = new NodeServer(config, node, pump, !options.pump, socket, {
+      cluster,
+      single,
+      journal,
+    });
+    serverRef.server = server;
     if (cluster) {
       try {
-        await cluster.join(node, socket.port);
+        await cluster.join(node, socket.port, journal);
       } catch (err) {
         socket.close();
+        await journal?.close();
         if (!options.pump) await pump[Symbol.asyncDispose]();
         throw err;
       }
@@ -107,6 +143,34 @@ export class NodeServer implements AsyncDisposable {
       port: socket.port,
     });
     return server;
+  }
+
+  /**
+   * The node's counters with the client socket's: replies the transport dropped because a
+   * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
+   * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
+   * frame over `clients.frame_disconnect_bytes`).
+   */
+  get counters(): Record<string, number> {
+    const socket = this.#socket.stats;
+    const connections = this.#socket.connectionCounts;
+    return {
+      ...this.node.counters,
+      overflowed: socket.overflowed,
+      unroutable: socket.unroutable,
+      accepted: connections.accepted,
+      disconnects: connections.disconnected,
+    };
+  }
+
+  /** The error that stopped the node (its journal failed), if one did. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** The node's journal (with a `data_dir`). */
+  get journal(): Journal | undefined {
+    return this.#journal;
   }
 
   /** The cluster coordinator (cluster mode only). */
@@ -131,7 +195,8 @@ export class NodeServer implements AsyncDisposable {
       this.node.recordTickStart(start - this.#nextTickAt, start - timerDue);
       try {
         this.node.tick(start);
-        this.#cluster?.afterTick(performance.now());
+        if (this.#cluster) this.#cluster.afterTick(performance.now());
+        else this.#single?.afterTick(performance.now());
       } catch (err) {
         logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
       }
@@ -169,9 +234,11 @@ export class NodeServer implements AsyncDisposable {
       if (path === "/status") {
         return Response.json({
           ...status,
-          counters: this.node.counters,
-          registry: this.#cluster?.registry?.endpoint,
-          registryHealthy: this.#cluster?.registry?.healthy,
+          counters: this.counters,
+          registries: this.#cluster?.registries.map((l) => ({
+            endpoint: l.endpoint,
+            healthy: l.healthy,
+          })),
         });
       }
       if (path === "/metrics") {
@@ -185,16 +252,33 @@ export class NodeServer implements AsyncDisposable {
           `gameserver_load_factor ${l.loadFactor}`,
           `gameserver_last_seq ${l.lastSeq}`,
           `gameserver_epoch ${status.epoch}`,
-          ...Object.entries(this.node.counters).map(([k, v]) =>
+          ...Object.entries(this.counters).map(([k, v]) =>
             `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
           ),
           ...histogramLines("gameserver_tick_start_late_ms", this.node.tickLate.counts()),
           ...histogramLines("gameserver_loop_lag_ms", this.node.loopLag.counts()),
+          ...this.#journalMetrics(),
         ];
         return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
       }
       return new Response("Not found: try /status or /metrics\n", { status: 404 });
     });
+  }
+
+  /** The journal's figures as metric lines (none without a data_dir). */
+  #journalMetrics(): string[] {
+    const journal = this.#journal;
+    if (!journal) return [];
+    const s = journal.stats;
+    return [
+      `gameserver_durable_epoch ${journal.durable.epoch}`,
+      `gameserver_durable_seq ${journal.durable.seq}`,
+      `gameserver_log_records_total ${s.records}`,
+      `gameserver_log_bytes_total ${s.logBytes}`,
+      `gameserver_log_syncs_total ${s.syncs}`,
+      `gameserver_log_last_commit_ms ${s.lastCommitMs}`,
+      `gameserver_snapshots_total ${s.snapshots}`,
+    ];
   }
 
   /** Tells clients the node is going away, closes sockets and stops ticking. Idempotent. */
@@ -206,6 +290,8 @@ export class NodeServer implements AsyncDisposable {
       this.node.broadcastNotice("NOTICE_KIND_SHUTDOWN", "Node shutting down");
     } catch { /* best effort */ }
     await this.#cluster?.close();
+    this.#single?.close();
+    await this.#journal?.close();
     await this.#http?.shutdown();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
@@ -221,6 +307,60 @@ export class NodeServer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+
+  /** The journal cannot write: acknowledging anything more would be a lie, so the node stops. */
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    logger.fatal("Stopping: {error}", { error: error.message });
+    this.close();
+  }
+}
+
+/** Opens the node's journal, recovering its world; logs what was recovered and what was not. */
+function openJournal(
+  config: NodeConfig,
+  node: GameNode,
+  onFailure: (error: Error) => void,
+): Journal {
+  const started = performance.now();
+  const { journal, report } = Journal.open(node.state, {
+    dir: config.data_dir,
+    nodeId: config.node_id,
+    snapshotIntervalMs: config.persistence.snapshot_interval_s * 1000,
+    snapshotLogBytes: config.persistence.snapshot_log_mb * 1024 * 1024,
+    sliceMs: config.persistence.snapshot_slice_ms,
+    onFailure,
+  });
+  node.recordPosition(report.position.epoch, report.position.seq);
+  logRecovery(config, report, node, performance.now() - started);
+  return journal;
+}
+
+function logRecovery(
+  config: NodeConfig,
+  report: RecoveryReport,
+  node: GameNode,
+  ms: number,
+): void {
+  for (const problem of report.problems) logger.warn("Recovery: {problem}", { problem });
+  if (report.discarded.records > 0 || report.discarded.bytes > 0) {
+    logger.warn(
+      "Recovery discarded {records} log record(s) ({bytes} bytes) that failed their checks or did not follow",
+      report.discarded,
+    );
+  }
+  logger.info(
+    "Recovered {users} users from {dir} at {position} (snapshot {snapshot}, {replayed} updates replayed) in {ms} ms",
+    {
+      users: node.state.world.size,
+      dir: config.data_dir,
+      position: formatPosition(report.position),
+      snapshot: report.snapshot ?? "none",
+      replayed: report.replayed,
+      ms: Math.round(ms),
+    },
+  );
 }
 
 /** Prometheus text lines of a cumulative histogram from per-bucket counts (DELAY_EDGES_MS). */

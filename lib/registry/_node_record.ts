@@ -12,6 +12,8 @@ export interface NodeRecord {
   peer: Peer;
   address: NodeAddress;
   role: "master" | "slave";
+  /** The role the node asked for when it registered (a new cluster prefers a master wish). */
+  wish?: "master" | "slave" | "single";
   load: NodeLoad;
   epoch: number;
   follows: string | null;

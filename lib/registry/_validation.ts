@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { sameMembers } from "../config/membership.ts";
 import type { RegisterInput } from "./types.ts";
 
 /** Why a registration cannot be considered at all, or null when it can. */
@@ -21,6 +22,32 @@ export function invalidRegistration(
     return `unknown role ${String(input.role)}`;
   }
   if (!validEpoch(claim)) return `epoch ${claim} is not a non-negative safe integer`;
+  return null;
+}
+
+/**
+ * Why a registration's `members` cannot be accepted (empty, without the node itself, with a
+ * duplicate, or unlike the `cluster`'s members once those are fixed), or null when they can.
+ */
+export function invalidMembers(
+  members: readonly string[],
+  options: { nodeId: string; cluster: readonly string[] | null },
+): string | null {
+  const { nodeId, cluster } = options;
+  if (members.length === 0) {
+    return "it sends no cluster.members: list every node id in every node's config";
+  }
+  if (!members.includes(nodeId)) {
+    return `${nodeId} is not in its own cluster.members [${members.join(", ")}]`;
+  }
+  if (new Set(members).size !== members.length) {
+    return `its cluster.members [${members.join(", ")}] list a node twice`;
+  }
+  if (cluster && !sameMembers(cluster, members)) {
+    return `its cluster.members [${members.join(", ")}] differ from the cluster's [${
+      cluster.join(", ")
+    }]: every node must list the same members`;
+  }
   return null;
 }
 

@@ -65,10 +65,12 @@ export class RegistryServer implements AsyncDisposable {
     config: RegistryConfig,
     options: RegistryServerOptions,
   ): Promise<RegistryServer> {
-    const curve = startupClusterCurve(config.curve);
+    const curve = startupClusterCurve(config.curve, [config.bind, config.host]);
     const sentinel = new Sentinel({
       nodeTimeoutMs: config.node_timeout_ms,
       recoveryGraceMs: config.recovery_grace_ms,
+      electionTimeoutMs: config.election_timeout_ms,
+      registryId: `${config.host}:${config.cluster_port}`,
       now: performance.now(),
     });
     const ref: { server?: RegistryServer } = {};
@@ -142,6 +144,25 @@ export class RegistryServer implements AsyncDisposable {
             load: fromWireLoad(r.load),
             masterId: r.masterId ?? undefined,
             epoch,
+            members: (r.members ?? []).filter((m) => typeof m === "string"),
+          }, now));
+          return;
+        }
+        case "promise": {
+          const p = message.promise!;
+          if (!p.nodeId || !p.runId) {
+            throw new ProtocolError("INVALID_ARGUMENT", "promise needs node_id and run_id");
+          }
+          this.#apply(this.sentinel.promise({
+            peer,
+            nodeId: p.nodeId,
+            runId: p.runId,
+            granted: p.granted === true,
+            epoch: num(p.epoch),
+            promisedEpoch: num(p.promisedEpoch),
+            position: { epoch: num(p.positionEpoch), seq: num(p.positionSeq) },
+            load: fromWireLoad(p.load),
+            configuredRole: fromWireRole(p.configuredRole),
           }, now));
           return;
         }
@@ -253,6 +274,7 @@ export class RegistryServer implements AsyncDisposable {
               reason: action.reason,
               role: toWireRole(action.role),
               master: action.master ? toWireAddress(action.master) : undefined,
+              retryAfterMs: action.retryAfterMs ?? 0,
             },
           });
           break;
@@ -286,6 +308,12 @@ export class RegistryServer implements AsyncDisposable {
           this.#sendTo(action.peer, {
             epoch: action.epoch,
             slaveRemoved: { nodeId: action.nodeId, reason: action.reason },
+          });
+          break;
+        case "prepare":
+          this.#sendTo(action.peer, {
+            epoch: action.epoch,
+            prepare: { registryId: action.registryId },
           });
           break;
       }

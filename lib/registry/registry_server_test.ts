@@ -67,24 +67,49 @@ class Inbox<T> {
   }
 }
 
-/** A fake node: a real DEALER on the registry's cluster port. */
+/** What a fake node is configured with. */
+interface FakeNodeOptions {
+  /** Its `cluster.members` (default: m1 and s1). */
+  members?: string[];
+  /** Its configured role (default: master for m1, else slave). */
+  configuredRole?: Role;
+}
+
+/**
+ * A fake node: a real DEALER on the registry's cluster port. It answers every `prepare` with a
+ * promise, granted unless it already promised that epoch or a higher one.
+ */
 class FakeNode implements AsyncDisposable {
   readonly nodeId: string;
   readonly runId = crypto.randomUUID();
   readonly inbox = new Inbox<ClusterMessage>();
+  readonly members: string[];
+  readonly configuredRole: Role;
+  /** The highest epoch it promised. */
+  promised = 0;
   readonly #socket: DealerSocket;
 
-  constructor(pump: Pump, server: RegistryServer, nodeId: string) {
+  constructor(pump: Pump, server: RegistryServer, nodeId: string, options: FakeNodeOptions = {}) {
     this.nodeId = nodeId;
+    this.members = options.members ?? ["m1", "s1"];
+    this.configuredRole = options.configuredRole ??
+      (nodeId === "m1" ? "ROLE_MASTER" : "ROLE_SLAVE");
     this.#socket = DealerSocket.connect(
       pump,
       `tcp://127.0.0.1:${server.clusterPort}`,
-      (frames: Frames) => this.inbox.push(decodeCluster(frames[frames.length - 1])),
+      (frames: Frames) => {
+        const message = decodeCluster(frames[frames.length - 1]);
+        if (message.msg === "prepare") this.#promise(message.epoch ?? 0);
+        this.inbox.push(message);
+      },
     );
   }
 
   /** Sends a `Register` wishing `role`, and returns the registry's reply. */
-  register(role: Role, options: { epoch?: number; runId?: string } = {}): Promise<ClusterMessage> {
+  register(
+    role: Role,
+    options: { epoch?: number; runId?: string; members?: string[] } = {},
+  ): Promise<ClusterMessage> {
     this.send({
       epoch: options.epoch ?? 0,
       register: {
@@ -100,6 +125,7 @@ class FakeNode implements AsyncDisposable {
         runId: options.runId ?? this.runId,
         role,
         load: { loadFactor: 0.1 },
+        members: options.members ?? this.members,
       },
     });
     return this.inbox.next(
@@ -122,10 +148,39 @@ class FakeNode implements AsyncDisposable {
     assert.ok(this.#socket.send(encodeCluster(message)), `${this.nodeId} could send`);
   }
 
+  /** Answers a `prepare` as a node does: one promise per epoch, never below an earlier one. */
+  #promise(epoch: number): void {
+    const granted = epoch > this.promised;
+    if (granted) this.promised = epoch;
+    this.send({
+      epoch,
+      promise: {
+        nodeId: this.nodeId,
+        runId: this.runId,
+        granted,
+        epoch,
+        promisedEpoch: this.promised,
+        positionEpoch: 0,
+        positionSeq: 0,
+        load: { loadFactor: 0.1 },
+        configuredRole: this.configuredRole,
+      },
+    });
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     this.#socket.close();
     return Promise.resolve();
   }
+}
+
+/** Registers m1 (configured master) and s1, and waits until their promises made m1 master. */
+async function elect(m1: FakeNode, s1: FakeNode): Promise<void> {
+  assert.equal((await m1.register("ROLE_MASTER")).registerReply?.accepted, true);
+  assert.equal((await s1.register("ROLE_SLAVE")).registerReply?.accepted, true);
+  const convert = await m1.inbox.next("convert_to_master", (m) => m.msg === "convertToMaster");
+  assert.equal(convert.epoch, 1);
+  await s1.inbox.next("change_master", (m) => m.msg === "changeMaster");
 }
 
 /** A fake client: a real DEALER on the registry's discovery port. */
@@ -163,34 +218,68 @@ class FakeClient implements AsyncDisposable {
   }
 }
 
-Deno.test("RegistryServer accepts a first master, refuses a second one and a malformed registration", async (t) => {
+Deno.test("RegistryServer elects the configured master once a majority promised, and refuses a second master, a malformed registration and other members", async (t) => {
   await using pump = new Pump();
   await using server = await RegistryServer.start(testConfig(), { pump });
-  await using m1 = new FakeNode(pump, server, "m1");
-  await using m2 = new FakeNode(pump, server, "m2");
+  const members = ["m1", "s1", "m2"];
+  await using m1 = new FakeNode(pump, server, "m1", { members });
+  await using s1 = new FakeNode(pump, server, "s1", { members });
+  await using m2 = new FakeNode(pump, server, "m2", { members, configuredRole: "ROLE_MASTER" });
 
-  await t.step("the first master is appointed at epoch 1", async () => {
-    const reply = await m1.register("ROLE_MASTER");
-    assert.equal(reply.msg, "registerReply");
-    assert.equal(reply.epoch, 1);
-    assert.equal(reply.registerReply?.accepted, true);
-    assert.equal(reply.registerReply?.role, "ROLE_MASTER");
-    assert.equal(reply.registerReply?.master?.nodeId, "m1");
-    assert.equal(server.sentinel.masterId, "m1");
-  });
+  await t.step(
+    "the configured master alone is accepted as a slave: 1 of 3 is no majority",
+    async () => {
+      const reply = await m1.register("ROLE_MASTER");
+      assert.equal(reply.msg, "registerReply");
+      assert.equal(reply.epoch ?? 0, 0);
+      assert.equal(reply.registerReply?.accepted, true);
+      assert.equal(reply.registerReply?.role, "ROLE_SLAVE");
+      assert.equal(reply.registerReply?.master?.nodeId ?? "", "");
+      assert.equal(server.sentinel.masterId, null);
+      assert.deepEqual(server.sentinel.snapshot().members, members);
+    },
+  );
+
+  await t.step(
+    "a second member: both are asked to promise epoch 1, the configured master wins",
+    async () => {
+      assert.equal((await s1.register("ROLE_SLAVE")).registerReply?.accepted, true);
+      const prepare = await m1.inbox.next("prepare", (m) => m.msg === "prepare");
+      assert.equal(prepare.epoch, 1);
+      assert.match(prepare.prepare?.registryId ?? "", /:/, "host:port names the registry");
+      assert.equal((await s1.inbox.next("prepare", (m) => m.msg === "prepare")).epoch, 1);
+      const convert = await m1.inbox.next("convert_to_master", (m) => m.msg === "convertToMaster");
+      assert.equal(convert.epoch, 1);
+      assert.equal(convert.convertToMaster?.nodeId, "m1");
+      const change = await s1.inbox.next("change_master", (m) => m.msg === "changeMaster");
+      assert.equal(change.epoch, 1);
+      assert.equal(change.changeMaster?.master?.nodeId, "m1");
+      assert.equal(change.changeMaster?.master?.role, "ROLE_MASTER");
+      assert.equal(server.sentinel.masterId, "m1");
+    },
+  );
 
   await t.step("a brand-new second master is refused with a reason", async () => {
     const reply = await m2.register("ROLE_MASTER");
     assert.equal(reply.registerReply?.accepted, false);
     assert.match(reply.registerReply?.reason ?? "", /master/);
-    assert.deepEqual(server.sentinel.nodes().map((n) => n.nodeId), ["m1"]);
+    assert.deepEqual(server.sentinel.nodes().map((n) => n.nodeId), ["m1", "s1"]);
   });
 
   await t.step("a registration without a run id gets an INVALID_ARGUMENT error", async () => {
     const reply = await m2.register("ROLE_SLAVE", { runId: "" });
     assert.equal(reply.msg, "error");
     assert.equal(reply.error?.code, "INVALID_ARGUMENT");
-    assert.deepEqual(server.sentinel.nodes().map((n) => n.nodeId), ["m1"]);
+    assert.deepEqual(server.sentinel.nodes().map((n) => n.nodeId), ["m1", "s1"]);
+  });
+
+  await t.step("a node listing other members is refused, naming both lists", async () => {
+    const reply = await m2.register("ROLE_SLAVE", { members: ["m1", "m2"] });
+    assert.equal(reply.registerReply?.accepted, false);
+    assert.match(
+      reply.registerReply?.reason ?? "",
+      /\[m1, m2\] differ from the cluster's \[m1, s1, m2\]/,
+    );
   });
 
   await t.step("a slave of the live master is accepted and told who the master is", async () => {
@@ -198,6 +287,7 @@ Deno.test("RegistryServer accepts a first master, refuses a second one and a mal
     assert.equal(reply.registerReply?.accepted, true);
     assert.equal(reply.registerReply?.role, "ROLE_SLAVE");
     assert.equal(reply.registerReply?.master?.nodeId, "m1");
+    assert.equal(reply.epoch, 1);
   });
 });
 
@@ -205,7 +295,8 @@ Deno.test("RegistryServer applies a report to the directory and acks it with its
   await using pump = new Pump();
   await using server = await RegistryServer.start(testConfig(), { pump });
   await using m1 = new FakeNode(pump, server, "m1");
-  assert.equal((await m1.register("ROLE_MASTER")).registerReply?.accepted, true);
+  await using s1 = new FakeNode(pump, server, "s1");
+  await elect(m1, s1);
 
   await t.step("a report from the registered run updates its load", async () => {
     const load = { connections: 3, users: 42, loadFactor: 0.25, lastSeq: 7 };
@@ -241,7 +332,8 @@ Deno.test("RegistryServer answers discovery with the master or the least-loaded 
   });
 
   await using m1 = new FakeNode(pump, server, "m1");
-  assert.equal((await m1.register("ROLE_MASTER")).registerReply?.accepted, true);
+  await using s1 = new FakeNode(pump, server, "s1");
+  await elect(m1, s1);
 
   await t.step("it names the master, with its ports", async () => {
     const { envelope, format } = await client.ask({ discover: { wantMaster: true } });
@@ -272,8 +364,7 @@ Deno.test("RegistryServer removes a node that goes silent and tells the master",
   await using server = await RegistryServer.start(testConfig({ node_timeout_ms: 1000 }), { pump });
   await using m1 = new FakeNode(pump, server, "m1");
   await using s1 = new FakeNode(pump, server, "s1");
-  assert.equal((await m1.register("ROLE_MASTER")).registerReply?.accepted, true);
-  assert.equal((await s1.register("ROLE_SLAVE")).registerReply?.accepted, true);
+  await elect(m1, s1);
 
   const heartbeat = setInterval(() => m1.report("ROLE_MASTER"), 100);
   try {

@@ -1,20 +1,26 @@
+import { ElectionRound, type Promised } from "./_election_round.ts";
+import { log } from "./_log.ts";
 import { addressOf, type NodeRecord, viewOf } from "./_node_record.ts";
-import { compareForDiscovery, compareForElection, sanitizeLoad } from "./_ranking.ts";
-import { invalidRegistration, validEpoch } from "./_validation.ts";
+import { compareForDiscovery, sanitizeLoad } from "./_ranking.ts";
+import {
+  changeMaster,
+  corrections,
+  type Leadership,
+  registerReply,
+  reportAck,
+  stepDown,
+} from "./_replies.ts";
+import { majorityOf } from "../config/membership.ts";
+import { invalidMembers, invalidRegistration, validEpoch } from "./_validation.ts";
 import { resolveSentinelOptions, type SentinelOptions } from "./sentinel_options.ts";
 import type {
-  ChangeMasterAction,
   DeregisterInput,
   DiscoverInput,
   DiscoverResult,
-  LogAction,
   NodeView,
-  Peer,
+  PromiseInput,
   RegisterInput,
-  RegisterReplyAction,
-  ReportAckAction,
   ReportInput,
-  Role,
   SentinelAction,
   SentinelSnapshot,
 } from "./types.ts";
@@ -33,81 +39,32 @@ import type {
  * applied between the deaths and the election (the registrant may be the best candidate; a
  * departing node is never elected).
  *
- * Rules as implemented:
- *
- * - **Epochs.** The cluster epoch is the highest epoch the registry issued or saw from an accepted
- *   node; it never decreases. Every master the registry appoints or elects gets `epoch + 1`. A
- *   higher epoch always wins, as it does on the replication stream: a master claim above the
- *   current master's epoch (and at least the cluster epoch) takes over, since only a registry
- *   incarnation this one forgot can have issued it; if an accepted node shows an epoch above the
- *   master's, that master is stale and is demoted, and a new one is chosen.
- * - **Run ids.** The registered run id is authoritative. Reports and goodbyes from another run
- *   never refresh or remove it (a report gets `known=false`); another run takes over the node id
- *   only by registering once the registered run is dead (silent past the timeout, or deregistered).
- * - **Registration.** Same run id while alive: idempotent refresh (the role the registry gave is
- *   kept; new peer, address and load are used). Another run while the registered one is alive:
- *   rejected as a duplicate. Master wish: recognised as master, keeping its epoch, when it claims
- *   an epoch > 0 that is at least the cluster epoch and above a live master's; otherwise, with a
- *   live master, a returning node (one the registry knows, or one claiming an epoch > 0) is
- *   accepted as a slave of that master (reply `role=slave`, logged), while a brand-new node (no
- *   record, epoch 0) is rejected as a second master; with no master in a fresh cluster (epoch 0) it
- *   is appointed at epoch 1; with no master in a cluster that had one, it is accepted as a slave
- *   and may win the election (below). Slave wish: with a master, accepted as its slave; in a fresh
- *   cluster rejected until a master exists (unless it names its master during the recovery grace,
- *   or shows an epoch > 0, which proves the cluster had one); otherwise accepted as a slave without
- *   a master. `register_reply.role` and `.master` are authoritative for the node: a registrant
- *   elected by its own registration learns it from the reply, without `convert_to_master`.
- * - **Recovery grace.** For `recoveryGraceMs` after construction `now` (or the first input) the
- *   registry rebuilds its picture from re-registrations: masters keep their epoch and role, slaves
- *   naming the master they follow are accepted even before it re-registers, the cluster epoch
- *   becomes the highest epoch seen, and nobody is elected (deaths are still detected). When the
- *   grace ends without a master, the cluster counts as having just lost it.
- * - **Liveness.** A node silent for `nodeTimeoutMs` is dead. A dead slave is dropped from discovery
- *   and the master gets `slave_removed` (plus a log line). A dead, departed or stale master leads
- *   to an election among the live slaves: highest `lastSeq` first (a slave that missed updates
- *   never beats one that did not), then lowest load factor, then fewest connections + users, then
- *   node id. The winner gets `convert_to_master`, every other live slave `change_master`, both with
- *   the new epoch.
- * - **No live slave.** The cluster stays masterless (`discover({wantMaster})` answers "no master").
- *   Nodes registering then are accepted as slaves without a master; the best of them is elected as
- *   soon as its `lastSeq` reaches the highest sequence the lost cluster reported, or, failing that,
- *   after `masterlessWaitMs` (with a warning that later updates are lost). The old master coming
- *   back with its epoch is recognised at once (its claim is at the cluster epoch), with no epoch
- *   change.
- * - **Reports.** Unknown node, other run, or a node already declared dead: `report_ack known=false`
- *   (register again); if it claims master at an epoch below the master's it also gets
- *   `change_master` to step down at once (a claim at the master's epoch or above may be the real
- *   master after a registry restart: it only has to register). A live node claiming master that is
- *   not the registry's master gets `change_master` the same way. Lost commands are repeated: the
- *   master still reporting as slave gets `convert_to_master` again, a slave behind the master's
- *   epoch gets `change_master` again.
- * - **Registry stalls.** A gap between inputs above `stallThresholdMs` is the registry's own pause:
- *   the silence beyond the threshold is not held against the nodes (no mass death, no failover).
- * - **Discovery.** The least-loaded live node with load factor < 1 (then fewest connections, then
- *   node id), else none with "no node available"; for `wantMaster` the live master, else "no
- *   master".
- *
- * Sequences are assumed to grow across failovers (a promoted master continues from its last applied
- * sequence), so `lastSeq` compares nodes of different epochs.
+ * The rules it implements (membership, epochs, elections, recognition, run ids, registration,
+ * recovery grace, liveness, reports, registry stalls, discovery) are listed in the module
+ * documentation of `mod.ts`.
  *
  * @example
  * ```ts ignore
  * const sentinel = new Sentinel({ nodeTimeoutMs: 1000 });
- * const actions = sentinel.register({ peer: "p1", address, runId: "r1", role: "master" }, 0);
- * // [{ type: "register_reply", accepted: true, role: "master", epoch: 1, ... }, { type: "log", ... }]
+ * const actions = sentinel.register(
+ *   { peer: "p1", address, runId: "r1", role: "master", members: ["m1", "s1", "s2"] },
+ *   0,
+ * );
+ * // register_reply { accepted: true, role: "slave" }: a master needs promises from 2 of 3 members
  * ```
  */
 export class Sentinel {
   readonly #timeoutMs: number;
   readonly #graceMs: number;
-  readonly #masterlessWaitMs: number;
   readonly #forgetAfterMs: number;
   readonly #stallMs: number;
   readonly #nodes = new Map<string, NodeRecord>();
   #epoch = 0;
   #masterId: string | null = null;
   #masterEpoch = 0;
-  #masterless: { since: number; lostSeq: number } | null = null;
+  /** The cluster's members, from the first accepted registration. */
+  #members: string[] | null = null;
+  readonly #rounds: ElectionRound;
   #graceStart: number | undefined;
   #lastNow: number | undefined;
   #stalledMs = 0;
@@ -117,7 +74,7 @@ export class Sentinel {
     const resolved = resolveSentinelOptions(options);
     this.#timeoutMs = resolved.nodeTimeoutMs;
     this.#graceMs = resolved.recoveryGraceMs;
-    this.#masterlessWaitMs = resolved.masterlessWaitMs;
+    this.#rounds = new ElectionRound(resolved);
     this.#forgetAfterMs = resolved.forgetAfterMs;
     this.#stallMs = resolved.stallThresholdMs;
     if (resolved.now !== undefined) {
@@ -150,9 +107,17 @@ export class Sentinel {
     const wish = input.role;
     const nodeId = typeof input.address?.nodeId === "string" ? input.address.nodeId : "";
     const claim = input.epoch ?? 0;
-    const reject = (reason: string): SentinelAction[] => {
+    const reject = (reason: string, retryAfterMs = 0): SentinelAction[] => {
+      const reply = registerReply(this.#leadership(), {
+        peer: input.peer,
+        nodeId,
+        accepted: false,
+        reason,
+        role: wish ?? "slave",
+      });
+      if (retryAfterMs > 0) reply.retryAfterMs = Math.ceil(retryAfterMs);
       out.push(
-        this.#reply(input.peer, nodeId, false, reason, wish),
+        reply,
         log("warn", `Rejected registration of ${nodeId || "a node"}: ${reason}`, {
           nodeId,
           runId: input.runId,
@@ -165,6 +130,10 @@ export class Sentinel {
 
     const invalid = invalidRegistration(input, nodeId, claim);
     if (invalid) return reject(invalid);
+    const members = Array.isArray(input.members) ? input.members : [];
+    const wrongMembers = invalidMembers(members, { nodeId, cluster: this.#members });
+    if (wrongMembers) return reject(wrongMembers);
+    this.#members ??= [...members];
 
     const existing = this.#nodes.get(nodeId);
     if (existing?.alive) {
@@ -173,6 +142,8 @@ export class Sentinel {
           `node ${nodeId} is already registered by run ${existing.runId}, last heard ${
             t - existing.lastSeen
           } ms ago: retry once it has deregistered or been silent for ${this.#timeoutMs} ms`,
+          // A restarted process (its previous run crashed) gets in once that run times out.
+          this.#timeoutMs - (t - existing.lastSeen) + 50,
         );
       }
       // Same process again (lost reply, reconnect): refresh, keep the role the registry gave it.
@@ -206,6 +177,7 @@ export class Sentinel {
     };
     const tail: SentinelAction[] = [];
     let reason: string;
+    record.wish = wish;
 
     if (wish === "master") {
       const claimHolds = claim > 0 && claim >= this.#epoch &&
@@ -232,29 +204,23 @@ export class Sentinel {
           masterId: master.nodeId,
           masterEpoch: this.#masterEpoch,
         }));
-      } else if (this.#epoch === 0 && claim === 0) {
-        this.#nodes.set(nodeId, record);
-        reason = "appointed master of a new cluster at epoch 1";
-        tail.push(...this.#install(record, 1, t, reason));
       } else {
         this.#nodes.set(nodeId, record);
-        reason = grace
+        reason = grace && claim > 0
           ? `registry is recovering and epoch ${claim} is below the cluster epoch ${this.#epoch}: accepted as slave until a master is known`
-          : this.#masterlessReason(t);
+          : this.#waitingReason();
       }
     } else {
       if (master && claim <= this.#masterEpoch) {
         record.follows = master.nodeId;
         reason = `accepted as slave of ${master.nodeId}`;
-      } else if (this.#epoch === 0 && claim === 0 && !(grace && named !== null)) {
-        return reject("no master yet: the master must register first");
       } else {
         record.follows = named;
         reason = grace
           ? `registry is recovering: accepted as slave${
             named ? ` of ${named}` : ""
           } until a master is known`
-          : this.#masterlessReason(t);
+          : this.#waitingReason();
       }
       this.#nodes.set(nodeId, record);
     }
@@ -278,10 +244,14 @@ export class Sentinel {
       record.epoch = epoch;
       if (epoch > this.#epoch) this.#epoch = epoch;
     }
-    const out = this.#sweep(t);
+    const out: SentinelAction[] = [];
+    if (current && input.role === "master") out.push(...this.#recognise(record, epoch, t));
+    out.push(...this.#sweep(t));
     const master = this.#master();
     if (!current) {
-      out.push(this.#ack(input.peer, input.nodeId, false));
+      out.push(
+        reportAck(this.#leadership(), { peer: input.peer, nodeId: input.nodeId, known: false }),
+      );
       if (record === undefined) {
         out.push(log("info", `Unknown node ${input.nodeId} reported: asked to register`, {
           nodeId: input.nodeId,
@@ -305,17 +275,73 @@ export class Sentinel {
       // not only after it re-registered; one at the current epoch or above may be the real master
       // after a registry restart, so it is only asked to register.
       if (input.role === "master" && master !== undefined && epoch < this.#masterEpoch) {
-        out.push(...this.#stepDown(input.peer, input.nodeId, epoch));
+        out.push(
+          ...stepDown(this.#leadership(), {
+            peer: input.peer,
+            nodeId: input.nodeId,
+            claimed: epoch,
+          }),
+        );
       }
       return out;
     }
 
-    out.push(this.#ack(input.peer, input.nodeId, true));
+    out.push(
+      reportAck(this.#leadership(), { peer: input.peer, nodeId: input.nodeId, known: true }),
+    );
     const commanded = out.some((a) =>
       (a.type === "convert_to_master" || a.type === "change_master") && a.nodeId === record.nodeId
     );
     // Unless this very call already told the node its role, repeat what it may have missed.
-    if (!commanded) out.push(...this.#correct(record, input.role, epoch, master));
+    if (!commanded) {
+      out.push(...corrections(this.#leadership(), { record, claimed: input.role, epoch }));
+    }
+    return out;
+  }
+
+  /**
+   * Handles a node's answer to `prepare`. Once promises for the round's epoch come from a majority of
+   * the members, the most up-to-date promiser (highest position; in a new cluster the configured
+   * master; then load) becomes master at that epoch.
+   */
+  promise(input: PromiseInput, now: number): SentinelAction[] {
+    const t = this.#advance(now);
+    const record = this.#nodes.get(input.nodeId);
+    const out: SentinelAction[] = [];
+    if (record === undefined || record.runId !== input.runId || !record.alive) {
+      out.push(log("info", `Ignored a promise from ${input.nodeId} (run ${input.runId})`, {
+        nodeId: input.nodeId,
+        runId: input.runId,
+      }));
+      out.push(...this.#sweep(t));
+      return out;
+    }
+    record.peer = input.peer;
+    record.lastSeen = t;
+    record.load = sanitizeLoad(input.load);
+    const promised = validEpoch(input.promisedEpoch) ? input.promisedEpoch : 0;
+    if (promised > this.#epoch) this.#epoch = promised;
+    const round = this.#rounds.epoch;
+    if (!input.granted) {
+      out.push(
+        log("warn", `${input.nodeId} refused epoch ${input.epoch}: it promised ${promised}`, {
+          nodeId: input.nodeId,
+          epoch: input.epoch,
+          promisedEpoch: promised,
+        }),
+      );
+      this.#rounds.refused(promised, t);
+    } else if (round === null || input.epoch !== round) {
+      out.push(log("info", `Late promise of ${input.nodeId} for epoch ${input.epoch} ignored`, {
+        nodeId: input.nodeId,
+        epoch: input.epoch,
+        round,
+      }));
+    } else if (this.#members?.includes(input.nodeId)) {
+      this.#rounds.add(input, record.load);
+      out.push(...this.#decide(t, this.#members));
+    }
+    out.push(...this.#sweep(t));
     return out;
   }
 
@@ -382,7 +408,8 @@ export class Sentinel {
       masterEpoch: this.#masterId === null ? 0 : this.#masterEpoch,
       recovering: t === undefined || this.#inGrace(t),
       recoveryEndsAt: this.#graceStart === undefined ? null : this.#graceStart + this.#graceMs,
-      masterless: this.#masterless === null ? null : { ...this.#masterless },
+      members: this.#members === null ? null : [...this.#members],
+      election: this.#rounds.view(),
       nodes: this.nodes(),
     };
   }
@@ -460,7 +487,6 @@ export class Sentinel {
     r.deathReason = why;
     if (r.nodeId === this.#masterId) {
       this.#masterId = null;
-      this.#masterless = null;
       return [log("error", `Master ${r.nodeId} lost: ${why}`, {
         nodeId: r.nodeId,
         epoch: this.#masterEpoch,
@@ -492,7 +518,7 @@ export class Sentinel {
       master.role = "slave";
       master.follows = null;
       this.#masterId = null;
-      this.#masterless = null;
+      this.#rounds.deferToOther(t);
       out.push(
         log("warn", `Master ${master.nodeId} is stale: the cluster has seen epoch ${this.#epoch}`, {
           nodeId: master.nodeId,
@@ -505,51 +531,53 @@ export class Sentinel {
     return out;
   }
 
-  /** Elects a master when there is none, the cluster has one to lose, and the grace is over. */
+  /** Runs the election while the cluster has no master (after the grace): see ElectionRound. */
   #ensureMaster(t: number): SentinelAction[] {
-    if (this.#masterId !== null || this.#epoch === 0 || this.#inGrace(t)) return [];
-    const candidates = [...this.#nodes.values()]
-      .filter((r) => this.#live(r, t))
-      .sort(compareForElection);
-    const best = candidates[0];
-    if (this.#masterless === null) {
-      if (best !== undefined) return this.#elect(best, candidates, t, "the master was lost");
-      let lostSeq = 0;
-      for (const r of this.#nodes.values()) lostSeq = Math.max(lostSeq, r.load.lastSeq);
-      this.#masterless = { since: t, lostSeq };
-      return [log("error", "The cluster has no master and no live slave to promote", {
-        epoch: this.#epoch,
-        lostSeq,
-        waitMs: this.#masterlessWaitMs,
-      })];
-    }
-    if (best === undefined) return [];
-    const { since, lostSeq } = this.#masterless;
-    if (best.load.lastSeq >= lostSeq) {
-      return this.#elect(best, candidates, t, "a node as up to date as the lost master is back");
-    }
-    if (t - since < this.#masterlessWaitMs) return [];
-    return [
-      log(
-        "warn",
-        `Electing ${best.nodeId} although it is behind the lost master: updates after sequence ${best.load.lastSeq} up to ${lostSeq} are lost`,
-        { nodeId: best.nodeId, lastSeq: best.load.lastSeq, lostSeq, waitedMs: t - since },
-      ),
-      ...this.#elect(
-        best,
-        candidates,
-        t,
-        `no up-to-date node came back within ${this.#masterlessWaitMs} ms`,
-      ),
-    ];
+    const members = this.#members;
+    if (this.#masterId !== null || this.#inGrace(t) || members === null) return [];
+    return this.#rounds.run(t, {
+      members,
+      voters: () =>
+        [...this.#nodes.values()].filter((r) => this.#live(r, t) && members.includes(r.nodeId)),
+      spendEpoch: () => ++this.#epoch,
+    });
   }
 
-  /** Promotes `winner` at a new epoch: `convert_to_master` to it, `change_master` to the others. */
-  #elect(winner: NodeRecord, candidates: NodeRecord[], t: number, why: string): SentinelAction[] {
-    const epoch = this.#epoch + 1;
+  /**
+   * A node reports itself master at an epoch at least the cluster's and above our master's: it was
+   * elected by another registry (or before this one restarted). It is recognised, not fought: a
+   * node is master at an epoch only with promises from a majority, so there is nothing to check.
+   */
+  #recognise(record: NodeRecord, epoch: number, t: number): SentinelAction[] {
+    const master = this.#master();
+    if (master === record || epoch === 0 || epoch < this.#epoch) return [];
+    if (master !== undefined && epoch <= this.#masterEpoch) return [];
+    return this.#install(record, epoch, t, `recognised: it reports master at epoch ${epoch}`);
+  }
+
+  /** Ends the round once a majority promised: the best promiser is master at the round's epoch. */
+  #decide(t: number, members: readonly string[]): SentinelAction[] {
+    const decision = this.#rounds.decide(t, {
+      epoch: this.#epoch,
+      members,
+      isLive: (nodeId) => {
+        const r = this.#nodes.get(nodeId);
+        return r !== undefined && this.#live(r, t);
+      },
+    });
+    if (decision.type === "undecided") return [];
+    if (decision.type === "abandoned") return [decision.log];
+    const { epoch, promisers } = decision;
+    const best = this.#nodes.get(promisers[0].nodeId)!;
     return [
-      { type: "convert_to_master", peer: winner.peer, nodeId: winner.nodeId, epoch },
-      ...this.#install(winner, epoch, t, `elected: ${why}`, candidates),
+      { type: "convert_to_master", peer: best.peer, nodeId: best.nodeId, epoch },
+      ...this.#install(
+        best,
+        epoch,
+        t,
+        `elected by promises from ${promisers.length} of ${members.length} members`,
+        promisers,
+      ),
     ];
   }
 
@@ -561,7 +589,7 @@ export class Sentinel {
     epoch: number,
     t: number,
     why: string,
-    candidates?: NodeRecord[],
+    candidates?: Promised[],
   ): SentinelAction[] {
     const out: SentinelAction[] = [];
     const old = this.#master();
@@ -584,13 +612,13 @@ export class Sentinel {
     this.#epoch = Math.max(this.#epoch, epoch);
     this.#masterEpoch = epoch;
     this.#masterId = record.nodeId;
-    this.#masterless = null;
+    this.#rounds.end();
     record.role = "master";
     record.follows = null;
     for (const r of this.#nodes.values()) {
       if (r === record || !this.#live(r, t) || r.follows === record.nodeId) continue;
       r.follows = record.nodeId;
-      out.push(this.#changeMaster(r, record));
+      out.push(changeMaster(r, { master: record, masterEpoch: epoch }));
     }
     out.push(log("info", `${record.nodeId} is master at epoch ${epoch}: ${why}`, {
       nodeId: record.nodeId,
@@ -600,7 +628,8 @@ export class Sentinel {
       ...(candidates === undefined ? {} : {
         candidates: candidates.map((c) => ({
           nodeId: c.nodeId,
-          lastSeq: c.load.lastSeq,
+          positionEpoch: c.position.epoch,
+          positionSeq: c.position.seq,
           loadFactor: c.load.loadFactor,
           connections: c.load.connections,
           users: c.load.users,
@@ -631,7 +660,13 @@ export class Sentinel {
     } else if (wasMaster && record.role !== "master") {
       reason = `${why}; then demoted: the cluster has seen epoch ${this.#epoch}`;
     }
-    out.push(this.#reply(record.peer, record.nodeId, true, reason, undefined));
+    out.push(registerReply(this.#leadership(), {
+      peer: record.peer,
+      nodeId: record.nodeId,
+      accepted: true,
+      reason,
+      role: record.role,
+    }));
     out.push(
       log(
         "info",
@@ -648,125 +683,15 @@ export class Sentinel {
     return out;
   }
 
-  #masterlessReason(t: number): string {
-    const m = this.#masterless;
-    return m === null
-      ? "no master: accepted as slave until one is elected"
-      : `no master: accepted as slave; the most up-to-date live node is elected once one reaches sequence ${m.lostSeq}, or after ${
-        Math.max(0, m.since + this.#masterlessWaitMs - t)
-      } ms`;
+  #waitingReason(): string {
+    const n = this.#members?.length ?? 0;
+    return `no master: accepted as slave; a master is elected once ${
+      majorityOf(n)
+    } of the ${n} members promise a new epoch`;
   }
 
-  #reply(
-    peer: Peer,
-    nodeId: string,
-    accepted: boolean,
-    reason: string,
-    wished: Role | undefined,
-  ): RegisterReplyAction {
-    const record = accepted ? this.#nodes.get(nodeId) : undefined;
-    const master = this.#master();
-    return {
-      type: "register_reply",
-      peer,
-      nodeId,
-      accepted,
-      reason,
-      role: record?.role ?? wished ?? "slave",
-      ...(master === undefined ? {} : { master: addressOf(master) }),
-      epoch: this.#epoch,
-    };
+  /** The master and epochs as they stand, for replies and commands. */
+  #leadership(): Leadership {
+    return { master: this.#master(), masterEpoch: this.#masterEpoch, epoch: this.#epoch };
   }
-
-  #ack(peer: Peer, nodeId: string, known: boolean): ReportAckAction {
-    const master = this.#master();
-    return {
-      type: "report_ack",
-      peer,
-      nodeId,
-      known,
-      ...(master === undefined ? {} : { master: addressOf(master) }),
-      epoch: this.#epoch,
-    };
-  }
-
-  #changeMaster(r: NodeRecord, master: NodeRecord): ChangeMasterAction {
-    return {
-      type: "change_master",
-      peer: r.peer,
-      nodeId: r.nodeId,
-      master: addressOf(master),
-      epoch: this.#masterEpoch,
-    };
-  }
-
-  /** Commands for a live node whose report contradicts the registry (a command was lost). */
-  #correct(
-    record: NodeRecord,
-    claimed: Role,
-    epoch: number,
-    master: NodeRecord | undefined,
-  ): SentinelAction[] {
-    if (master === record) {
-      // The convert_to_master may have been dropped: repeat it (it is idempotent).
-      return claimed === "master" ? [] : [{
-        type: "convert_to_master",
-        peer: record.peer,
-        nodeId: record.nodeId,
-        epoch: this.#masterEpoch,
-      }];
-    }
-    if (claimed === "master") {
-      if (master !== undefined) {
-        record.follows = master.nodeId;
-        return this.#stepDown(record.peer, record.nodeId, epoch);
-      }
-      return [log("warn", `${record.nodeId} claims to be master but is not`, {
-        nodeId: record.nodeId,
-        claimedEpoch: epoch,
-        epoch: this.#epoch,
-      })];
-    }
-    if (master !== undefined && (epoch < this.#masterEpoch || record.follows !== master.nodeId)) {
-      // A dropped change_master: repeat it.
-      record.follows = master.nodeId;
-      return [this.#changeMaster(record, master)];
-    }
-    return [];
-  }
-
-  /** Tells a node that wrongly believes it is master to step down and follow the real one. */
-  #stepDown(peer: Peer, nodeId: string, claimed: number): SentinelAction[] {
-    const master = this.#master();
-    if (master === undefined) return [];
-    return [
-      log(
-        "warn",
-        `${nodeId} claims to be master at epoch ${claimed} but is not: told to step down`,
-        {
-          nodeId,
-          claimedEpoch: claimed,
-          masterId: master.nodeId,
-          masterEpoch: this.#masterEpoch,
-        },
-      ),
-      {
-        type: "change_master",
-        peer,
-        nodeId,
-        master: addressOf(master),
-        epoch: this.#masterEpoch,
-      },
-    ];
-  }
-}
-
-function log(
-  level: LogAction["level"],
-  message: string,
-  fields?: Record<string, unknown>,
-): LogAction {
-  return fields === undefined
-    ? { type: "log", level, message }
-    : { type: "log", level, message, fields };
 }

@@ -9,8 +9,8 @@ import { SentinelOptionsError } from "./errors.ts";
 export const DEFAULT_NODE_TIMEOUT_MS = 1000;
 /** Default for {@linkcode SentinelOptions.recoveryGraceMs}. */
 export const DEFAULT_RECOVERY_GRACE_MS = 5000;
-/** Default for {@linkcode SentinelOptions.masterlessWaitMs}. */
-export const DEFAULT_MASTERLESS_WAIT_MS = 10_000;
+/** Default for {@linkcode SentinelOptions.electionTimeoutMs}. */
+export const DEFAULT_ELECTION_TIMEOUT_MS = 2000;
 /** Default for {@linkcode SentinelOptions.forgetAfterMs}. */
 export const DEFAULT_FORGET_AFTER_MS = 600_000;
 
@@ -26,11 +26,17 @@ export interface SentinelOptions {
    */
   recoveryGraceMs?: number;
   /**
-   * When the master was lost with no live slave to promote, how long the registry waits for a node
-   * at least as up to date as the lost cluster before it elects a node that is behind (default
-   * 10000).
+   * An election round that has not gathered promises from a majority of the members in this time
+   * is abandoned; the next round asks for a higher epoch (default 2000).
    */
-  masterlessWaitMs?: number;
+  electionTimeoutMs?: number;
+  /** Names this registry in its `prepare` messages and logs (default "registry"). */
+  registryId?: string;
+  /**
+   * Random numbers in [0, 1) for the jitter between election rounds, so two registries that run
+   * rounds at once do not keep splitting the promises (default `Math.random`).
+   */
+  random?: () => number;
   /** Dead nodes stay in the view (and their run ids are remembered) this long (default 600000). */
   forgetAfterMs?: number;
   /**
@@ -57,9 +63,9 @@ export function resolveSentinelOptions(options: SentinelOptions): ResolvedSentin
     "recoveryGraceMs",
     options.recoveryGraceMs ?? DEFAULT_RECOVERY_GRACE_MS,
   );
-  const masterlessWaitMs = nonNegative(
-    "masterlessWaitMs",
-    options.masterlessWaitMs ?? DEFAULT_MASTERLESS_WAIT_MS,
+  const electionTimeoutMs = positive(
+    "electionTimeoutMs",
+    options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
   );
   const forgetAfterMs = nonNegative(
     "forgetAfterMs",
@@ -75,7 +81,9 @@ export function resolveSentinelOptions(options: SentinelOptions): ResolvedSentin
   return {
     nodeTimeoutMs,
     recoveryGraceMs,
-    masterlessWaitMs,
+    electionTimeoutMs,
+    registryId: options.registryId ?? "registry",
+    random: options.random ?? Math.random,
     forgetAfterMs,
     stallThresholdMs,
     now: options.now,

@@ -66,6 +66,8 @@ export interface RegisterInput {
   masterId?: string;
   /** The node's view of the cluster epoch (0: none yet). */
   epoch?: number;
+  /** The cluster's members as the node is configured (the registry refuses a list that differs). */
+  members?: string[];
 }
 
 /** A node's periodic report (its heartbeat), as the proto `Report` plus the envelope's epoch. */
@@ -92,6 +94,28 @@ export interface DeregisterInput {
   runId: string;
 }
 
+/** A node's answer to a `prepare`, as the proto `PromiseReply`. */
+export interface PromiseInput {
+  /** The node's peer. */
+  peer: Peer;
+  /** The node. */
+  nodeId: string;
+  /** Its run id. */
+  runId: string;
+  /** True: it promised `epoch` now; false: it had promised `promisedEpoch` before. */
+  granted: boolean;
+  /** The epoch asked for. */
+  epoch: number;
+  /** The highest epoch the node has promised. */
+  promisedEpoch: number;
+  /** The epoch and sequence of the last replication update it holds. */
+  position: { epoch: number; seq: number };
+  /** Its load. */
+  load?: Partial<NodeLoad>;
+  /** The role it was configured with (a new cluster prefers its configured master). */
+  configuredRole?: Role;
+}
+
 /** A client's discovery request, as the proto `DiscoverRequest`. */
 export interface DiscoverInput {
   /** Name the master instead of the least-loaded node. */
@@ -116,6 +140,8 @@ export interface RegisterReplyAction {
   master?: NodeAddress;
   /** The cluster epoch, for the envelope. */
   epoch: number;
+  /** A rejection that may pass later (a previous run not yet known dead): retry after this. */
+  retryAfterMs?: number;
 }
 
 /** Answer to a `Report`. */
@@ -132,6 +158,20 @@ export interface ReportAckAction {
   master?: NodeAddress;
   /** The cluster epoch, for the envelope. */
   epoch: number;
+}
+
+/** Election round: asks a node to promise `epoch` (never again to act on anything older). */
+export interface PrepareAction {
+  /** Discriminant. */
+  type: "prepare";
+  /** The node's peer. */
+  peer: Peer;
+  /** The node. */
+  nodeId: string;
+  /** The epoch to promise. */
+  epoch: number;
+  /** Which registry asks. */
+  registryId: string;
 }
 
 /** Command: become the master at `epoch`. */
@@ -193,6 +233,7 @@ export type SentinelAction =
   | ConvertToMasterAction
   | ChangeMasterAction
   | SlaveRemovedAction
+  | PrepareAction
   | LogAction;
 
 /** Answer to a discovery request: a node, or none with a reason. */
@@ -240,8 +281,10 @@ export interface SentinelSnapshot {
   recovering: boolean;
   /** When the recovery grace ends (null until the first input). */
   recoveryEndsAt: number | null;
-  /** Set while the cluster has lost its master and waits for a node to promote. */
-  masterless: { since: number; lostSeq: number } | null;
+  /** The cluster's members (learned from the first registration), or null before any. */
+  members: string[] | null;
+  /** The election round in progress: its epoch, when it started, who promised. */
+  election: { epoch: number; startedAt: number; promised: string[] } | null;
   /** Every node, dead ones included, by node id. */
   nodes: NodeView[];
 }

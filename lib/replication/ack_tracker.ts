@@ -5,8 +5,20 @@ export interface AckTrackerOptions {
    * live, else 0); 0 = never wait; n > 0 = n, degraded to the live replicas (see `required()`).
    */
   minReplicas: number;
+  /**
+   * The majority rule: exactly this many replicas (of those set with `setReplicas()`, live or not)
+   * must hold a write, never fewer; overrides `minReplicas`. A cluster of n members uses
+   * ⌊n/2⌋ (a majority counting the master itself).
+   */
+  quorum?: number;
   /** A write not durable after this long (ms) fails with `TIMEOUT`. */
   timeoutMs: number;
+  /**
+   * The node persists its own history: a write is also held back until `setLocalDurable()` says
+   * the master's own disk holds its update (the master's copy counts toward the majority only once
+   * it is synced). Default false: the master's copy counts at once.
+   */
+  local?: boolean;
 }
 
 interface Waiter {
@@ -24,7 +36,11 @@ const COMPACT_AT = 1024;
  * (`seq`) to be acknowledged by `required()` live replicas, then its `ack` runs; after `timeoutMs`
  * its `fail` runs instead. Every callback runs exactly once.
  *
- * Degrade policy: with `minReplicas = n > 0`, `required()` is `min(n, live)`, so fewer live replicas
+ * The majority rule (`quorum`, the cluster default): a write is acknowledged once `quorum` of the
+ * replicas named by `setReplicas()` acknowledged it, whether or not they are live; with fewer acks it
+ * waits and then fails. Nothing degrades, so a master cut off from a majority cannot acknowledge.
+ *
+ * Degrade policy (an explicit opt-in, `minReplicas = n` without a quorum): `required()` is `min(n, live)`, `required()` is `min(n, live)`, so fewer live replicas
  * than asked for lower the bar instead of refusing writes (Redis' `min-replicas-to-write` refuses);
  * it is never 0 while a replica is live. With no live replica at all nothing is waited for, and
  * writes waiting when the last replica leaves are acknowledged: the promise is "replicated to the
@@ -35,6 +51,7 @@ const COMPACT_AT = 1024;
  */
 export class AckTracker {
   readonly #minReplicas: number;
+  readonly #quorum: number | undefined;
   readonly #timeoutMs: number;
   /** Highest seq acknowledged by each live replica (0 before its first ack). */
   #acked = new Map<string, number>();
@@ -42,6 +59,8 @@ export class AckTracker {
   #head = 0;
   /** Highest seq held by `required()` replicas (Infinity when nothing is required). */
   #durable = Number.POSITIVE_INFINITY;
+  /** Highest seq on the master's own disk (Infinity when it does not persist). */
+  #local = Number.POSITIVE_INFINITY;
 
   /** Creates a tracker with no replicas (so writes are acknowledged at once until `setReplicas()`). */
   constructor(options: AckTrackerOptions) {
@@ -51,7 +70,15 @@ export class AckTracker {
       );
     }
     if (!(options.timeoutMs > 0)) throw new RangeError("timeoutMs must be positive");
+    if (
+      options.quorum !== undefined && (!Number.isInteger(options.quorum) || options.quorum < 0)
+    ) {
+      throw new RangeError(`quorum must be an integer >= 0, got ${options.quorum}`);
+    }
     this.#minReplicas = options.minReplicas;
+    this.#quorum = options.quorum;
+    if (options.quorum !== undefined && options.quorum > 0) this.#durable = 0;
+    if (options.local) this.#local = 0;
     this.#timeoutMs = options.timeoutMs;
   }
 
@@ -60,9 +87,27 @@ export class AckTracker {
     return this.#waiters.length - this.#head;
   }
 
-  /** The highest seq that `required()` live replicas hold (Infinity when none is required). */
+  /**
+   * The highest seq acknowledged writes may carry: held by `required()` live replicas and, with
+   * `local`, on the master's own disk (Infinity when nothing is required).
+   */
   get durableSeq(): number {
-    return this.#durable;
+    return Math.min(this.#durable, this.#local);
+  }
+
+  /**
+   * A new term: nothing of it is on the master's disk yet (with `local`). The node's history may
+   * have been replaced meanwhile (a snapshot from another master), so old figures do not carry over.
+   */
+  resetLocalDurable(): void {
+    if (this.#local !== Number.POSITIVE_INFINITY) this.#local = 0;
+  }
+
+  /** The master's own disk holds every update up to `seq` (with `local`; ignored otherwise). */
+  setLocalDurable(seq: number): void {
+    if (!(seq > this.#local)) return;
+    this.#local = seq;
+    this.#settle();
   }
 
   /** The live replicas. */
@@ -75,8 +120,12 @@ export class AckTracker {
     return this.#acked.get(nodeId);
   }
 
-  /** Replicas that must hold a write: auto → min(1, live); n → min(n, live); 0 → 0. */
+  /**
+   * Replicas that must hold a write: with a quorum, the quorum; else auto → min(1, live);
+   * n → min(n, live); 0 → 0.
+   */
   required(): number {
+    if (this.#quorum !== undefined) return this.#quorum;
     const live = this.#acked.size;
     if (this.#minReplicas < 0) return live > 0 ? 1 : 0;
     return Math.min(this.#minReplicas, live);
@@ -104,7 +153,7 @@ export class AckTracker {
     fail: (code: "TIMEOUT", message: string) => void,
     now: number,
   ): void {
-    if (seq <= this.#durable) {
+    if (seq <= this.durableSeq) {
       ack();
       return;
     }
@@ -180,12 +229,13 @@ export class AckTracker {
     }
     // The k-th highest ack: every write up to it is held by k replicas. Replica counts are small.
     const seqs = [...this.#acked.values()].sort((a, b) => b - a);
-    this.#durable = seqs[k - 1];
+    // Fewer replicas than the quorum: nothing is durable.
+    this.#durable = seqs[k - 1] ?? 0;
   }
 
   #settle(): void {
     const waiters = this.#waiters;
-    const durable = this.#durable;
+    const durable = this.durableSeq;
     const errors: unknown[] = [];
     while (this.#head < waiters.length && waiters[this.#head].seq <= durable) {
       const w = waiters[this.#head++];

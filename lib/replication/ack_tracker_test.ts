@@ -245,3 +245,114 @@ Deno.test("the constructor validates its options", () => {
   assert.throws(() => new AckTracker({ minReplicas: 1.5, timeoutMs: 1 }), RangeError);
   assert.throws(() => new AckTracker({ minReplicas: 1, timeoutMs: 0 }), RangeError);
 });
+
+Deno.test("AckTracker with a quorum waits for that many replicas and never degrades", async (t) => {
+  const outcomes: string[] = [];
+  const wait = (acks: AckTracker, seq: number, now: number) =>
+    acks.waitFor(
+      seq,
+      () => outcomes.push(`ack ${seq}`),
+      (code) => outcomes.push(`${code} ${seq}`),
+      now,
+    );
+  await t.step("3 members: the master and 1 of its 2 replicas", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, timeoutMs: 100 });
+    acks.setReplicas(["s1", "s2"]);
+    assert.equal(acks.required(), 1);
+    wait(acks, 1, 0);
+    assert.deepEqual(outcomes, []);
+    acks.onAck("s2", 1, 5);
+    assert.deepEqual(outcomes, ["ack 1"]);
+  });
+  await t.step("no replica named: nothing is durable, the write times out", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, timeoutMs: 100 });
+    assert.equal(acks.durableSeq, 0);
+    wait(acks, 1, 0);
+    acks.setReplicas([]);
+    acks.tick(50);
+    assert.deepEqual(outcomes, []);
+    acks.tick(100);
+    assert.deepEqual(outcomes, ["TIMEOUT 1"]);
+  });
+  await t.step("5 members: 2 of 4 replicas; an ack from an unnamed node does not count", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 2, timeoutMs: 100 });
+    acks.setReplicas(["a", "b", "c", "d"]);
+    wait(acks, 3, 0);
+    acks.onAck("x", 5, 1);
+    acks.onAck("a", 5, 1);
+    assert.deepEqual(outcomes, []);
+    acks.onAck("c", 3, 2);
+    assert.deepEqual(outcomes, ["ack 3"]);
+  });
+  await t.step("a quorum of 0 (a one-member cluster) acknowledges at once", () => {
+    outcomes.length = 0;
+    const acks = new AckTracker({ minReplicas: -1, quorum: 0, timeoutMs: 100 });
+    wait(acks, 1, 0);
+    assert.deepEqual(outcomes, ["ack 1"]);
+  });
+  assert.throws(() => new AckTracker({ minReplicas: -1, quorum: -1, timeoutMs: 1 }), RangeError);
+});
+
+Deno.test("AckTracker with local: a write waits for the master's own disk too", async (t) => {
+  await t.step("replica first, then the local sync", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, local: true, timeoutMs: 100 });
+    acks.setReplicas(["a", "b"]);
+    const done: number[] = [];
+    acks.waitFor(1, () => done.push(1), () => done.push(-1), 0);
+    acks.waitFor(2, () => done.push(2), () => done.push(-2), 0);
+    acks.onAck("a", 2, 1);
+    assert.deepEqual(done, [], "a replica alone is not enough: the master has not synced");
+    assert.equal(acks.durableSeq, 0);
+    acks.setLocalDurable(1);
+    assert.deepEqual(done, [1]);
+    acks.setLocalDurable(2);
+    assert.deepEqual(done, [1, 2]);
+  });
+  await t.step("local sync first, then the replica", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, local: true, timeoutMs: 100 });
+    acks.setReplicas(["a", "b"]);
+    const done: number[] = [];
+    acks.waitFor(5, () => done.push(5), () => done.push(-5), 0);
+    acks.setLocalDurable(5);
+    assert.deepEqual(done, []);
+    acks.onAck("b", 5, 1);
+    assert.deepEqual(done, [5]);
+    acks.setLocalDurable(4); // never goes back
+    assert.equal(acks.durableSeq, 5);
+  });
+  await t.step(
+    "no replicas (a single node): the local sync alone, and timeouts still apply",
+    () => {
+      const acks = new AckTracker({ minReplicas: 0, quorum: 0, local: true, timeoutMs: 100 });
+      const done: string[] = [];
+      acks.waitFor(1, () => done.push("ack 1"), (code) => done.push(`1 ${code}`), 0);
+      acks.waitFor(2, () => done.push("ack 2"), (code) => done.push(`2 ${code}`), 50);
+      acks.setLocalDurable(1);
+      acks.tick(120);
+      assert.deepEqual(done, ["ack 1"]);
+      acks.tick(150);
+      assert.deepEqual(done, ["ack 1", "2 TIMEOUT"]);
+    },
+  );
+  await t.step("resetLocalDurable() starts a term with nothing counted as synced", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, local: true, timeoutMs: 100 });
+    acks.setReplicas(["a"]);
+    acks.setLocalDurable(1000);
+    acks.resetLocalDurable();
+    acks.onAck("a", 996, 0);
+    const done: number[] = [];
+    acks.waitFor(996, () => done.push(996), () => done.push(-1), 0);
+    assert.deepEqual(done, []);
+    acks.setLocalDurable(996);
+    assert.deepEqual(done, [996]);
+  });
+  await t.step("without local, setLocalDurable() changes nothing", () => {
+    const acks = new AckTracker({ minReplicas: -1, quorum: 1, timeoutMs: 100 });
+    acks.setReplicas(["a"]);
+    acks.onAck("a", 3, 0);
+    acks.setLocalDurable(1);
+    assert.equal(acks.durableSeq, 3);
+  });
+});

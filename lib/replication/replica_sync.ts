@@ -59,9 +59,15 @@ export type SnapshotReason =
   | "snapshot_timeout"
   | "silence";
 
-/** What the node must do after a call: ask the master for a snapshot, ack a sequence, or log. */
+/**
+ * What the node must do after a call, in order: ask the master for a snapshot, record an update
+ * that applied (`applied`, to persist it) or a snapshot that replaced the state (`restored`), ack
+ * a sequence (once what it covers is durable, when the node persists), or log.
+ */
 export type SyncAction =
   | { type: "request_snapshot"; reason: string }
+  | { type: "applied"; epoch: number; seq: number; ops: Uint8Array }
+  | { type: "restored"; epoch: number; seq: number; world: Uint8Array; credentials: Uint8Array }
   | { type: "ack"; seq: number }
   | {
     type: "log";
@@ -109,13 +115,15 @@ const DEFAULT_MAX_BUFFERED = 500;
 /**
  * The slave side of replication, as a pure state machine: feed it updates, snapshots and the time;
  * it applies what it can to its {@linkcode ReplicaTarget} and returns the actions for the node
- * (request a snapshot, ack, log). No sockets, no timers, never throws on bad input.
+ * (request a snapshot, record what applied, ack, log). No sockets, no timers, never throws on bad
+ * input.
  *
  * Rules: updates of the current epoch apply strictly in sequence; a gap, a higher epoch, a checksum
  * mismatch or a target that throws leads to a snapshot request; older epochs and duplicates are
  * ignored. While awaiting a snapshot, updates are buffered (bounded, oldest dropped) and those newer
- * than the snapshot are applied right after restoring it. Acks are coalesced: at most one per call,
- * for the last sequence the replica holds.
+ * than the snapshot are applied right after restoring it. Every update that applied and passed its
+ * checksum yields an `applied` action, every restored snapshot a `restored` one, before the ack
+ * that covers them. Acks are coalesced: at most one per call, for the last sequence the replica holds.
  */
 export class ReplicaSync {
   readonly #target: ReplicaTarget;
@@ -311,6 +319,13 @@ export class ReplicaSync {
     this.#stats.snapshotsApplied++;
     this.#state = "live";
     this.#lastSeq = snapshot.seq;
+    actions.push({
+      type: "restored",
+      epoch: this.#epoch,
+      seq: snapshot.seq,
+      world: snapshot.world,
+      credentials: snapshot.credentials,
+    });
     this.#lastUpdateAt = now;
     this.#attempts = 0;
     const buffer = this.#buffer;
@@ -447,6 +462,7 @@ export class ReplicaSync {
       }
     }
     this.#lastSeq = update.seq;
+    actions.push({ type: "applied", epoch: this.#epoch, seq: update.seq, ops: update.ops });
     return true;
   }
 

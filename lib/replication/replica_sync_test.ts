@@ -479,3 +479,32 @@ Deno.test("the constructor validates its options", () => {
     RangeError,
   );
 });
+
+Deno.test("applied and restored actions come before the ack that covers them, in order", () => {
+  const master = new TestMaster({ seed: 23 });
+  const { sync } = replica();
+  sync.start(master.epoch, 0);
+  // Updates that arrive while the snapshot is awaited are applied right after it.
+  master.tick();
+  const snapshot = master.snapshot();
+  const u1 = master.tick();
+  const u2 = master.tick();
+  sync.onUpdate(u1, 1);
+  sync.onUpdate(u2, 2);
+  const actions = sync.onSnapshot(snapshot, 3).filter((a) => a.type !== "log");
+  assert.deepEqual(actions.map((a) => [a.type, "seq" in a ? a.seq : 0]), [
+    ["restored", snapshot.seq],
+    ["applied", u1.seq],
+    ["applied", u2.seq],
+    ["ack", u2.seq],
+  ]);
+  const restored = actions[0] as Extract<SyncAction, { type: "restored" }>;
+  assert.equal(restored.world, snapshot.world);
+  assert.equal(restored.epoch, master.epoch);
+  const u3 = master.tick();
+  const next = sync.onUpdate(u3, 4).filter((a) => a.type !== "log");
+  assert.deepEqual(next, [
+    { type: "applied", epoch: master.epoch, seq: u3.seq, ops: u3.ops },
+    { type: "ack", seq: u3.seq },
+  ]);
+});

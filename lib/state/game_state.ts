@@ -1,12 +1,14 @@
-import { World, type WorldOptions } from "../world/mod.ts";
+import { type SnapshotSpace, World, type WorldOptions } from "../world/mod.ts";
 import { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
 import { StateError } from "./errors.ts";
-
-/** A user's session secret and how many times it was resumed (guards delayed expiries). */
-interface Credential {
-  token: string;
-  generation: number;
-}
+import { bytesToHex } from "./_hex.ts";
+import {
+  type Credential,
+  CREDENTIAL_BYTES,
+  CredentialsWriter,
+  encodeCredentials,
+} from "./credentials_writer.ts";
+import { StateSnapshotWriter } from "./state_snapshot_writer.ts";
 
 /** Result of a login or resume. */
 export type LoginResult =
@@ -32,6 +34,8 @@ export class GameState {
   readonly #tickSeconds: number;
   readonly #credentials = new Map<number, Credential>();
   readonly #log = new OpLogWriter();
+  /** The snapshot being encoded a slice at a time, told before each credential changes. */
+  #writer: CredentialsWriter | undefined;
 
   /** Creates an empty state whose world advances `tickSeconds` per step (default 0.02). */
   constructor(options: WorldOptions, tickSeconds = 0.02) {
@@ -152,17 +156,20 @@ export class GameState {
 
   /** Binary snapshot of the credentials (the world has its own snapshot). */
   credentialsSnapshot(): Uint8Array {
-    const out = new Uint8Array(4 + this.#credentials.size * (8 + TOKEN_BYTES));
-    const v = new DataView(out.buffer);
-    v.setUint32(0, this.#credentials.size, true);
-    let p = 4;
-    for (const [userId, c] of this.#credentials) {
-      v.setUint32(p, userId, true);
-      v.setUint32(p + 4, c.generation, true);
-      out.set(hexToBytes(c.token), p + 8);
-      p += 8 + TOKEN_BYTES;
-    }
-    return out;
+    return encodeCredentials(this.#credentials);
+  }
+
+  /**
+   * A snapshot of the whole state as it is now (world and credentials, the bytes `restore()`
+   * reads), encoded a slice at a time by the writer's `step()` while this state goes on changing:
+   * the call costs one copy of the world's records (into `space` when it has room, see
+   * `World.snapshotWriter()`); nothing else is done until `step()`. One writer at a time: a new call
+   * abandons the previous one, and `restore()` cancels it.
+   */
+  snapshotWriter(space?: SnapshotSpace): StateSnapshotWriter {
+    this.#writer?.cancel();
+    this.#writer = new CredentialsWriter(this.#credentials);
+    return new StateSnapshotWriter(this.world.snapshotWriter(space), this.#writer);
   }
 
   /** Replaces the whole state with a snapshot; throws {@linkcode StateError} when corrupt. */
@@ -176,16 +183,19 @@ export class GameState {
     const v = new DataView(credentials.buffer, credentials.byteOffset, credentials.byteLength);
     if (credentials.length < 4) throw new StateError("Credentials snapshot truncated");
     const count = v.getUint32(0, true);
-    if (credentials.length !== 4 + count * (8 + TOKEN_BYTES)) {
+    if (credentials.length !== 4 + count * CREDENTIAL_BYTES) {
       throw new StateError("Credentials snapshot has the wrong length");
     }
     const map = new Map<number, Credential>();
-    for (let i = 0, p = 4; i < count; i++, p += 8 + TOKEN_BYTES) {
+    for (let i = 0, p = 4; i < count; i++, p += CREDENTIAL_BYTES) {
       map.set(v.getUint32(p, true), {
         generation: v.getUint32(p + 4, true),
-        token: bytesToHex(credentials.subarray(p + 8, p + 8 + TOKEN_BYTES)),
+        token: bytesToHex(credentials, p + 8, p + 8 + TOKEN_BYTES),
+        written: 0,
       });
     }
+    this.#writer?.cancel();
+    this.#writer = undefined;
     this.world = next;
     this.#credentials.clear();
     for (const [k, c] of map) this.#credentials.set(k, c);
@@ -194,6 +204,13 @@ export class GameState {
 
   #apply(op: Op): void {
     const world = this.world;
+    const writer = this.#writer;
+    if (writer !== undefined) {
+      if (writer.done || writer.cancelled) this.#writer = undefined;
+      else if (op.type !== "set_velocity" && op.type !== "aoe") {
+        writer.preserve(op.userId, this.#credentials.get(op.userId));
+      }
+    }
     switch (op.type) {
       case "login": {
         if (world.nextUserId !== op.userId) {
@@ -204,7 +221,7 @@ export class GameState {
         // addUser() raises nextUserId past the id itself, and only once the user is in: a position
         // it rejects leaves the world (and its id sequence) as it was.
         world.addUser(op.userId, op.x, op.y);
-        this.#credentials.set(op.userId, { token: op.token, generation: 0 });
+        this.#credentials.set(op.userId, { token: op.token, generation: 0, written: 0 });
         break;
       }
       case "resume": {
@@ -234,18 +251,6 @@ const SCRATCH = new Uint32Array(0);
 /** A fresh random session token (32 hex chars). */
 export function newToken(): string {
   return bytesToHex(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
-}
-
-function bytesToHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 function timingSafeEqual(a: string, b: string): boolean {

@@ -412,3 +412,64 @@ Deno.test("credentialsSnapshot() reads back at an offset inside a larger buffer"
   copy.restore(master.world.snapshot(), big.subarray(5));
   assert.ok(copy.resume(id, token(0xabc)).ok);
 });
+
+Deno.test("snapshotWriter() encodes the state of its call while writes go on", async (t) => {
+  for (const slice of [1, 3, 17, Number.POSITIVE_INFINITY]) {
+    await t.step(`slices of ${slice}`, () => {
+      const rng = seeded(slice === Number.POSITIVE_INFINITY ? 99 : slice);
+      const state = new GameState({ ...OPTIONS, maxUsers: 200 });
+      const live: number[] = [];
+      let n = 0;
+      const write = () => {
+        const r = rng();
+        if (r < 0.35 || live.length === 0) {
+          const result = state.login(rng() * 999, rng() * 999, token(++n));
+          if (result.ok) live.push(result.userId);
+        } else if (r < 0.55) {
+          state.resume(live[Math.floor(rng() * live.length)], "");
+          const id = live[Math.floor(rng() * live.length)];
+          assert.ok(state.resume(id, token(id)).ok);
+        } else if (r < 0.75) {
+          const id = live.splice(Math.floor(rng() * live.length), 1)[0];
+          if (rng() < 0.5) state.logout(id);
+          else state.expire(id, state.generation(id)!);
+        } else {
+          state.setVelocity(live[Math.floor(rng() * live.length)], rng() * 4, rng() * 4);
+        }
+      };
+      for (let i = 0; i < 150; i++) write();
+      state.step();
+      const checksum = state.checksum();
+      const writer = state.snapshotWriter();
+      while (!writer.step(slice)) {
+        for (let i = 0; i < 3; i++) write();
+        state.step();
+      }
+      const copy = new GameState({ ...OPTIONS, maxUsers: 200 });
+      copy.restore(writer.world, writer.credentials);
+      assert.equal(copy.checksum(), checksum);
+      assert.equal(
+        writer.credentials.length,
+        4 + 24 * new DataView(writer.credentials.buffer).getUint32(0, true),
+      );
+    });
+  }
+});
+
+Deno.test("a snapshot writer is cancelled by restore() and abandoned by the next one", () => {
+  const state = new GameState(OPTIONS);
+  loggedIn(state, 1, 1, 1);
+  const first = state.snapshotWriter();
+  const second = state.snapshotWriter();
+  assert.equal(first.cancelled, true);
+  assert.throws(() => first.step(), /cancelled/);
+  loggedIn(state, 2, 2, 2);
+  state.restore(
+    new GameState(OPTIONS).world.snapshot(),
+    new GameState(OPTIONS).credentialsSnapshot(),
+  );
+  assert.equal(second.cancelled, true);
+  const third = state.snapshotWriter();
+  assert.ok(third.step());
+  assert.deepEqual(third.credentials, state.credentialsSnapshot());
+});

@@ -19,3 +19,4 @@
 export { GameState, type LoginResult, newToken } from "./game_state.ts";
 export { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
 export { StateError } from "./errors.ts";
+export { StateSnapshotWriter } from "./state_snapshot_writer.ts";

@@ -1,4 +1,5 @@
 import { StateError } from "./errors.ts";
+import { bytesToHex, hexInto } from "./_hex.ts";
 
 /** One write, as the master applied it; slaves replay the same ops in the same order. */
 export type Op =
@@ -49,9 +50,7 @@ export class OpLogWriter {
         v.setFloat64(p + 5, op.x, true);
         v.setFloat64(p + 13, op.y, true);
         p += 21;
-        for (let i = 0; i < TOKEN_BYTES; i++) {
-          v.setUint8(p + i, parseInt(op.token.slice(i * 2, i * 2 + 2), 16));
-        }
+        hexInto(op.token, this.#buffer, p);
         p += TOKEN_BYTES;
         break;
       case "resume":
@@ -117,10 +116,7 @@ export function decodeOps(bytes: Uint8Array): Op[] {
     switch (type) {
       case LOGIN: {
         need(21 + TOKEN_BYTES);
-        let token = "";
-        for (let i = 0; i < TOKEN_BYTES; i++) {
-          token += v.getUint8(p + 21 + i).toString(16).padStart(2, "0");
-        }
+        const token = bytesToHex(bytes, p + 21, p + 21 + TOKEN_BYTES);
         ops.push({
           type: "login",
           userId: v.getUint32(p + 1, true),

@@ -18,8 +18,13 @@
  */
 
 /** Socket types. */
+export const ZMQ_PAIR = 0;
 export const ZMQ_DEALER = 5;
 export const ZMQ_ROUTER = 6;
+
+/** Socket monitor events (`zmq_socket_monitor`). */
+export const ZMQ_EVENT_ACCEPTED = 0x0020;
+export const ZMQ_EVENT_DISCONNECTED = 0x0200;
 
 const ZMQ_DONTWAIT = 1;
 const ZMQ_SNDMORE = 2;
@@ -58,6 +63,7 @@ const SYMBOLS = {
   zmq_getsockopt: { parameters: ["pointer", "i32", "buffer", "buffer"], result: "i32" },
   zmq_bind: { parameters: ["pointer", "buffer"], result: "i32" },
   zmq_connect: { parameters: ["pointer", "buffer"], result: "i32" },
+  zmq_socket_monitor: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   zmq_send: { parameters: ["pointer", "buffer", "usize", "i32"], result: "i32" },
   zmq_msg_init: { parameters: ["buffer"], result: "i32" },
   zmq_msg_recv: { parameters: ["buffer", "pointer", "i32"], result: "i32" },
@@ -282,6 +288,20 @@ export class NativeSocket {
     while (call(h, address) !== 0) {
       const errno = z.zmq_errno();
       if (errno !== EINTR) throw this.#zmq.error(`${what} ${endpoint}`, errno);
+    }
+  }
+
+  /**
+   * Publishes `events` of this socket on the inproc `endpoint` (a PAIR socket of the same context
+   * connects there to read them); throws a LibzmqError.
+   */
+  monitor(endpoint: string, events: number): void {
+    const z = this.#zmq.z;
+    const h = this.#open();
+    const address = cString(endpoint);
+    while (z.zmq_socket_monitor(h, address, events) !== 0) {
+      const errno = z.zmq_errno();
+      if (errno !== EINTR) throw this.#zmq.error(`monitor ${endpoint}`, errno);
     }
   }
 

@@ -19,7 +19,7 @@ import {
 } from "./_internal.ts";
 import { FULFILLED, PENDING, promiseDetails } from "./_promise_state.ts";
 import { InvalidOptionError } from "./errors.ts";
-import { EHOSTUNREACH, NativeSocket } from "./_libzmq.ts";
+import { EAGAIN, EHOSTUNREACH, NativeSocket } from "./_libzmq.ts";
 
 /** Default per-peer high-water mark (zeromq's own default of 1,000 drops bursts too early). */
 export const DEFAULT_HWM = 10_000;
@@ -31,6 +31,34 @@ export const DEFAULT_MAX_QUEUED_SENDS = 10_000;
 
 /** What a send accepts: one frame or several. */
 export type OutFrames = Uint8Array | string | (Uint8Array | string)[];
+
+/** How often a backlog is tried again while no flush does it, ms. */
+const BACKLOG_RETRY_MS = 2;
+
+/** Messages for one ROUTER peer whose zeromq queue was full, oldest first. */
+interface Backlog {
+  readonly messages: (Uint8Array | string)[][];
+  head: number;
+  bytes: number;
+}
+
+/** A routing id (the first frame of a ROUTER's message) as a map key. */
+export function routingKey(peer: Uint8Array | string): string {
+  if (typeof peer === "string") return peer;
+  let s = "";
+  for (let i = 0; i < peer.length; i++) s += String.fromCharCode(peer[i]);
+  return s;
+}
+
+/** Bytes of a ROUTER message's payload (every frame after the routing id). */
+function payloadBytes(frames: readonly (Uint8Array | string)[]): number {
+  let n = 0;
+  for (let i = 1; i < frames.length; i++) {
+    const f = frames[i];
+    n += typeof f === "string" ? f.length : f.byteLength;
+  }
+  return n;
+}
 
 /** zeromq constructor options common to all our sockets (timeouts 0: never wait, never crash). */
 export function commonOptions(
@@ -119,6 +147,11 @@ export interface SocketTargetOptions {
   batchSends?: boolean;
   /** With `batchSends`: queued messages before `send()` returns `false`. */
   maxQueuedSends?: number;
+  /**
+   * ROUTER through FFI: bytes held per peer whose zeromq queue is full (see
+   * `RouterSocketOptions.maxBacklogBytes`). Default: none held, such sends are dropped.
+   */
+  maxBacklogBytes?: number;
 }
 
 /** One zeromq socket (zeromq.js, or libzmq through FFI) attached to a pump. */
@@ -129,7 +162,7 @@ export class SocketTarget implements PollTarget {
   pending = false;
   swept = false;
   fd = -1;
-  readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
+  readonly stats: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0, overflowed: 0 };
   readonly pump: Pump;
   readonly kind: string;
   readonly socket: zmq.Socket | undefined;
@@ -140,6 +173,10 @@ export class SocketTarget implements PollTarget {
   /** Batching: sends not yet handed to zeromq (undefined: send at once). */
   #queued: OutFrames[] | undefined;
   readonly #maxQueued: number;
+  /** ROUTER: messages for peers whose zeromq queue was full, by routing id (undefined: none). */
+  readonly #backlogs: Map<string, Backlog> | undefined;
+  readonly #maxBacklogBytes: number;
+  #backlogTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `socket` is a zeromq.js socket or a NativeSocket (libzmq through FFI). */
   constructor(
@@ -161,6 +198,21 @@ export class SocketTarget implements PollTarget {
     this.#onClose = options.onClose;
     if (options.batchSends) this.#queued = [];
     this.#maxQueued = options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS;
+    this.#maxBacklogBytes = options.maxBacklogBytes ?? 0;
+    // Only an FFI socket reports a full queue synchronously (EAGAIN) for one peer.
+    this.#backlogs = this.#maxBacklogBytes > 0 && this.native !== undefined ? new Map() : undefined;
+  }
+
+  /** Bytes held in the backlog of the ROUTER peer `peer` (0 when its zeromq queue takes more). */
+  backlogBytes(peer: Uint8Array): number {
+    const backlogs = this.#backlogs;
+    if (backlogs === undefined || backlogs.size === 0) return 0;
+    return backlogs.get(routingKey(peer))?.bytes ?? 0;
+  }
+
+  /** Peers with a backlog now. */
+  get backlogged(): number {
+    return this.#backlogs?.size ?? 0;
   }
 
   /** Starts polling this socket; closes it if the pump refuses (closed, fd not watchable). */
@@ -190,6 +242,12 @@ export class SocketTarget implements PollTarget {
       this.#dropped(undefined);
       return false;
     }
+    const backlogs = this.#backlogs;
+    if (backlogs !== undefined && backlogs.size > 0 && Array.isArray(frames)) {
+      // A peer with a backlog gets its messages in order: after the backlog.
+      const backlog = backlogs.get(routingKey(frames[0]));
+      if (backlog !== undefined) return this.#append(backlog, frames);
+    }
     const queued = this.#queued;
     if (queued !== undefined) {
       if (queued.length >= this.#maxQueued) {
@@ -208,6 +266,7 @@ export class SocketTarget implements PollTarget {
 
   /** Batching: hands every queued send to zeromq, in order. */
   flush(): void {
+    if (this.#backlogs !== undefined && this.#backlogs.size > 0) this.#retryBacklogs();
     const queued = this.#queued;
     if (queued === undefined || queued.length === 0) return;
     this.#queued = [];
@@ -216,16 +275,34 @@ export class SocketTarget implements PollTarget {
       return;
     }
     this.pump[kKick](this);
-    for (const frames of queued) this.#sendNow(frames);
+    const backlogs = this.#backlogs;
+    for (const frames of queued) {
+      if (backlogs !== undefined && backlogs.size > 0 && Array.isArray(frames)) {
+        const backlog = backlogs.get(routingKey(frames[0]));
+        if (backlog !== undefined) {
+          this.#append(backlog, frames);
+          continue;
+        }
+      }
+      this.#sendNow(frames);
+    }
   }
 
   #sendNow(frames: OutFrames): boolean {
     const native = this.native;
     if (native !== undefined) {
-      const errno = native.send(Array.isArray(frames) ? frames : [frames]);
+      const message = Array.isArray(frames) ? frames : [frames];
+      const errno = native.send(message);
       if (errno === 0) {
         this.#sent();
         return true;
+      }
+      if (errno === EAGAIN && this.#backlogs !== undefined && message.length > 1) {
+        // This peer's zeromq queue is full: hold the message (bounded) and try again later.
+        const backlog: Backlog = { messages: [], head: 0, bytes: 0 };
+        this.#backlogs.set(routingKey(message[0]), backlog);
+        this.#scheduleBacklogRetry();
+        return this.#append(backlog, message);
       }
       this.#dropped({ code: errno === EHOSTUNREACH ? "EHOSTUNREACH" : `ZMQ_${errno}` });
       return false;
@@ -252,11 +329,75 @@ export class SocketTarget implements PollTarget {
     return false;
   }
 
+  /** Adds a message to a peer's backlog; false (an overflow, counted) when it would not fit. */
+  #append(backlog: Backlog, frames: (Uint8Array | string)[]): boolean {
+    const size = payloadBytes(frames);
+    if (backlog.bytes + size > this.#maxBacklogBytes) {
+      this.stats.overflowed++;
+      this.#dropped(undefined);
+      return false;
+    }
+    backlog.messages.push(frames);
+    backlog.bytes += size;
+    return true;
+  }
+
+  /** Hands backlogged messages to zeromq while their peers' queues take them. */
+  #retryBacklogs(): void {
+    const backlogs = this.#backlogs;
+    const native = this.native;
+    if (backlogs === undefined || native === undefined) return;
+    for (const [key, backlog] of backlogs) {
+      const messages = backlog.messages;
+      let errno = 0;
+      while (backlog.head < messages.length) {
+        const message = messages[backlog.head];
+        errno = native.send(message);
+        if (errno !== 0) break;
+        messages[backlog.head++] = [];
+        backlog.bytes -= payloadBytes(message);
+        this.#sent();
+      }
+      if (backlog.head === messages.length) {
+        backlogs.delete(key);
+      } else if (errno !== EAGAIN) {
+        // The peer is gone (or the socket failed): what it was owed is dropped.
+        for (let i = backlog.head; i < messages.length; i++) {
+          this.#dropped({ code: errno === EHOSTUNREACH ? "EHOSTUNREACH" : `ZMQ_${errno}` });
+        }
+        backlogs.delete(key);
+      } else if (backlog.head > 1024 && backlog.head * 2 > messages.length) {
+        messages.splice(0, backlog.head);
+        backlog.head = 0;
+      }
+    }
+  }
+
+  /** Tries the backlogs again soon while any is left and no flush does it. */
+  #scheduleBacklogRetry(): void {
+    if (this.#backlogTimer !== undefined || this.closed) return;
+    this.#backlogTimer = setTimeout(() => {
+      this.#backlogTimer = undefined;
+      if (this.closed) return;
+      this.#retryBacklogs();
+      if (this.#backlogs !== undefined && this.#backlogs.size > 0) this.#scheduleBacklogRetry();
+      else this.pump[kKick](this);
+    }, BACKLOG_RETRY_MS);
+  }
+
   /** Stops polling and closes the zeromq socket; idempotent. */
   close(): void {
     if (this.closed) return;
     // Queued sends go out first (the linger option then bounds how long they may take).
     this.flush();
+    clearTimeout(this.#backlogTimer);
+    this.#backlogTimer = undefined;
+    if (this.#backlogs !== undefined) {
+      for (const backlog of this.#backlogs.values()) {
+        for (let i = backlog.head; i < backlog.messages.length; i++) this.#dropped(undefined);
+      }
+      this.#backlogs.clear();
+    }
     this.closed = true;
     this.pump[kDetach](this);
     this.#closeSocket();

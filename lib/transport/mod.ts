@@ -50,6 +50,7 @@ export {
   type PumpWaitMode,
 } from "./pump.ts";
 export {
+  type ConnectionCounts,
   DEFAULT_ROUTER_MAX_MESSAGE_SIZE,
   RouterSocket,
   type RouterSocketOptions,

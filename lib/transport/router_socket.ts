@@ -7,7 +7,13 @@
 import * as zmq from "zeromq";
 import { BindError } from "./errors.ts";
 import { kCheckOpen, kNative } from "./_internal.ts";
-import { ZMQ_ROUTER } from "./_libzmq.ts";
+import {
+  type NativeSocket,
+  ZMQ_EVENT_ACCEPTED,
+  ZMQ_EVENT_DISCONNECTED,
+  ZMQ_PAIR,
+  ZMQ_ROUTER,
+} from "./_libzmq.ts";
 import type { Pump } from "./pump.ts";
 import type { CurveServerKeys, Frames, SocketOptions } from "./types.ts";
 import { bindServer } from "./_bind_server.ts";
@@ -43,7 +49,30 @@ export interface RouterSocketOptions extends SocketOptions {
   batchSends?: boolean;
   /** With `batchSends`: queued messages before `send()` returns `false`. Default 10,000. */
   maxQueuedSends?: number;
+  /**
+   * Bytes (of payload) held for one peer whose zeromq queue is full (`sendHwm` messages waiting
+   * because the peer does not read them fast enough), sent in order as soon as its queue takes
+   * them again. A send that would hold more is dropped (`send()` returns `false`, or at the flush;
+   * counted in `stats.overflowed` and `stats.dropped`), so what a peer that does not read costs is
+   * bounded: `sendHwm` messages in zeromq plus this many bytes. Sockets through FFI only
+   * (`pump.stats.socketMode`); with zeromq.js such sends are dropped. Default 0: none held.
+   */
+  maxBacklogBytes?: number;
+  /**
+   * Count the connections peers open and the ones that close (`connectionCounts`), whoever closed
+   * them: the peer, or zeromq for a message over `maxMessageSize`. Sockets through FFI only; with
+   * zeromq.js the counts stay 0. Default false.
+   */
+  countConnections?: boolean;
 }
+
+/** Connections a ROUTER accepted and saw closed (see `RouterSocketOptions.countConnections`). */
+export interface ConnectionCounts {
+  accepted: number;
+  disconnected: number;
+}
+
+let monitors = 0;
 
 /** Default inbound message limit of a ROUTER: 4 MiB (a peer sending more is disconnected). */
 export const DEFAULT_ROUTER_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
@@ -54,8 +83,16 @@ export const DEFAULT_ROUTER_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
  * vanishing, and a peer reconnecting with the same routing id takes over its old connection.
  */
 export class RouterSocket extends SocketBase {
-  private constructor(target: SocketTarget, endpoint: string) {
+  readonly #counts: ConnectionCounts;
+
+  private constructor(target: SocketTarget, endpoint: string, counts?: ConnectionCounts) {
     super(target, endpoint);
+    this.#counts = counts ?? { accepted: 0, disconnected: 0 };
+  }
+
+  /** Connections accepted and closed so far (with `countConnections`; else zeros). */
+  get connectionCounts(): Readonly<ConnectionCounts> {
+    return this.#counts;
   }
 
   // `override` only because a class's static side inherits Function.prototype.bind.
@@ -68,13 +105,30 @@ export class RouterSocket extends SocketBase {
   ): Promise<RouterSocket> {
     pump[kCheckOpen]();
     checkInteger(options.maxQueuedSends, "maxQueuedSends", 1);
-    const { batchSends, maxQueuedSends, curve, ...socketOptions } = options;
+    checkInteger(options.maxBacklogBytes, "maxBacklogBytes", 0);
+    const {
+      batchSends,
+      maxQueuedSends,
+      maxBacklogBytes,
+      countConnections,
+      curve,
+      ...socketOptions
+    } = options;
     const deliver = (message: Uint8Array[]) => {
       const peer = message[0];
       message.shift();
       onMessage(peer, message);
     };
-    const targetOptions = { kind: "router", receives: true, deliver, batchSends, maxQueuedSends };
+    let monitor: SocketTarget | undefined;
+    const targetOptions = {
+      kind: "router",
+      receives: true,
+      deliver,
+      batchSends,
+      maxQueuedSends,
+      maxBacklogBytes,
+      onClose: () => monitor?.close(),
+    };
     const native = curve ? undefined : pump[kNative];
     if (native !== undefined) {
       // A plain ROUTER talks to libzmq through FFI (see PumpOptions.sockets).
@@ -94,7 +148,16 @@ export class RouterSocket extends SocketBase {
       }
       const target = new SocketTarget(pump, socket, targetOptions);
       target.attach();
-      return new RouterSocket(target, bound);
+      const counts: ConnectionCounts = { accepted: 0, disconnected: 0 };
+      if (countConnections) {
+        try {
+          monitor = watchConnections(pump, native, socket, counts);
+        } catch (error) {
+          target.close();
+          throw new BindError(endpoint, { cause: error });
+        }
+      }
+      return new RouterSocket(target, bound, counts);
     }
     const bound = await bindServer(pump, endpoint, {
       curve,
@@ -128,4 +191,48 @@ export class RouterSocket extends SocketBase {
       Array.isArray(frames) ? [peer, ...frames] : [peer, frames],
     );
   }
+
+  /**
+   * Payload bytes held for `peer` because its zeromq queue is full (see `maxBacklogBytes`); 0 while
+   * it reads its messages.
+   */
+  backlogBytes(peer: Uint8Array): number {
+    return this.target.backlogBytes(peer);
+  }
+}
+
+/**
+ * Counts `socket`'s accepted and closed connections: libzmq publishes its events on an inproc
+ * endpoint, which a PAIR socket of the same context, polled by the pump, reads.
+ */
+function watchConnections(
+  pump: Pump,
+  native: NonNullable<Pump[typeof kNative]>,
+  socket: NativeSocket,
+  counts: ConnectionCounts,
+): SocketTarget {
+  const endpoint = `inproc://gameserver-router-monitor-${++monitors}`;
+  socket.monitor(endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED);
+  const pair = native.socket(ZMQ_PAIR);
+  try {
+    pair.configure({ linger: 0, sendHwm: 1000, receiveHwm: 100_000 });
+    pair.connect(endpoint);
+  } catch (error) {
+    pair.close();
+    throw error;
+  }
+  const monitor = new SocketTarget(pump, pair, {
+    kind: "monitor",
+    receives: true,
+    deliver: (message) => {
+      // First frame: the event (uint16) and its value (uint32), little-endian; then the endpoint.
+      const head = message[0];
+      if (head === undefined || head.length < 6) return;
+      const event = head[0] | (head[1] << 8);
+      if (event === ZMQ_EVENT_ACCEPTED) counts.accepted++;
+      else if (event === ZMQ_EVENT_DISCONNECTED) counts.disconnected++;
+    },
+  });
+  monitor.attach();
+  return monitor;
 }

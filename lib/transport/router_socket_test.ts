@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { BindError, DealerSocket, InvalidOptionError, RouterSocket } from "./mod.ts";
 import { startEchoServer } from "../../tests/support/transport/child_process.ts";
-import { bytes, countdown, socketModes, text } from "../../tests/support/transport/test_util.ts";
+import {
+  bytes,
+  countdown,
+  socketModes,
+  text,
+  until,
+} from "../../tests/support/transport/test_util.ts";
+import { RawDealer } from "../../tests/support/transport/raw_zmtp.ts";
 import { TestPump } from "../../tests/support/transport/test_pump.ts";
 
 function requestId(frame: Uint8Array): number {
@@ -263,5 +270,88 @@ for (const sockets of SOCKET_MODES) {
       RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => {}, { maxQueuedSends: 0 }),
       InvalidOptionError,
     );
+  });
+}
+
+if (SOCKET_MODES.includes("ffi")) {
+  Deno.test("RouterSocket holds at most maxBacklogBytes for a peer that does not read, then drops [ffi]", async () => {
+    await using pump = new TestPump({ sockets: "ffi" });
+    const reply = new Uint8Array(10_000);
+    let peer: Uint8Array | undefined;
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (p) => (peer = p), {
+      batchSends: true,
+      sendHwm: 4,
+      maxBacklogBytes: 100_000,
+    });
+    // A hand-written DEALER that sends one request and never reads a reply.
+    await using dealer = await RawDealer.connect(router.port);
+    await dealer.send(bytes("hello"));
+    await until(() => peer !== undefined, 10_000, "the request");
+    // Far more than the kernel's socket buffers take: the backlog fills, then sends drop.
+    let most = 0;
+    const total = 5000;
+    for (let i = 0; i < total; i++) {
+      router.send(peer!, reply);
+      if (i % 50 === 49) {
+        await new Promise((r) => setTimeout(r, 1));
+        most = Math.max(most, router.backlogBytes(peer!));
+      }
+    }
+    await until(() => router.stats.overflowed > 0, 10_000, "a send beyond the backlog");
+    assert.ok(most <= 100_000, `held ${most} bytes`);
+    assert.ok(router.backlogBytes(peer!) <= 100_000);
+    // What zeromq took, what is held and what was dropped add up to what was sent.
+    const held = router.backlogBytes(peer!) / reply.length;
+    assert.equal(router.stats.sent + held + router.stats.dropped, total);
+    assert.equal(router.stats.dropped, router.stats.overflowed);
+    dealer.close();
+    // A peer gone: its backlog is dropped at the next try.
+    await until(() => router.backlogBytes(peer!) === 0, 10_000, "the backlog dropped");
+    assert.equal(router.stats.sent + router.stats.dropped, total);
+  });
+
+  Deno.test("RouterSocket counts connections opened and closed, also by a message over maxMessageSize [ffi]", async () => {
+    await using pump = new TestPump({ sockets: "ffi" });
+    let received = 0;
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", () => received++, {
+      maxMessageSize: 1000,
+      countConnections: true,
+    });
+    await using polite = await RawDealer.connect(router.port);
+    await polite.send(bytes("hello"));
+    await until(() => received === 1, 10_000, "the first message");
+    await until(() => router.connectionCounts.accepted === 1, 10_000, "one accepted");
+    polite.close();
+    await until(() => router.connectionCounts.disconnected === 1, 10_000, "one closed");
+    await using rude = await RawDealer.connect(router.port);
+    await rude.send(new Uint8Array(5000));
+    // zeromq hangs up on it: the frame is never delivered.
+    assert.equal(await rude.closedByServer(10_000), true);
+    await until(() => router.connectionCounts.disconnected === 2, 10_000, "the rude one closed");
+    assert.equal(router.connectionCounts.accepted, 2);
+    assert.equal(received, 1);
+  });
+
+  Deno.test("RouterSocket with a small sendHwm and a backlog delivers a burst to a reader in order [ffi]", async () => {
+    await using pump = new TestPump({ sockets: "ffi" });
+    const router = await RouterSocket.bind(pump, "tcp://127.0.0.1:0", (peer) => {
+      // One request, 2,000 replies at once: far beyond sendHwm, within the backlog.
+      for (let i = 0; i < 2000; i++) router.send(peer, bytes(String(i)));
+    }, { batchSends: true, sendHwm: 4, maxBacklogBytes: 1_000_000 });
+    const got: number[] = [];
+    const done = countdown(2000);
+    const client = DealerSocket.connect(pump, router.endpoint, (frames) => {
+      got.push(Number(text(frames[0])));
+      done.tick();
+    });
+    try {
+      client.send(bytes("go"));
+      await pump.within(done.reached, 20_000, `2,000 replies (got ${done.count()})`);
+      assert.deepEqual(got, Array.from({ length: 2000 }, (_, i) => i));
+      assert.equal(router.stats.dropped, 0);
+      assert.equal(router.stats.sent, 2000);
+    } finally {
+      client.close();
+    }
   });
 }

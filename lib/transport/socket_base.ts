@@ -17,7 +17,13 @@ export abstract class SocketBase implements AsyncDisposable {
   protected target: SocketTarget;
   #endpoint: string;
   /** Counters of the targets that reconnects replaced. */
-  readonly #retired: SocketStats = { received: 0, sent: 0, dropped: 0, unroutable: 0 };
+  readonly #retired: SocketStats = {
+    received: 0,
+    sent: 0,
+    dropped: 0,
+    unroutable: 0,
+    overflowed: 0,
+  };
 
   /** @internal Wraps `target`, bound or connected to `endpoint`. */
   protected constructor(target: SocketTarget, endpoint: string) {
@@ -44,6 +50,7 @@ export abstract class SocketBase implements AsyncDisposable {
       sent: s.sent + now.sent,
       dropped: s.dropped + now.dropped,
       unroutable: s.unroutable + now.unroutable,
+      overflowed: s.overflowed + now.overflowed,
     };
   }
 
@@ -69,5 +76,6 @@ export abstract class SocketBase implements AsyncDisposable {
     s.sent += old.stats.sent;
     s.dropped += old.stats.dropped;
     s.unroutable += old.stats.unroutable;
+    s.overflowed += old.stats.overflowed;
   }
 }

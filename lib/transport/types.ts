@@ -52,4 +52,6 @@ export interface SocketStats {
   dropped: number;
   /** Sends to a ROUTER peer that is not connected (subset of `dropped`). */
   unroutable: number;
+  /** Sends to a ROUTER peer whose backlog was full (subset of `dropped`; see `maxBacklogBytes`). */
+  overflowed: number;
 }

@@ -1,11 +1,7 @@
+import { checkPosition, checkVelocity } from "./_world_checks.ts";
 import type { WorldLayout, WorldRestorer } from "./_world_internals.ts";
 import { BlockAllocator } from "./block_allocator.ts";
-import {
-  InvalidArgumentError,
-  OutOfBoundsError,
-  UserExistsError,
-  WorldFullError,
-} from "./errors.ts";
+import { InvalidArgumentError, UserExistsError, WorldFullError } from "./errors.ts";
 import { Grid } from "./grid.ts";
 import { IdIndex } from "./id_index.ts";
 import type { UserRecord, WorldStats } from "./types.ts";
@@ -13,7 +9,13 @@ import { resolveWorldOptions, type WorldOptions } from "./world_options.ts";
 import { worldChecksum } from "./world_checksum.ts";
 import { checkWorldInvariants } from "./world_invariants.ts";
 import { forEachRecord } from "./world_records.ts";
-import { decodeSnapshot, encodeSnapshot } from "./world_snapshot.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  type SnapshotSpace,
+  startSnapshotWriter,
+  type WorldSnapshotWriter,
+} from "./world_snapshot.ts";
 import { worldStats } from "./world_stats.ts";
 
 /** Largest user id (ids are uint32 > 0). */
@@ -25,8 +27,6 @@ const INITIAL_LENGTH = 64;
 const POOL_GROWTH = 1.25;
 /** Marks a bucket without a block. */
 const NO_BLOCK = 255;
-/** Relative slack on the speed assertion, so a caller that checks with Math.hypot never disagrees. */
-const SPEED_SLACK = 1 + 1e-9;
 /** Relative pad of a circle's bounding box, covering rounding in dx*dx + dy*dy <= r*r. */
 const CIRCLE_PAD = 1e-12;
 
@@ -67,7 +67,6 @@ export class World {
   readonly #grid: Grid;
   readonly #alloc: BlockAllocator;
   readonly #index: IdIndex;
-  readonly #maxSpeedSq: number;
   // Per bucket: its block in the pool.
   /** Start (-1 without a block) and user count of each bucket's block, interleaved. */
   readonly #blocks: Int32Array;
@@ -103,7 +102,6 @@ export class World {
     this.maxUsers = maxUsers;
     this.maxSpeed = maxSpeed;
     this.initialMoney = initialMoney;
-    this.#maxSpeedSq = maxSpeed * maxSpeed * SPEED_SLACK;
     this.#grid = new Grid(width, height, cellSize, maxUsers);
     const buckets = this.#grid.bucketCount;
     this.#blocks = new Int32Array(2 * buckets);
@@ -147,7 +145,7 @@ export class World {
    */
   addUser(id: number, x: number, y: number): void {
     checkId(id);
-    this.#checkPosition(x, y);
+    checkPosition(x, y, this);
     if (this.#index.get(id) >= 0) throw new UserExistsError(id);
     if (this.#size >= this.maxUsers) {
       throw new WorldFullError(`The world is full: it holds maxUsers = ${this.maxUsers} users`);
@@ -180,7 +178,7 @@ export class World {
    * Throws InvalidArgumentError for a non-finite component or a speed above maxSpeed.
    */
   setVelocity(id: number, vx: number, vy: number): boolean {
-    this.#checkVelocity(vx, vy);
+    checkVelocity(vx, vy, this);
     const p = this.#index.get(id);
     if (p < 0) return false;
     this.#vel[2 * p] = vx;
@@ -349,6 +347,21 @@ export class World {
   }
 
   /**
+   * The same bytes as snapshot(), of the world as it is now, produced a slice at a time by the
+   * returned writer's `step()`: this call copies the user records (44 bytes per pool position), so
+   * the world may change while the writer works. The copy goes into `space` when it has room
+   * (`space.prepare(world.snapshotPositions)`), else into fresh memory.
+   */
+  snapshotWriter(space?: SnapshotSpace): WorldSnapshotWriter {
+    return startSnapshotWriter(this.#layout(), space);
+  }
+
+  /** Pool positions a snapshotWriter() copy takes (what a SnapshotSpace must be prepared for). */
+  get snapshotPositions(): number {
+    return this.#alloc.length;
+  }
+
+  /**
    * Rebuilds a world from snapshot() bytes, with the same state and checksum. Throws
    * SnapshotError for truncated or corrupt bytes, or a snapshot that does not fit `options`
    * (other dimensions, more users than maxUsers, a speed above maxSpeed…); never returns a
@@ -375,7 +388,7 @@ export class World {
 
   // Helpers get private state only as views World builds per call: nothing exported, hot paths as-is.
 
-  /** The layout, for snapshot(), checksum(), checkInvariants(), stats() and forEachUser(). */
+  /** The layout, for the snapshot, checksum, invariants and stats helpers and forEachUser(). */
   #layout(): WorldLayout {
     return {
       world: this,
@@ -407,8 +420,8 @@ export class World {
       world: this,
       maxUserId: MAX_USER_ID,
       checkId,
-      checkPosition: (x, y) => this.#checkPosition(x, y),
-      checkVelocity: (vx, vy) => this.#checkVelocity(vx, vy),
+      checkPosition: (x, y) => checkPosition(x, y, this),
+      checkVelocity: (vx, vy) => checkVelocity(vx, vy, this),
       insert: (id, x, y, vx, vy, money) => this.#insert(id, x, y, vx, vy, money),
       setNextUserId: (id) => {
         this.#nextUserId = id;
@@ -483,28 +496,6 @@ export class World {
       }
     }
     return changed;
-  }
-
-  #checkPosition(x: number, y: number): void {
-    if (!Number.isFinite(x) || !Number.isFinite(y)) {
-      throw new InvalidArgumentError(`Position must be finite, got (${x}, ${y})`);
-    }
-    if (x < 0 || x > this.width || y < 0 || y > this.height) {
-      throw new OutOfBoundsError(
-        `Position (${x}, ${y}) is outside the world [0, ${this.width}] × [0, ${this.height}]`,
-      );
-    }
-  }
-
-  #checkVelocity(vx: number, vy: number): void {
-    if (!Number.isFinite(vx) || !Number.isFinite(vy)) {
-      throw new InvalidArgumentError(`Velocity must be finite, got (${vx}, ${vy})`);
-    }
-    if (vx * vx + vy * vy > this.#maxSpeedSq) {
-      throw new InvalidArgumentError(
-        `Speed ${Math.hypot(vx, vy)} m/s exceeds maxSpeed ${this.maxSpeed} m/s`,
-      );
-    }
   }
 
   /** Adds a new record (validated by the caller). */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "../checksum/mod.ts";
 import type { WorldRecords, WorldRestorer } from "./_world_internals.ts";
 import { InvalidArgumentError, SnapshotError, UserExistsError } from "./errors.ts";
 
@@ -18,32 +18,176 @@ const SNAPSHOT_TRAILER = 4;
 
 /** The snapshot bytes of a World's records. */
 export function encodeSnapshot(records: WorldRecords): Uint8Array {
-  const n = records.size;
-  const bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, SNAPSHOT_MAGIC, true);
-  view.setUint16(4, SNAPSHOT_VERSION, true);
-  view.setUint16(6, 0, true);
-  view.setFloat64(8, records.world.width, true);
-  view.setFloat64(16, records.world.height, true);
-  view.setFloat64(24, records.nextUserId, true);
-  view.setUint32(32, n, true);
-  const { ids, pos, vel, money } = records;
-  let o = SNAPSHOT_HEADER;
-  const end = records.poolLength;
-  for (let p = 0; p < end; p++) {
-    const id = ids[p];
-    if (id === 0) continue;
-    view.setUint32(o, id, true);
-    view.setFloat64(o + 4, pos[2 * p], true);
-    view.setFloat64(o + 12, pos[2 * p + 1], true);
-    view.setFloat64(o + 20, vel[2 * p], true);
-    view.setFloat64(o + 28, vel[2 * p + 1], true);
-    view.setFloat64(o + 36, money[p], true);
-    o += SNAPSHOT_RECORD;
+  const writer = new WorldSnapshotWriter(records);
+  writer.step();
+  return writer.bytes;
+}
+
+/**
+ * Encodes a World's records into snapshot bytes a slice at a time (`step()`), so a large world can
+ * be written out across several ticks. It reads `records` as they are at each step: hand it a copy
+ * (`World.snapshotWriter()` does) when the world changes meanwhile.
+ */
+export class WorldSnapshotWriter {
+  readonly #records: WorldRecords;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  /** Next pool position to encode. */
+  #p = 0;
+  /** Next output offset. */
+  #o = SNAPSHOT_HEADER;
+  /** CRC-32 of the bytes before #o. */
+  #crc: number;
+  #done = false;
+
+  /** Starts a snapshot of `records` (writes its header). */
+  constructor(records: WorldRecords) {
+    this.#records = records;
+    const n = records.size;
+    this.#bytes = new Uint8Array(SNAPSHOT_HEADER + n * SNAPSHOT_RECORD + SNAPSHOT_TRAILER);
+    const view = this.#view = new DataView(this.#bytes.buffer);
+    view.setUint32(0, SNAPSHOT_MAGIC, true);
+    view.setUint16(4, SNAPSHOT_VERSION, true);
+    view.setUint16(6, 0, true);
+    view.setFloat64(8, records.world.width, true);
+    view.setFloat64(16, records.world.height, true);
+    view.setFloat64(24, records.nextUserId, true);
+    view.setUint32(32, n, true);
+    this.#crc = crc32(this.#bytes, 0, SNAPSHOT_HEADER);
   }
-  view.setUint32(o, crc32(bytes, 0, o), true);
-  return bytes;
+
+  /** True once every record is encoded and the checksum written. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Pool positions left to encode (an upper bound on the work left). */
+  get remaining(): number {
+    return this.#records.poolLength - this.#p;
+  }
+
+  /** The snapshot bytes; throws until `done`. */
+  get bytes(): Uint8Array {
+    if (!this.#done) throw new Error("WorldSnapshotWriter: the snapshot is not finished");
+    return this.#bytes;
+  }
+
+  /** Encodes up to `positions` more pool positions; returns `done`. */
+  step(positions = Number.POSITIVE_INFINITY): boolean {
+    if (this.#done) return true;
+    const { ids, pos, vel, money } = this.#records;
+    const view = this.#view;
+    const end = Math.min(this.#records.poolLength, this.#p + positions);
+    const start = this.#o;
+    let o = start;
+    for (let p = this.#p; p < end; p++) {
+      const id = ids[p];
+      if (id === 0) continue;
+      view.setUint32(o, id, true);
+      view.setFloat64(o + 4, pos[2 * p], true);
+      view.setFloat64(o + 12, pos[2 * p + 1], true);
+      view.setFloat64(o + 20, vel[2 * p], true);
+      view.setFloat64(o + 28, vel[2 * p + 1], true);
+      view.setFloat64(o + 36, money[p], true);
+      o += SNAPSHOT_RECORD;
+    }
+    this.#p = end;
+    this.#o = o;
+    this.#crc = crc32(this.#bytes, start, o, this.#crc);
+    if (end < this.#records.poolLength) return false;
+    if (o !== this.#bytes.length - SNAPSHOT_TRAILER) {
+      throw new Error(`WorldSnapshotWriter: ${this.#records.size} users but the pool held others`);
+    }
+    view.setUint32(o, this.#crc, true);
+    this.#done = true;
+    return true;
+  }
+}
+
+/**
+ * Reusable room for the copy of a World's records that `World.snapshotWriter()` takes. Fresh memory
+ * costs a page fault per 4 KiB page on first touch (on this project's VMs ~60 ms for the 17 MB of
+ * 250,000 users, against ~2 ms to copy into memory already touched), so the room is touched ahead
+ * of a snapshot a slice at a time (`prepare()`) and reused by every later one. One writer at a time
+ * may use it: it reads the copy until it is done.
+ */
+export class SnapshotSpace {
+  #ids = new Uint32Array(0);
+  #pos = new Float64Array(0);
+  #vel = new Float64Array(0);
+  #money = new Float64Array(0);
+  /** Positions touched so far (ready to copy into). */
+  #ready = 0;
+
+  /** Pool positions a copy fits in now. */
+  get capacity(): number {
+    return this.#ready;
+  }
+
+  /**
+   * Grows the room to hold `positions` records (a quarter more, for the pool's growth), touching at
+   * most `step` positions of new memory per call; true once it is ready.
+   */
+  prepare(positions: number, step = Number.POSITIVE_INFINITY): boolean {
+    if (this.#ready >= positions) return true;
+    if (this.#ids.length < positions) {
+      const length = Math.ceil(positions * 1.25);
+      this.#ids = new Uint32Array(length);
+      this.#pos = new Float64Array(2 * length);
+      this.#vel = new Float64Array(2 * length);
+      this.#money = new Float64Array(length);
+      this.#ready = 0;
+    }
+    const end = Math.min(this.#ids.length, this.#ready + step);
+    this.#ids.fill(0, this.#ready, end);
+    this.#pos.fill(0, 2 * this.#ready, 2 * end);
+    this.#vel.fill(0, 2 * this.#ready, 2 * end);
+    this.#money.fill(0, this.#ready, end);
+    this.#ready = end;
+    return this.#ready >= positions;
+  }
+
+  /** Copies `records` into the room (which must hold them) and returns the copy's view. */
+  copy(records: WorldRecords): WorldRecords {
+    const n = records.poolLength;
+    if (n > this.#ready) throw new Error(`SnapshotSpace holds ${this.#ready} positions, not ${n}`);
+    this.#ids.set(records.ids.subarray(0, n));
+    this.#pos.set(records.pos.subarray(0, 2 * n));
+    this.#vel.set(records.vel.subarray(0, 2 * n));
+    this.#money.set(records.money.subarray(0, n));
+    return {
+      world: records.world,
+      size: records.size,
+      nextUserId: records.nextUserId,
+      poolLength: n,
+      ids: this.#ids,
+      pos: this.#pos,
+      vel: this.#vel,
+      money: this.#money,
+    };
+  }
+}
+
+/**
+ * A writer of `records` as they are now: it copies them (44 bytes per pool position) into `space`
+ * when that has room, else into fresh memory, so the world may change while the writer works.
+ */
+export function startSnapshotWriter(
+  records: WorldRecords,
+  space?: SnapshotSpace,
+): WorldSnapshotWriter {
+  const n = records.poolLength;
+  if (space && space.capacity >= n) return new WorldSnapshotWriter(space.copy(records));
+  return new WorldSnapshotWriter({
+    world: records.world,
+    size: records.size,
+    nextUserId: records.nextUserId,
+    poolLength: n,
+    ids: records.ids.slice(0, n),
+    pos: records.pos.slice(0, 2 * n),
+    vel: records.vel.slice(0, 2 * n),
+    money: records.money.slice(0, n),
+  });
 }
 
 /**

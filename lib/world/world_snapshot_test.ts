@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "../checksum/mod.ts";
 import { mulberry32, type Rng } from "../random/mod.ts";
 import { sortedIds, usersOf } from "../../tests/support/world_util.ts";
 import { SnapshotError } from "./errors.ts";
 import { World } from "./world.ts";
+import { SnapshotSpace } from "./world_snapshot.ts";
 import type { WorldOptions } from "./world_options.ts";
 
 const OPTIONS: WorldOptions = {
@@ -145,6 +146,60 @@ Deno.test("fromSnapshot() restores the same state, answers and evolution", () =>
     slave.checkInvariants();
     assert.equal(slave.checksum(), master.checksum());
   }
+});
+
+Deno.test("snapshotWriter() gives snapshot()'s bytes a slice at a time, as of its call", () => {
+  const rng = mulberry32(21);
+  const world = new World(OPTIONS);
+  for (const op of randomOps(rng, 1500)) op(world);
+  world.step(0.05);
+  for (const slice of [1, 7, 64, Number.POSITIVE_INFINITY]) {
+    const expected = world.snapshot();
+    const checksum = world.checksum();
+    const writer = world.snapshotWriter();
+    assert.throws(() => writer.bytes, /not finished/);
+    // The world goes on changing while the writer works: the snapshot stays the one of its call.
+    let steps = 0;
+    while (!writer.step(slice)) {
+      steps++;
+      world.step(0.02);
+      if (steps % 5 === 0 && world.size > 0) {
+        let first = 0;
+        world.forEachUser((id) => first ||= id);
+        world.removeUser(first);
+      }
+    }
+    assert.deepEqual(writer.bytes, expected, `slices of ${slice}`);
+    assert.equal(World.fromSnapshot(writer.bytes, OPTIONS).checksum(), checksum);
+    if (slice === 1) assert.ok(steps > 100);
+    assert.equal(writer.remaining, 0);
+  }
+});
+
+Deno.test("snapshotWriter() copies into a prepared SnapshotSpace, reused across snapshots", () => {
+  const rng = mulberry32(8);
+  const world = new World(OPTIONS);
+  for (const op of randomOps(rng, 800)) op(world);
+  const space = new SnapshotSpace();
+  assert.equal(space.capacity, 0);
+  let calls = 1;
+  while (!space.prepare(world.snapshotPositions, 16)) calls++;
+  assert.ok(calls > 1, "prepared a slice at a time");
+  assert.ok(space.capacity >= world.snapshotPositions);
+  for (let round = 0; round < 3; round++) {
+    const expected = world.snapshot();
+    const writer = world.snapshotWriter(space);
+    world.step(0.05); // changes after the copy do not reach it
+    while (!writer.step(5));
+    assert.deepEqual(writer.bytes, expected, `round ${round}`);
+  }
+  // A space that is too small is not used: the copy goes to fresh memory, same bytes.
+  const small = new SnapshotSpace();
+  small.prepare(1);
+  const expected = world.snapshot();
+  const writer = world.snapshotWriter(small);
+  writer.step();
+  assert.deepEqual(writer.bytes, expected);
 });
 
 Deno.test("snapshot() of an empty world round-trips", () => {

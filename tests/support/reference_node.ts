@@ -160,11 +160,9 @@ export class ReferenceNode {
   ): ErrorCode | undefined {
     let client = this.#clients.get(clientId);
     if (!client) this.#clients.set(clientId, client = { lane, userId: 0 });
-    else if (client.lane !== lane) {
-      // Another connection: the session stays behind until the client resumes it.
-      client.lane = lane;
-      client.userId = 0;
-    }
+    // A client id with a session belongs to its connection; one without follows whoever uses it.
+    const own = client.lane === lane || client.userId === 0;
+    if (own) client.lane = lane;
     const state = this.state;
     switch (request.op) {
       case "ping":
@@ -192,9 +190,9 @@ export class ReferenceNode {
       case "discover":
         return "UNKNOWN_OPERATION";
       case "login":
-        return this.#login(request, client, reply, what);
+        return this.#login(request, client, own, lane, reply, what);
     }
-    if (client.userId === 0) return "NOT_LOGGED_IN";
+    if (!own || client.userId === 0) return "NOT_LOGGED_IN";
     const userId = client.userId;
     if (!state.world.has(userId)) {
       // Logged out through another client that resumed the same user.
@@ -227,11 +225,14 @@ export class ReferenceNode {
 
   #login(
     request: Extract<Request, { op: "login" }>,
-    client: { userId: number },
+    client: { lane: number; userId: number },
+    own: boolean,
+    lane: number,
     reply: Envelope,
     what: string,
   ): ErrorCode | undefined {
-    if (client.userId !== 0) return "ALREADY_LOGGED_IN";
+    // Logged in here, or a new login under an id logged in on another connection.
+    if (own ? client.userId !== 0 : request.userId === 0) return "ALREADY_LOGGED_IN";
     const login = reply.loginReply;
     if (request.userId !== 0) {
       const resumed = this.state.resume(request.userId, request.sessionToken);
@@ -239,6 +240,8 @@ export class ReferenceNode {
       assert.ok(login?.userId === request.userId && login.resumed === true, `resume: ${what}`);
       this.counts.writes++;
       this.counts.resumes++;
+      // Only a resume with the session token moves a client id to another connection.
+      client.lane = lane;
       client.userId = request.userId;
       return;
     }

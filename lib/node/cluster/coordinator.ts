@@ -1,26 +1,33 @@
 import { PublisherSocket, type Pump, RouterSocket } from "../../transport/mod.ts";
-import type { NodeAddress } from "../../protocol/mod.ts";
+import type { NodeAddress, PromiseReply, Role } from "../../protocol/mod.ts";
 import {
   bindEndpoint,
+  checkMembers,
   type ClusterCurve,
   connectEndpoint,
   type NodeConfig,
   startupClusterCurve,
 } from "../../config/mod.ts";
 import { log } from "../../log/mod.ts";
+import type { Journal, Position } from "../../persist/mod.ts";
 import type { GameNode, WritePath } from "../game_node.ts";
 import { MasterPlane } from "./master_plane.ts";
 import { SlavePlane } from "./slave_plane.ts";
 import { type RegistryCommand, RegistryLink } from "./registry_link.ts";
-import { readStateFile, writeStateFile } from "./state_file.ts";
+import { registerWithAny } from "./register_with_any.ts";
+import { DurablePromise } from "./durable_promise.ts";
 
 const logger = log("cluster");
 
 /**
- * The cluster side of a game node. It owns the registry link and the two planes, and is the one
- * place that decides role changes: the registry's commands arrive in {@linkcode onCommand}, which
- * moves the node between {@linkcode MasterPlane} (publish, acks, fencing, forwarded writes) and
- * {@linkcode SlavePlane} (subscription, snapshots, forwarding) and remembers the epoch on disk.
+ * The cluster side of a game node. It owns the registry link, the two planes and the node's durable
+ * promise, and is the one place that decides role changes: the registry's commands arrive in
+ * {@linkcode onCommand}, which moves the node between {@linkcode MasterPlane} (publish, acks,
+ * fencing, forwarded writes) and {@linkcode SlavePlane} (subscription, snapshots, forwarding).
+ *
+ * The safety rule's node half lives here: the node promises an epoch at most once and durably
+ * before answering the registry's `prepare`, and from then on takes no role, update or command of an
+ * older epoch; a master that promises a newer epoch stops acting as master at once.
  *
  * Two phases: {@linkcode ClusterCoordinator.bind} binds the cluster sockets and yields the node's
  * {@linkcode WritePath}; {@linkcode ClusterCoordinator.join} attaches the node and registers.
@@ -32,10 +39,17 @@ export class ClusterCoordinator implements AsyncDisposable {
   readonly #router: RouterSocket;
   readonly #publisher: PublisherSocket;
   readonly #runId = crypto.randomUUID();
+  /** The highest epoch promised or followed (durable in the state file). */
+  readonly #durable: DurablePromise;
+  /** The role asked for at the first registration: master only for a new node configured so. */
+  readonly #wish: Role;
+  #joined = false;
   #node: GameNode | undefined;
   #master: MasterPlane | undefined;
   #slave: SlavePlane | undefined;
-  #link: RegistryLink | undefined;
+  #journal: Journal | undefined;
+  /** One link per registry: every registry hears from this node and may coordinate elections. */
+  #links: RegistryLink[] = [];
   #closed = false;
 
   /** The write path a {@linkcode GameNode} in this cluster is built with. */
@@ -45,7 +59,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       this.#master
         ? this.#master.whenDurable(ack, fail)
         : fail("UNAVAILABLE", "This node has not joined its cluster yet"),
-    canAcknowledge: () => this.#master?.canAcknowledge ?? false,
+    canAcknowledge: () => (this.#master?.canAcknowledge ?? false) && this.#promisedIsCurrent(),
     expire: (userId, generation) => this.#slave?.expire(userId, generation),
   };
 
@@ -53,19 +67,27 @@ export class ClusterCoordinator implements AsyncDisposable {
     config: NodeConfig,
     pump: Pump,
     curve: ClusterCurve | undefined,
-    router: RouterSocket,
-    publisher: PublisherSocket,
+    sockets: { router: RouterSocket; publisher: PublisherSocket },
+    promise: DurablePromise,
   ) {
     this.#config = config;
     this.#pump = pump;
     this.#curve = curve;
-    this.#router = router;
-    this.#publisher = publisher;
+    this.#router = sockets.router;
+    this.#publisher = sockets.publisher;
+    this.#durable = promise;
+    // A node that remembers an epoch is returning: it never claims master by itself.
+    this.#wish = promise.epoch === 0 && config.role === "master" ? "ROLE_MASTER" : "ROLE_SLAVE";
   }
 
-  /** Binds the cluster and publish ports (closing what it opened when one fails). */
+  /**
+   * Checks the membership, reads the state file (its promise), binds the cluster and publish ports
+   * (closing what it opened when one fails). Throws `ConfigError` or `StateFileError` (exit 2).
+   */
   static async bind(pump: Pump, config: NodeConfig): Promise<ClusterCoordinator> {
-    const curve = startupClusterCurve(config.curve);
+    checkMembers(config.node_id, config.cluster.members);
+    const promise = DurablePromise.load(config.state_file, config.node_id);
+    const curve = startupClusterCurve(config.curve, [config.bind, config.host, ...config.registry]);
     const ref: { coordinator?: ClusterCoordinator } = {};
     const router = await RouterSocket.bind(
       pump,
@@ -83,25 +105,42 @@ export class ClusterCoordinator implements AsyncDisposable {
       router.close();
       throw err;
     }
-    ref.coordinator = new ClusterCoordinator(config, pump, curve, router, publisher);
+    ref.coordinator = new ClusterCoordinator(
+      config,
+      pump,
+      curve,
+      { router, publisher },
+      promise,
+    );
     return ref.coordinator;
   }
 
   /**
-   * Attaches the node, registers with the registry (rejecting with a `RegistrationError` when none
+   * Attaches the node (and its journal, when it persists: the node's position is then what the
+   * journal recovered), registers with the registry (rejecting with a `RegistrationError` when none
    * accepts the node in time; everything is then closed) and takes the role the registry gives.
    */
-  async join(node: GameNode, clientPort: number): Promise<void> {
+  async join(node: GameNode, clientPort: number, journal?: Journal): Promise<void> {
     const config = this.#config;
     this.#node = node;
+    this.#journal = journal;
     this.#master = new MasterPlane({
       config,
       node,
       router: this.#router,
       publisher: this.#publisher,
-      registryContact: () => this.#link?.lastContact ?? 0,
+      registryContact: () => Math.max(0, ...this.#links.map((l) => l.lastContact)),
+      journal,
     });
-    this.#slave = new SlavePlane({ config, node, pump: this.#pump, curve: this.#curve });
+    this.#slave = new SlavePlane({
+      config,
+      node,
+      pump: this.#pump,
+      curve: this.#curve,
+      promised: () => this.#durable.epoch,
+      adopt: (epoch) => this.#promise(epoch, "a master publishes in it"),
+      journal,
+    });
     const address: NodeAddress = {
       nodeId: config.node_id,
       host: config.host,
@@ -110,35 +149,30 @@ export class ClusterCoordinator implements AsyncDisposable {
       publishPort: this.#publisher.port,
       httpPort: config.http_port,
     };
-    this.#link = new RegistryLink({
-      pump: this.#pump,
-      endpoints: config.registry,
-      curve: this.#curve,
-      identity: {
-        address,
-        runId: this.#runId,
-        role: () => node.role,
-        epoch: () => node.epoch,
-        masterId: () => node.masterId,
-        load: () => node.loadReport(),
-      },
-      reportIntervalMs: config.cluster.report_interval_ms,
-      registryTimeoutMs: config.cluster.registry_timeout_ms,
-      retryMaxMs: config.cluster.retry_max_ms,
-      onCommand: (command) => this.onCommand(command),
-    });
-    // A restarted node claims the epoch it last had, so the registry knows it as a returning node.
-    const remembered = readStateFile(config.state_file, config.node_id);
-    if (remembered) {
-      node.rememberEpoch(remembered.epoch);
-      logger.info("Remembered epoch {epoch} as {role} from {path}", {
-        epoch: remembered.epoch,
-        role: remembered.role,
-        path: config.state_file,
-      });
-    }
+    const identity = {
+      address,
+      runId: this.#runId,
+      role: () => this.#joined ? node.role : this.#wish,
+      epoch: () => Math.max(node.epoch, this.#durable.epoch),
+      masterId: () => node.masterId,
+      load: () => node.loadReport(),
+      members: config.cluster.members,
+    };
+    this.#links = config.registry.map((endpoint) =>
+      new RegistryLink({
+        pump: this.#pump,
+        endpoints: [endpoint],
+        curve: this.#curve,
+        identity,
+        reportIntervalMs: config.cluster.report_interval_ms,
+        registryTimeoutMs: config.cluster.registry_timeout_ms,
+        retryMaxMs: config.cluster.retry_max_ms,
+        onCommand: (command) => this.onCommand(command),
+      })
+    );
     try {
-      await this.#link.register(config.cluster.register_timeout_ms);
+      await registerWithAny(this.#links, config.cluster.register_timeout_ms);
+      this.#joined = true;
     } catch (err) {
       await this.close();
       throw err;
@@ -150,16 +184,21 @@ export class ClusterCoordinator implements AsyncDisposable {
     this.#master?.onFrame(peer, frames);
   }
 
-  /** The registry link (for status). */
-  get registry(): RegistryLink | undefined {
-    return this.#link;
+  /** The registry links, one per configured registry (for status). */
+  get registries(): readonly RegistryLink[] {
+    return this.#links;
+  }
+
+  /** The highest epoch this node promised or followed. */
+  get promised(): number {
+    return this.#durable.epoch;
   }
 
   /** Called by the node server after every tick: the plane of the node's role does its part. */
   afterTick(now: number): void {
     if (this.#closed || !this.#node) return;
-    const { master, slave } = this.#planes();
-    if (this.#node.authoritative) master.afterTick(now);
+    const { node, master, slave } = this.#planes();
+    if (node.authoritative) master.afterTick(now);
     else slave.afterTick(now);
   }
 
@@ -168,12 +207,13 @@ export class ClusterCoordinator implements AsyncDisposable {
     const { node, master, slave } = this.#planes();
     const self = this.#config.node_id;
     switch (command.type) {
+      case "prepare":
+        this.#onPrepare(command.epoch, command.registryId, command.reply);
+        return;
       case "convert_to_master":
-        if (command.epoch < node.epoch) return;
         this.#becomeMaster(command.epoch, "the registry promoted this node");
         return;
       case "change_master":
-        if (command.epoch < node.epoch) return;
         if (command.master.nodeId === self) {
           this.#becomeMaster(command.epoch, "the registry named this node master");
         } else this.#follow(command.master, command.epoch);
@@ -185,19 +225,15 @@ export class ClusterCoordinator implements AsyncDisposable {
         const named = command.master;
         if (command.role === "ROLE_MASTER" || named?.nodeId === self) {
           if (!node.authoritative || command.epoch > node.epoch) {
-            this.#becomeMaster(
-              Math.max(command.epoch, node.epoch),
-              "the registry confirmed this node as master",
-            );
+            this.#becomeMaster(command.epoch, "the registry confirmed this node as master");
           }
           return;
         }
         if (!named) return;
-        if (command.epoch < node.epoch && node.authoritative) return;
         if (
           node.authoritative || named.nodeId !== slave.master?.nodeId || command.epoch > node.epoch
         ) {
-          this.#follow(named, Math.max(command.epoch, node.epoch));
+          this.#follow(named, command.epoch);
         }
         return;
       }
@@ -211,27 +247,81 @@ export class ClusterCoordinator implements AsyncDisposable {
     return { node: this.#node, master: this.#master, slave: this.#slave };
   }
 
-  #remember(): void {
-    const node = this.#planes().node;
-    writeStateFile(this.#config.state_file, {
+  /** A master whose promise moved past its epoch must not acknowledge (it steps down at once). */
+  #promisedIsCurrent(): boolean {
+    return this.#node !== undefined && this.#durable.epoch <= this.#node.epoch;
+  }
+
+  /** Raises the durable promise to `epoch` (fsync'd before anything acts on it); false if it failed. */
+  #promise(epoch: number, why: string): boolean {
+    return this.#durable.raise(epoch, this.#roleNow(), why);
+  }
+
+  #roleNow(): "ROLE_MASTER" | "ROLE_SLAVE" {
+    return this.#planes().node.authoritative ? "ROLE_MASTER" : "ROLE_SLAVE";
+  }
+
+  #onPrepare(epoch: number, registryId: string, reply: (promise: PromiseReply) => void): void {
+    const { node } = this.#planes();
+    const granted = epoch > this.#durable.epoch && this.#promise(epoch, "election round");
+    if (granted && node.authoritative) {
+      // Promising a newer epoch ends this master's term now: nothing more is acknowledged by it.
+      this.#stepDown(`promised epoch ${epoch} to an election`);
+    }
+    const position = this.#position();
+    logger.info(
+      "{what} epoch {epoch} to registry {registryId}; holding epoch {posEpoch} seq {posSeq}",
+      {
+        what: granted ? "Promised" : `Refused (promised ${this.#durable.epoch})`,
+        epoch,
+        registryId: registryId || "?",
+        posEpoch: position.epoch,
+        posSeq: position.seq,
+      },
+    );
+    reply({
       nodeId: this.#config.node_id,
-      epoch: node.epoch,
-      role: node.authoritative ? "ROLE_MASTER" : "ROLE_SLAVE",
+      runId: this.#runId,
+      granted,
+      epoch,
+      promisedEpoch: this.#durable.epoch,
+      positionEpoch: position.epoch,
+      positionSeq: position.seq,
+      load: node.loadReport(),
+      configuredRole: this.#config.role === "master" ? "ROLE_MASTER" : "ROLE_SLAVE",
     });
+  }
+
+  /**
+   * The position a promise reports: what this node holds durably (with a journal: what a crash now
+   * would recover, so an election never counts on updates only in memory), else what it holds.
+   */
+  #position(): Position {
+    return this.#journal?.durable ?? this.#planes().node.position;
+  }
+
+  /** Commands of an epoch below the promise are stale: the cluster has moved on. */
+  #stale(epoch: number, what: string): boolean {
+    if (epoch >= this.#durable.epoch) return false;
+    logger.debug("Ignored {what} at epoch {epoch}: promised {promised}", {
+      what,
+      epoch,
+      promised: this.#durable.epoch,
+    });
+    return true;
   }
 
   #becomeMaster(epoch: number, why: string): void {
     const { node, master, slave } = this.#planes();
+    if (this.#stale(epoch, "a master role") || epoch < node.epoch) return;
+    if (node.role === "ROLE_MASTER" && epoch === node.epoch) return;
+    if (!this.#promise(epoch, why)) return;
     const wasMaster = node.role === "ROLE_MASTER";
-    const epochChanged = node.epoch !== epoch;
     node.becomeMaster(epoch);
-    if (wasMaster) {
-      if (epochChanged) this.#remember();
-      return;
-    }
+    this.#remember();
+    if (wasMaster) return;
     slave.stop("The master changed; the write may not have been applied, retry it");
     master.begin();
-    this.#remember();
     logger.info("Now MASTER at epoch {epoch} ({why}); {users} users, continuing from seq {seq}", {
       epoch,
       why,
@@ -240,33 +330,40 @@ export class ClusterCoordinator implements AsyncDisposable {
     });
   }
 
+  /** Ends this node's term as master (a newer epoch exists): pending writes fail, none is acked. */
+  #stepDown(why: string): void {
+    const { node, master } = this.#planes();
+    if (!node.authoritative) return;
+    logger.warn("Stepping down as master of epoch {epoch}: {why}", { epoch: node.epoch, why });
+    node.becomeSlave("", node.epoch);
+    master.end("This node stepped down from master; the write may not have been applied");
+  }
+
   #follow(address: NodeAddress, epoch: number): void {
-    const { node, master, slave } = this.#planes();
+    const { node, slave } = this.#planes();
+    if (this.#stale(epoch, `following ${address.nodeId}`)) return;
+    if (!this.#promise(epoch, `following ${address.nodeId}`)) return;
     const wasMaster = node.authoritative;
+    if (wasMaster) this.#stepDown(`${address.nodeId} is master at epoch ${epoch}`);
     node.becomeSlave(address.nodeId ?? "", epoch);
     this.#remember();
-    if (wasMaster) {
-      logger.warn("Stepping down: {master} is master at epoch {epoch}; this node is now a slave", {
-        master: address.nodeId,
-        epoch,
-      });
-      // Writes waiting for replicas were never confirmed: fail them rather than acknowledge.
-      master.end("This node stepped down from master; the write may not have been applied");
-    } else {
-      logger.info("Following master {master} at {endpoint} (epoch {epoch})", {
-        master: address.nodeId,
-        endpoint: connectEndpoint(address.host ?? "", address.publishPort ?? 0),
-        epoch,
-      });
-    }
+    logger.info("Following master {master} at {endpoint} (epoch {epoch})", {
+      master: address.nodeId,
+      endpoint: connectEndpoint(address.host ?? "", address.publishPort ?? 0),
+      epoch,
+    });
     slave.follow(address, epoch);
+  }
+
+  #remember(): void {
+    this.#durable.remember(this.#roleNow());
   }
 
   /** Leaves the cluster: deregisters (best effort) and closes every cluster socket. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#link?.close();
+    for (const link of this.#links) link.close();
     this.#slave?.close();
     this.#publisher.close();
     this.#router.close();

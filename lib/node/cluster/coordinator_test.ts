@@ -25,9 +25,12 @@ function nodeConfig(
   c.publish_port = 0;
   c.registry = [registry.endpoint];
   c.state_file = `${dir.path}/${nodeId}.state.json`;
+  c.data_dir = `${dir.path}/${nodeId}.data`;
   c.world.width = 1000;
   c.world.height = 1000;
   c.cluster.report_interval_ms = 50;
+  c.cluster.members = ["m", "s"];
+  c.cluster.ack_timeout_ms = 300;
   c.log_level = "error";
   return c;
 }
@@ -136,6 +139,74 @@ Deno.test("ClusterCoordinator follows the registry's commands: roles, replicatio
       assert.equal(m.node.epoch, 2);
       assert.equal(registry.nodes.get("m")!.lastRole, "ROLE_SLAVE");
     });
+    await t.step(
+      "a slave that promised a newer epoch refuses its master: no write is acknowledged",
+      async () => {
+        registry.send("m", { epoch: 3, prepare: { registryId: "r1" } });
+        const promise = await eventually(
+          "m's promise",
+          () => registry.received.find((msg) => msg.promise?.nodeId === "m")?.promise ?? undefined,
+        );
+        assert.equal(promise.granted, true);
+        assert.equal(promise.epoch, 3);
+        assert.equal(promise.positionEpoch, 2, "m holds updates of epoch 2");
+        assert.ok((promise.positionSeq ?? 0) > 0);
+        assert.equal(remembered(dir, "m").epoch, 3, "the promise is on disk");
+        const frozenAt = m.node.lastSeq;
+        // s is still master at epoch 2, but its only replica no longer applies nor acks epoch 2.
+        const set = await clients[0].session.setVelocity(7, 0);
+        assert.ok(!set.ok && set.error.code === "TIMEOUT", JSON.stringify(set));
+        assert.equal(m.node.lastSeq, frozenAt, "m applied nothing of epoch 2 after promising 3");
+        assert.equal(
+          Math.abs(m.node.state.world.getUser(clients[0].session.userId)?.vx ?? 0),
+          3,
+          "not on m",
+        );
+      },
+    );
+
+    await t.step(
+      "a master that promises steps down; a second prepare of the same epoch is refused",
+      async () => {
+        registry.send("s", { epoch: 3, prepare: { registryId: "r1" } });
+        registry.send("s", { epoch: 3, prepare: { registryId: "r2" } });
+        const promises = await eventually("both answers from s", () => {
+          const p = registry.received.flatMap((msg) =>
+            msg.promise?.nodeId === "s" ? [msg.promise] : []
+          );
+          return p.length === 2 ? p : undefined;
+        });
+        assert.deepEqual(promises.map((p) => [p.granted, p.promisedEpoch]), [[true, 3], [
+          false,
+          3,
+        ]]);
+        assert.equal(s.node.role, "ROLE_SLAVE", "s is no longer master");
+        const set = await clients[1].session.setVelocity(5, 0);
+        assert.ok(!set.ok, "nothing acknowledges writes between the promise and the new master");
+      },
+    );
+
+    await t.step(
+      "the winner of the round becomes master; writes are acknowledged in its epoch",
+      async () => {
+        registry.epoch = 3;
+        registry.masterId = "m";
+        registry.send("m", { convertToMaster: {} });
+        registry.send("s", { changeMaster: { master: registry.address("m") } });
+        await eventually(
+          "m master and s following at epoch 3",
+          () =>
+            m.node.role === "ROLE_MASTER" && s.node.masterId === "m" && s.node.epoch === 3 ||
+            undefined,
+        );
+        const out = await eventually("a write through s acknowledged", async () => {
+          const set = await clients[1].session.setVelocity(4, 0);
+          return set.ok ? set : undefined;
+        });
+        assert.ok(out.ok);
+        assert.equal(m.node.state.world.getUser(clients[1].session.userId)?.vx, 4);
+      },
+    );
   } finally {
     for (const c of clients) c.connection.close();
   }

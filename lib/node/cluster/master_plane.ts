@@ -7,8 +7,9 @@ import {
   type Envelope,
   type ErrorCode,
 } from "../../protocol/mod.ts";
-import type { NodeConfig } from "../../config/mod.ts";
+import { majorityOf, type NodeConfig } from "../../config/mod.ts";
 import { AckTracker } from "../../replication/mod.ts";
+import type { Journal } from "../../persist/mod.ts";
 import { log } from "../../log/mod.ts";
 import type { GameNode } from "../game_node.ts";
 
@@ -27,6 +28,8 @@ export interface MasterPlaneOptions {
   publisher: PublisherSocket;
   /** When the registry last confirmed contact (performance.now() ms; 0 = never). */
   registryContact: () => number;
+  /** The node's journal (none when `data_dir` is empty): every update is on disk before it counts. */
+  journal?: Journal;
 }
 
 /**
@@ -42,6 +45,11 @@ export class MasterPlane {
   readonly #publisher: PublisherSocket;
   readonly #registryContact: () => number;
   readonly #acks: AckTracker;
+  readonly #journal: Journal | undefined;
+  /** The other members: the replicas whose acks count under the majority rule. */
+  readonly #peers: string[];
+  /** True under the majority rule (the default); false when `min_replicas_to_ack` opts out. */
+  readonly #majority: boolean;
   /** Peers that asked for a snapshot, served right after the next publish (op log empty). */
   #snapshotWaiters: Uint8Array[] = [];
   /** Replica node id → last contact (publish time of the newest seq it acked) and that seq. */
@@ -57,9 +65,17 @@ export class MasterPlane {
     this.#router = options.router;
     this.#publisher = options.publisher;
     this.#registryContact = options.registryContact;
+    this.#journal = options.journal;
+    const cluster = options.config.cluster;
+    this.#peers = cluster.members.filter((id) => id !== options.config.node_id);
+    this.#majority = cluster.min_replicas_to_ack === -1;
     this.#acks = new AckTracker({
-      minReplicas: options.config.cluster.min_replicas_to_ack,
-      timeoutMs: options.config.cluster.ack_timeout_ms,
+      minReplicas: cluster.min_replicas_to_ack,
+      // A majority of the members holds every acknowledged write: the master and this many others.
+      quorum: this.#majority ? majorityOf(cluster.members.length) - 1 : undefined,
+      timeoutMs: cluster.ack_timeout_ms,
+      // The master's own copy counts toward the majority only once its disk holds it.
+      local: options.journal !== undefined,
     });
   }
 
@@ -79,6 +95,10 @@ export class MasterPlane {
     this.#node.state.drainOps();
     this.#replicas.clear();
     this.#fenced = false;
+    // Acks count from every other member, live or not; the quorum never shrinks.
+    if (this.#majority) this.#acks.setReplicas(this.#peers);
+    // Waiters of this term are for updates not published yet: each is counted as its sync ends.
+    this.#acks.resetLocalDurable();
   }
 
   /** Ends the term: writes waiting for replicas were never confirmed, so they fail. */
@@ -89,9 +109,13 @@ export class MasterPlane {
   }
 
   /** Holds `ack` until the writes applied so far are in an update enough replicas hold. */
-  whenDurable(ack: () => void, fail: (code: ErrorCode, message: string) => void): void {
+  whenDurable(
+    ack: (seq: number) => void,
+    fail: (code: ErrorCode, message: string) => void,
+  ): void {
     // The write just applied will be in the next update.
-    this.#acks.waitFor(this.#node.lastSeq + 1, ack, fail, performance.now());
+    const seq = this.#node.lastSeq + 1;
+    this.#acks.waitFor(seq, () => ack(seq), fail, performance.now());
   }
 
   /** The master's part of a tick: publish the update, count live replicas, time out, fence. */
@@ -121,16 +145,17 @@ export class MasterPlane {
     const node = this.#node;
     const state = node.state;
     const seq = node.lastSeq + 1;
-    node.recordSeq(seq);
+    node.recordPosition(node.epoch, seq);
     const every = this.#config.cluster.checksum_every_ticks;
     const parts = this.#config.cluster.checksum_parts;
     // The parts take turns: every user is checked once per `parts` checksums.
     const part = every > 0 ? Math.floor(seq / every) % parts : 0;
     const checksum = every > 0 && seq % every === 0 ? state.checksum(part, parts) || 1 : 0;
+    const ops = state.drainOps();
     const update = encodeUpdate({
       epoch: node.epoch,
       seq,
-      ops: state.drainOps(),
+      ops,
       ...(parts > 1
         ? { partChecksum: checksum, checksumPart: part, checksumParts: parts }
         : { checksum }),
@@ -139,6 +164,17 @@ export class MasterPlane {
     this.#publisher.publish(UPDATE_TOPIC, update);
     this.#publishedAt.set(seq, now);
     this.#publishedAt.delete(seq - 500);
+    const journal = this.#journal;
+    if (journal) {
+      // Slaves get the update first; the master's own disk catches up beside the event loop.
+      const epoch = node.epoch;
+      journal.append({ epoch, seq, ops });
+      journal.commit();
+      const acks = this.#acks;
+      journal.whenDurable({ epoch, seq }, () => acks.setLocalDurable(seq));
+      // The state is exactly at this update: the moment a snapshot may start or go on.
+      journal.afterTick();
+    }
     if (this.#snapshotWaiters.length > 0) this.#serveSnapshots(seq);
   }
 
@@ -163,6 +199,8 @@ export class MasterPlane {
   }
 
   #updateReplicas(now: number): void {
+    // Under the majority rule the replica set is the membership, whatever is live.
+    if (this.#majority) return;
     const silence = this.#config.cluster.replica_silence_ms;
     const live: string[] = [];
     for (const [id, r] of this.#replicas) {
@@ -227,10 +265,13 @@ export class MasterPlane {
         const request = message.forwardRequest?.request;
         if (!request || !request.clientId) return;
         // The reply goes back to the slave that asked; it routes it to the connection that sent it.
-        const reply = (envelope: Envelope) =>
+        const reply = (envelope: Envelope, generation?: number) =>
           this.#router.send(
             peer,
-            encodeCluster({ epoch: node.epoch, forwardReply: { reply: envelope } }),
+            encodeCluster({
+              epoch: node.epoch,
+              forwardReply: { reply: envelope, userGeneration: generation ?? 0 },
+            }),
           );
         node.executeForwarded(request, message.forwardRequest?.userId ?? 0, reply);
         return;
@@ -241,6 +282,10 @@ export class MasterPlane {
   }
 
   #onAck(nodeId: string, seq: number): void {
+    if (!this.#config.cluster.members.includes(nodeId) || nodeId === this.#config.node_id) {
+      logger.warn("Ack from {nodeId}, not a member of this cluster, ignored", { nodeId });
+      return;
+    }
     const now = performance.now();
     const publishedAt = this.#publishedAt.get(seq) ?? 0;
     const known = this.#replicas.get(nodeId);

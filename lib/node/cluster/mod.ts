@@ -14,7 +14,7 @@
  * @module
  */
 export { ClusterCoordinator } from "./coordinator.ts";
-export { RegistrationError } from "./errors.ts";
+export { RegistrationError, StateFileError } from "./errors.ts";
 export { MasterPlane, type MasterPlaneOptions, UPDATE_TOPIC } from "./master_plane.ts";
 export {
   type NodeIdentity,
@@ -23,4 +23,5 @@ export {
   type RegistryLinkOptions,
 } from "./registry_link.ts";
 export { SlavePlane, type SlavePlaneOptions } from "./slave_plane.ts";
+export { DurablePromise } from "./durable_promise.ts";
 export { readStateFile, type RememberedState, writeStateFile } from "./state_file.ts";

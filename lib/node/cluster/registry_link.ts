@@ -5,6 +5,7 @@ import {
   encodeCluster,
   type NodeAddress,
   type NodeLoad,
+  type PromiseReply,
   type Role,
   roleName,
 } from "../../protocol/mod.ts";
@@ -23,6 +24,8 @@ export interface NodeIdentity {
   epoch: () => number;
   masterId: () => string;
   load: () => NodeLoad;
+  /** The cluster's members as this node is configured (the registry checks them). */
+  members: string[];
 }
 
 /** Commands and news from the registry, for the node to act on. */
@@ -30,6 +33,13 @@ export type RegistryCommand =
   | { type: "convert_to_master"; epoch: number }
   | { type: "change_master"; master: NodeAddress; epoch: number }
   | { type: "slave_removed"; nodeId: string; reason: string }
+  | {
+    type: "prepare";
+    epoch: number;
+    registryId: string;
+    /** Answers the registry that asked. */
+    reply: (promise: PromiseReply) => void;
+  }
   | { type: "master_info"; master: NodeAddress | undefined; epoch: number; role?: Role };
 
 /** Options of {@linkcode RegistryLink}. */
@@ -71,6 +81,8 @@ export class RegistryLink implements AsyncDisposable {
   #lastFreshAck = 0;
   #registerWaiter: { resolve: () => void; reject: (err: Error) => void } | undefined;
   #lastRejection = "";
+  /** A registration rejected for now is sent again at this time. */
+  #retryRegisterAt = 0;
 
   /** Creates the link; {@linkcode register} connects. */
   constructor(options: RegistryLinkOptions) {
@@ -160,6 +172,7 @@ export class RegistryLink implements AsyncDisposable {
         role: id.role(),
         load: id.load(),
         masterId: id.masterId(),
+        members: id.members,
       },
     });
   }
@@ -205,7 +218,8 @@ export class RegistryLink implements AsyncDisposable {
         },
       });
     } else if (
-      !this.#registering || now - this.#lastRegisterSent > this.#options.reportIntervalMs * 5
+      now >= this.#retryRegisterAt &&
+      (!this.#registering || now - this.#lastRegisterSent > this.#options.reportIntervalMs * 5)
     ) {
       this.#sendRegister(now);
     }
@@ -236,6 +250,16 @@ export class RegistryLink implements AsyncDisposable {
         this.#registering = false;
         if (!reply.accepted) {
           this.#lastRejection = reply.reason ?? "no reason given";
+          const retryAfterMs = reply.retryAfterMs ?? 0;
+          if (retryAfterMs > 0) {
+            // Not final (e.g. this node's crashed previous run is not yet known dead): try again.
+            logger.warn("Registry rejected registration for now: {reason}; retrying in {ms} ms", {
+              reason: this.#lastRejection,
+              ms: retryAfterMs,
+            });
+            this.#retryRegisterAt = now + retryAfterMs;
+            return;
+          }
           logger.error("Registry rejected registration: {reason}", { reason: this.#lastRejection });
           if (this.#registerWaiter && !this.#registered) {
             const waiter = this.#registerWaiter;
@@ -308,6 +332,14 @@ export class RegistryLink implements AsyncDisposable {
           onCommand({ type: "change_master", master: message.changeMaster.master, epoch });
         }
         return;
+      case "prepare":
+        onCommand({
+          type: "prepare",
+          epoch,
+          registryId: message.prepare?.registryId ?? "",
+          reply: (promise) => this.sendPromise(promise),
+        });
+        return;
       case "slaveRemoved":
         onCommand({
           type: "slave_removed",
@@ -324,6 +356,12 @@ export class RegistryLink implements AsyncDisposable {
       default:
         logger.debug("Ignored {msg} from the registry", { msg: message.msg });
     }
+  }
+
+  /** Answers the registry's `prepare` (election round) with this node's promise or refusal. */
+  sendPromise(promise: PromiseReply): void {
+    if (this.#closed) return;
+    this.#send({ promise });
   }
 
   /** Tells the registry the node leaves (best effort), stops reporting and closes. Idempotent. */

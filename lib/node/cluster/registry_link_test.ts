@@ -16,6 +16,7 @@ function link(pump: Pump, endpoints: string[], commands: RegistryCommand[] = [])
       epoch: () => 1,
       masterId: () => "",
       load: () => ({ connections: 0, users: 0 }),
+      members: ["n1"],
     },
     reportIntervalMs: 30,
     registryTimeoutMs: 300,
