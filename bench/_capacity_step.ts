@@ -8,7 +8,7 @@
  */
 import type { LoadReport } from "../lib/client/load_stats.ts";
 import { Proc } from "../tests/_harness.ts";
-import { cpuPercent, delay, fmt, median, threadCpu } from "./_bench_util.ts";
+import { cpuPercent, delay, fmt, loadAverage, median, threadCpu } from "./_bench_util.ts";
 
 /** Limits a count's medians must stay within. */
 export interface Criteria {
@@ -60,6 +60,8 @@ export interface Run {
   genCpu?: Record<string, number>;
   /** What this run alone broke ("" when within every limit); the step's verdict is on medians. */
   reason: string;
+  /** The machine's 1-minute load average as the run started (the machine is shared). */
+  load1: number;
 }
 
 /** A step's figures: the median over its runs, except the counts of hard failures (summed). */
@@ -87,6 +89,8 @@ export interface StepFigures {
   node_cpu_main: number;
   node_cpu_io: number;
   gen_cpu: number;
+  /** Highest 1-minute load average at the start of a run. */
+  load1_max: number;
 }
 
 /** One count of clients: its runs, their medians and the verdict. */
@@ -152,6 +156,7 @@ export function stepFigures(runs: Run[]): StepFigures {
     node_cpu_main: m((r) => cpu(r, "main")),
     node_cpu_io: m((r) => cpu(r, "io")),
     gen_cpu: m((r) => (r.genCpu?.main ?? 0) + (r.genCpu?.io ?? 0)),
+    load1_max: Math.max(...runs.map((r) => r.load1)),
   };
 }
 
@@ -185,6 +190,7 @@ async function runOnce(
   criteria: Criteria,
   start: StartTarget,
 ): Promise<Run> {
+  const load1 = Number(loadAverage().split(" ")[0]) || 0;
   await using target = await start(clients);
   const duration = shape.warmup + shape.measure;
   await using gen = new Proc("load", "client.ts", [
@@ -238,8 +244,12 @@ async function runOnce(
   const last = gen.stdout.findLast((l) => l.startsWith('{"load"'));
   if (!last) throw new Error("load generator printed no JSON line");
   const report = (JSON.parse(last) as { load: LoadReport }).load;
-  const reason = verdict(stepFigures([{ report, cpu, genCpu, reason: "" }]), clients, criteria);
-  return { report, cpu, genCpu, reason };
+  const reason = verdict(
+    stepFigures([{ report, cpu, genCpu, reason: "", load1 }]),
+    clients,
+    criteria,
+  );
+  return { report, cpu, genCpu, reason, load1 };
 }
 
 /** The columns of a step row. */
@@ -260,6 +270,7 @@ export const STEP_HEADER = [
   "st.fail",
   "node cpu main/io %",
   "gen cpu %",
+  "load",
   "verdict",
 ];
 
@@ -283,6 +294,7 @@ export function stepRow(step: Step): string[] {
     String(f.status_failures),
     `${f.node_cpu_main}/${f.node_cpu_io}`,
     String(f.gen_cpu),
+    f.load1_max.toFixed(2),
     step.pass ? "pass" : `FAIL ${step.reason}`,
   ];
 }
@@ -307,6 +319,7 @@ export function runRow(run: Run, n: number): string[] {
     String(f.status_failures),
     `${f.node_cpu_main}/${f.node_cpu_io}`,
     String(f.gen_cpu),
+    run.load1.toFixed(2),
     run.reason === "" ? "within limits" : run.reason,
   ];
 }

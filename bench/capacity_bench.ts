@@ -27,7 +27,9 @@
  * Reading a row: `late p99`/`late max` are tick start lateness (bucket upper edges, so "≤"),
  * `lag p99` the timer's lag, `tick p99` the tick's own duration (largest 1-s window p99),
  * `st.fail` failed status polls; `node cpu main/io %` is the node's JS thread and zeromq I/O thread
- * over the measured window (from /proc), `gen cpu %` the generator's — it shares the two cores.
+ * over the measured window (from /proc), `gen cpu %` the generator's — it shares the two cores;
+ * `load` the machine's 1-minute load average as a run started (a step: its highest), since other
+ * work on the machine moves the p99s as much as the node does.
  *
  * ```sh
  * deno task bench:capacity            # full search (20–40 minutes)

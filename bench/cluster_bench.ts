@@ -18,13 +18,14 @@
  *    freshly started cluster. Counts double from `--start` until one fails.
  *
  * Criterion: write p99 ≤ 50 ms through master and through slave with no failed write, and the
- * largest passing count ≥ `--target`; exit code 1 otherwise. `--quick` (CI, under 30 s): one
- * cluster for everything, 2-s phases, one run of one small count, and 250 ms in place of every
- * millisecond limit (write and reply p99, tick lateness, loop lag) — a 2-s window on a shared
- * 2-core machine running three nodes, a registry and the generator holds too few samples for a
- * stable p99 near 50 ms (a slave's forwarded writes sit there), so the quick form checks that the
- * cluster works end to end (every write acknowledged, every client served, ticks kept within a
- * quarter second), and the figures come from the full run.
+ * largest passing count ≥ `--target` (10,000 by default: what one node is specified to serve);
+ * exit code 1 otherwise. `--quick` (CI, under 30 s): one cluster for everything, 2-s phases, one
+ * run of one small count, 250 ms in place of 50 for every reply and write p99 and 50 ms in place of
+ * 20 for tick start lateness and loop lag — a 2-s window with five processes on two shared cores
+ * holds too few samples for a stable p99 at the full limits (a slave's forwarded writes sit near
+ * 50 ms, and another process's burst moves them past 100), so the quick form checks that the cluster
+ * works end to end and keeps its ticks (a 60 ms stall still fails it), and the figures come from the
+ * full run.
  *
  * ```sh
  * deno task bench:cluster            # full (several minutes)
@@ -106,7 +107,7 @@ function parseOptions(args: string[]): Options {
     warmup: num(values.warmup, quick ? 1 : 3),
     start,
     max: num(values.max, quick ? start : 32_000),
-    target: num(values.target, quick ? start : 2000),
+    target: num(values.target, quick ? start : 10_000),
     measure: num(values.measure, quick ? 2 : 10),
     connections: Math.round(num(values.connections, 24)),
   };
@@ -243,14 +244,10 @@ async function main(): Promise<number> {
     const fresh = await startCluster();
     return targetOf(fresh, () => fresh[Symbol.asyncDispose]());
   };
+  // The quick form's 2-s window with five processes on two cores: looser bounds (see above).
   const criteria = o.quick
-    ? {
-      ...CRITERIA,
-      reply_p99_ms: o.p99Limit,
-      tick_late_p99_ms: o.p99Limit,
-      loop_lag_p99_ms: o.p99Limit,
-    }
-    : { ...CRITERIA, reply_p99_ms: o.p99Limit };
+    ? { ...CRITERIA, reply_p99_ms: o.p99Limit, tick_late_p99_ms: 50, loop_lag_p99_ms: 50 }
+    : CRITERIA;
   const steps: Step[] = [];
   let failure: string | undefined;
   for (let clients = o.start; clients <= o.max; clients *= 2) {
