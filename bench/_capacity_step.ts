@@ -281,6 +281,15 @@ export function stepRow(step: Step): string[] {
     String(step.index),
     String(step.clients),
     String(step.runs.length),
+    ...figureCells(f),
+    f.load1_max.toFixed(2),
+    step.pass ? "pass" : `FAIL ${step.reason}`,
+  ];
+}
+
+/** The figure columns a step row and a run row share. */
+function figureCells(f: ReturnType<typeof stepFigures>): string[] {
+  return [
     String(f.connections),
     String(Math.round(f.ops_per_s)),
     fmt(f.reply_p50_ms),
@@ -294,8 +303,6 @@ export function stepRow(step: Step): string[] {
     String(f.status_failures),
     `${f.node_cpu_main}/${f.node_cpu_io}`,
     String(f.gen_cpu),
-    f.load1_max.toFixed(2),
-    step.pass ? "pass" : `FAIL ${step.reason}`,
   ];
 }
 
@@ -306,19 +313,7 @@ export function runRow(run: Run, n: number): string[] {
     `  run ${n}`,
     "",
     "",
-    String(f.connections),
-    String(Math.round(f.ops_per_s)),
-    fmt(f.reply_p50_ms),
-    fmt(f.reply_p99_ms),
-    fmt(f.tick_late_p99_ms),
-    fmt(f.tick_late_max_ms),
-    fmt(f.loop_lag_p99_ms),
-    fmt(f.tick_duration_p99_ms),
-    fmt(f.tick_rate_hz),
-    String(f.errors),
-    String(f.status_failures),
-    `${f.node_cpu_main}/${f.node_cpu_io}`,
-    String(f.gen_cpu),
+    ...figureCells(f),
     run.load1.toFixed(2),
     run.reason === "" ? "within limits" : run.reason,
   ];
