@@ -33,6 +33,11 @@ export interface ClientEntry {
   connection: ConnectionEntry;
   /** The user this client acts as on its connection (0 = not logged in). */
   userId: number;
+  /**
+   * The user's resume generation when this client got it: a user lingering after this client went
+   * silent expires only if no one resumed it since (elsewhere, its generation moved on).
+   */
+  generation: number;
   /** Format of the client's last request on its connection (notices use it). */
   format: WireFormat;
   /** A login or resume of this client id is being performed: no second one starts meanwhile. */
@@ -204,6 +209,7 @@ export class ClientTable {
         clientId,
         connection,
         userId: 0,
+        generation: 0,
         format,
         loginInFlight: false,
         work: capacity(o.maxRequestsPerSecond, 1),
@@ -264,11 +270,12 @@ export class ClientTable {
     entry.connection = connection;
   }
 
-  /** Binds (userId > 0) or unbinds (0) a client's session. */
-  bind(entry: ClientEntry, userId: number): void {
+  /** Binds (userId > 0, at its resume `generation`) or unbinds (0) a client's session. */
+  bind(entry: ClientEntry, userId: number, generation = 0): void {
     if (entry.userId === 0 && userId !== 0) this.#sessions++;
     if (entry.userId !== 0 && userId === 0) this.#sessions--;
     entry.userId = userId;
+    entry.generation = userId === 0 ? 0 : generation;
   }
 
   /** True while `entry` is the table's entry for its client id (not removed or replaced). */

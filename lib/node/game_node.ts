@@ -676,9 +676,14 @@ export class GameNode {
       if (loggedIn !== 0) {
         if (held) {
           if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
-          const before = entry.userId;
-          this.clients.bind(entry, loggedIn);
-          if (before !== 0 && before !== loggedIn) this.#linger(before, this.#now);
+          const before = { userId: entry.userId, generation: entry.generation };
+          this.clients.bind(entry, loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
+          if (before.userId !== 0 && before.userId !== loggedIn) {
+            this.#lingering.linger(before.userId, {
+              generation: before.generation,
+              now: this.#now,
+            });
+          }
         } else {
           // The client id left meanwhile: the user is nobody's unless the client resumes it.
           this.lingerUser(loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
@@ -711,15 +716,11 @@ export class GameNode {
           ? ` (user ${gone.userId} kept ${this.#config.clients.session_linger_ms} ms for a resume)`
           : "",
       });
-      if (gone.userId) this.#linger(gone.userId, now);
+      // At the generation this client held it: if the user was resumed elsewhere since (its client
+      // moved to another node), it is someone's again and must not expire.
+      if (gone.userId) this.#lingering.linger(gone.userId, { generation: gone.generation, now });
     }
     this.#lingering.expireDue(now, this.#expireUser);
-  }
-
-  /** Keeps a user whose client is gone for `session_linger_ms`, then expires it unless resumed. */
-  #linger(userId: number, now: number): void {
-    const generation = this.state.generation(userId);
-    if (generation !== undefined) this.#lingering.linger(userId, { generation, now });
   }
 
   /**

@@ -131,6 +131,26 @@ Deno.test("tick() removes a dropped client's user after session_linger_ms unless
     h.node.tick(dropped + 6000);
     assert.ok(h.node.state.world.has(login.userId!));
   });
+  await t.step("a client resumed elsewhere before the old one is dropped keeps the user", () => {
+    // In a cluster the resume comes through another node; the old node's copy of the client goes
+    // silent and is dropped later, when the user's generation has already moved on.
+    const h = new Harness((c) => {
+      c.clients.idle_timeout_ms = 1000;
+      c.clients.session_linger_ms = 5000;
+    });
+    const login = h.login(A, PEER_1, 0);
+    const resumed = h.call(B, PEER_3, {
+      login: { userId: login.userId, sessionToken: login.sessionToken },
+    }, 500);
+    assert.equal(resumed.loginReply?.resumed, true);
+    for (let now = 500; now <= 20_000; now += 250) {
+      h.call(B, PEER_3, { ping: {} }, now);
+      h.node.tick(now);
+    }
+    assert.equal(h.node.clients.get(A), undefined);
+    assert.ok(h.node.state.world.has(login.userId!));
+    assert.equal(h.call(B, PEER_3, { setVelocity: { vx: 1 } }, 20_001).msg, "setVelocityReply");
+  });
   await t.step("session_linger_ms 0 removes the user at the drop", () => {
     const h = new Harness((c) => {
       c.clients.idle_timeout_ms = 1000;

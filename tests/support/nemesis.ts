@@ -280,10 +280,10 @@ export class Writers implements AsyncDisposable {
     return (await this.#next("patient_done", 60_000)) as { ok: boolean };
   }
 
-  /** Sets every writer's velocity to 0. */
-  async stopMoving(): Promise<void> {
+  /** Sets every writer's velocity to 0; returns the users it could not stop. */
+  async stopMoving(): Promise<number[]> {
     await this.proc.send("stop-moving");
-    await this.#next("stopped", 60_000);
+    return ((await this.#next("stopped", 120_000)) as { moving: number[] }).moving;
   }
 
   /** The next JSON line on stdout that has `key`, its value. */

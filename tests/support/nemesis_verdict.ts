@@ -112,7 +112,8 @@ export class Verdicts {
         unknown: counts.unknown - this.#counts.unknown,
       };
       this.#counts = counts;
-      await this.#writers.stopMoving();
+      const moving = await this.#writers.stopMoving();
+      if (moving.length > 0) problems.push(`users ${moving} could not be stopped in 5 s each`);
       const differ = await this.#differentWorlds();
       if (differ) problems.push(`live nodes hold different worlds after 40 s: ${differ}`);
       notes.push(`master ${masterId} at epoch ${master.epoch}`);

@@ -10,7 +10,8 @@
  *   against its record (see {@linkcode checkUsers}); answers `{"check":{…}}`.
  * - `status E1,E2,…`: asks each node for its status; answers `{"status":[…]}` (role, epoch,
  *   master, checksum; `ok:false` for a node that did not answer).
- * - `stop-moving`: sets every writer's velocity to 0 (so worlds stand still for checksums).
+ * - `stop-moving`: sets every writer's velocity to 0 (so worlds stand still for checksums), retrying
+ *   each for 5 s; answers `{"stopped":{"moving":[userIds it could not stop]}}`.
  * - `patient ENDPOINT`: one more writer, connected to that node alone with timeouts long enough to
  *   outlast a paused node (it never reconnects elsewhere); answers `{"patient":userId}`.
  * - `patient-send`: the patient writer starts one write and does not wait; `{"patient_sent":k}`.
@@ -256,11 +257,22 @@ async function command(
       say({ status: statuses });
       return;
     }
-    case "stop-moving":
-      // Stops every user so replicas' worlds stand still and their checksums can be compared.
-      for (const w of writers) await w.write(0);
-      say({ stopped: true });
+    case "stop-moving": {
+      // Stops every user so replicas' worlds stand still and their checksums can be compared. A stop
+      // that fails (a node still settling) is retried: one user left moving makes every two
+      // replicas that answer at different updates differ.
+      const moving: number[] = [];
+      for (const w of writers) {
+        let out = await w.write(0);
+        for (let attempt = 0; !out.ok && attempt < 20; attempt++) {
+          await new Promise((r) => setTimeout(r, 250));
+          out = await w.write(0);
+        }
+        if (!out.ok) moving.push(w.record.userId);
+      }
+      say({ stopped: { moving } });
       return;
+    }
     default:
       say({ error: `unknown command ${line}` });
   }

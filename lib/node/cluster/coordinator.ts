@@ -10,6 +10,7 @@ import {
 } from "../../config/mod.ts";
 import { log } from "../../log/mod.ts";
 import type { Journal, Position } from "../../persist/mod.ts";
+import type { ReplicaSyncStats } from "../../replication/mod.ts";
 import type { GameNode, WritePath } from "../game_node.ts";
 import { MasterPlane } from "./master_plane.ts";
 import { SlavePlane } from "./slave_plane.ts";
@@ -189,6 +190,11 @@ export class ClusterCoordinator implements AsyncDisposable {
     return this.#links;
   }
 
+  /** Replication's counters as a slave (zeros before this node ever followed a master). */
+  get replicaStats(): ReplicaSyncStats | undefined {
+    return this.#slave?.replicaStats;
+  }
+
   /** The highest epoch this node promised or followed. */
   get promised(): number {
     return this.#durable.epoch;
@@ -341,6 +347,15 @@ export class ClusterCoordinator implements AsyncDisposable {
 
   #follow(address: NodeAddress, epoch: number): void {
     const { node, slave } = this.#planes();
+    if (!node.authoritative && node.epoch === epoch && sameAddress(slave.master, address)) {
+      // Registries repeat themselves (a report queued through a partition is answered after it):
+      // following again would throw away a replica in step and ask for another snapshot.
+      logger.debug("Already following {master} at epoch {epoch}", {
+        master: address.nodeId,
+        epoch,
+      });
+      return;
+    }
     if (this.#stale(epoch, `following ${address.nodeId}`)) return;
     if (!this.#promise(epoch, `following ${address.nodeId}`)) return;
     const wasMaster = node.authoritative;
@@ -374,4 +389,10 @@ export class ClusterCoordinator implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** True when `a` names the same node at the same endpoints as `b`. */
+function sameAddress(a: NodeAddress | undefined, b: NodeAddress): boolean {
+  return a !== undefined && a.nodeId === b.nodeId && a.host === b.host &&
+    a.clusterPort === b.clusterPort && a.publishPort === b.publishPort;
 }

@@ -207,6 +207,23 @@ Deno.test("ClusterCoordinator follows the registry's commands: roles, replicatio
         assert.equal(m.node.state.world.getUser(clients[1].session.userId)?.vx, 4);
       },
     );
+
+    await t.step(
+      "the same change_master again (a registry repeating itself) keeps the replica in step",
+      async () => {
+        const asked = s.cluster!.replicaStats!.snapshotRequests;
+        for (let i = 0; i < 5; i++) {
+          registry.send("s", { changeMaster: { master: registry.address("m") } });
+        }
+        const reports = registry.nodes.get("s")!.reports;
+        await eventually(
+          "two more reports",
+          () => registry.nodes.get("s")!.reports >= reports + 2 || undefined,
+        );
+        assert.equal(s.cluster!.replicaStats!.snapshotRequests, asked, "no new snapshot asked for");
+        assert.equal(s.node.masterId, "m");
+      },
+    );
   } finally {
     for (const c of clients) c.connection.close();
   }

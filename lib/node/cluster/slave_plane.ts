@@ -8,7 +8,12 @@ import {
   type NodeAddress,
 } from "../../protocol/mod.ts";
 import { type ClusterCurve, connectEndpoint, type NodeConfig } from "../../config/mod.ts";
-import { ReplicaSync, type ReplicaSyncState, type SyncAction } from "../../replication/mod.ts";
+import {
+  ReplicaSync,
+  type ReplicaSyncState,
+  type ReplicaSyncStats,
+  type SyncAction,
+} from "../../replication/mod.ts";
 import { log, logMessage } from "../../log/mod.ts";
 import type { Journal } from "../../persist/mod.ts";
 import type { ForwardedWrite, GameNode } from "../game_node.ts";
@@ -95,6 +100,11 @@ export class SlavePlane {
   /** Where replication stands. */
   get syncState(): ReplicaSyncState {
     return this.#sync.state;
+  }
+
+  /** Replication's counters (updates applied, snapshots asked for and restored, drifts). */
+  get replicaStats(): ReplicaSyncStats {
+    return this.#sync.stats;
   }
 
   /** Writes forwarded and not answered yet. */
