@@ -584,10 +584,15 @@ async function partSnapshot(quick: boolean, dir: string, failures: string[]) {
       snap.bytes.toLocaleString("en")
     } | ${snap.stopTheWorldMs} |`,
   );
-  // Its own slices must stay short (a stop-the-world snapshot of 50,000 users takes 25 ms or more).
-  if (quick && !(snap.maxSliceMs <= 15 && snap.during.tickP50 <= 10)) {
+  // Its own slices must stay short: well under a stop-the-world snapshot of the same world measured
+  // in the same run (25 ms or more at 50,000 users), so another process's burst on the shared cores,
+  // which lengthens both, does not decide the verdict; a snapshot taken in one go fails it.
+  const sliceLimit = Math.max(15, 0.6 * snap.stopTheWorldMs);
+  if (quick && !(snap.maxSliceMs <= sliceLimit && snap.during.tickP50 <= 10)) {
     failures.push(
-      `snapshot at ${snap.users} users: longest slice ${snap.maxSliceMs} ms (> 15) or tick p50 ${snap.during.tickP50} ms (> 10)`,
+      `snapshot at ${snap.users} users: longest slice ${snap.maxSliceMs} ms (> ${
+        Math.round(sliceLimit * 10) / 10
+      }: 60% of a stop-the-world snapshot, at least 15) or tick p50 ${snap.during.tickP50} ms (> 10)`,
     );
   }
   const lost = snap.before.notDurable + snap.during.notDurable;

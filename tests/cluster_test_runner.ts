@@ -286,7 +286,7 @@ async function nemesis(seed: number, randomMs: number): Promise<ScenarioResult[]
     await lab.partition([m, a], ["r1", "r2", b]);
     await sleep(10_000);
     log(
-      await v.judge(`N1 partition {${m}, ${a}} | {r1, r2, ${b}} for 10 s`, {
+      await v.judge(`N1 partition {${m}, ${a}} vs {r1, r2, ${b}} for 10 s`, {
         from,
         to: performance.now(),
         heal,
