@@ -28,9 +28,6 @@ import {
   worldSide,
 } from "./_world_load.ts";
 
-/** Client connections the simulated clients are spread over (each client keeps its own). */
-const PEERS = 64;
-
 /** One run of a master node's ticks with `users` logged-in clients. */
 export function runNodeTick(scenario: Scenario, users: number, options: RunOptions): RunResult {
   const rng = mulberry32(options.seed ^ Math.imul(users, 0x9e3779b1));
@@ -45,7 +42,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
   config.world.max_users = users;
   config.world.max_speed = MAX_SPEED;
   if (options.cellSize !== undefined) config.world.cell_size = options.cellSize;
-  config.clients.max_clients = users + PEERS;
+  config.clients.max_clients = users;
   // The run is a few seconds of back-to-back ticks: no client may go idle behind the bench's back.
   config.clients.idle_timeout_ms = 3_600_000;
 
@@ -87,8 +84,13 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
   plane.begin();
 
   const ids = Array.from({ length: users }, () => crypto.randomUUID());
-  const peers = Array.from({ length: PEERS }, (_, i) => new Uint8Array([0, 0, 0x80, i, 7]));
-  const peerOf = (u: number) => peers[u % PEERS];
+  // One connection per client, as game clients have (and as the node's per-connection bounds expect).
+  const peers = Array.from({ length: users }, (_, i) => {
+    const peer = new Uint8Array(5);
+    new DataView(peer.buffer).setUint32(1, i);
+    return peer;
+  });
+  const peerOf = (u: number) => peers[u];
   const userIds = new Uint32Array(users);
   let requestId = 1;
   const now0 = performance.now();
