@@ -1,10 +1,11 @@
 import { Pump, RouterSocket } from "../transport/mod.ts";
 import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
-import { DELAY_EDGES_MS } from "../metrics/mod.ts";
+import { type HttpPlane, serveRoutes } from "../http/mod.ts";
 import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
+import { nodeRoutes } from "./node_http.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -216,69 +217,24 @@ export class NodeServer implements AsyncDisposable {
     this.#closed.then(() => clearInterval(roll));
   }
 
-  #http: Deno.HttpServer | undefined;
+  #http: HttpPlane | undefined;
+
+  /** The bound HTTP port (status, metrics); undefined while `http_port` is 0. */
+  get httpPort(): number | undefined {
+    return this.#http?.port;
+  }
 
   #serveHttp(): void {
     const config = this.#config;
-    this.#http = Deno.serve({
-      hostname: config.bind === "*" ? "0.0.0.0" : config.bind,
-      port: config.http_port,
-      onListen: ({ port }) =>
-        logger.info("Status on http://{host}:{port}/status and /metrics", {
-          host: config.host,
-          port,
-        }),
-    }, (req) => {
-      const path = new URL(req.url).pathname;
-      const status = this.node.statusReply(performance.now());
-      if (path === "/status") {
-        return Response.json({
-          ...status,
-          counters: this.counters,
-          registries: this.#cluster?.registries.map((l) => ({
-            endpoint: l.endpoint,
-            healthy: l.healthy,
-          })),
-        });
-      }
-      if (path === "/metrics") {
-        const l = status.load;
-        const lines = [
-          `gameserver_connections ${l.connections}`,
-          `gameserver_sessions ${l.sessions}`,
-          `gameserver_users ${l.users}`,
-          `gameserver_tick_avg_ms ${l.tickAvgMs}`,
-          `gameserver_tick_p99_ms ${l.tickP99Ms}`,
-          `gameserver_load_factor ${l.loadFactor}`,
-          `gameserver_last_seq ${l.lastSeq}`,
-          `gameserver_epoch ${status.epoch}`,
-          ...Object.entries(this.counters).map(([k, v]) =>
-            `gameserver_${k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_total ${v}`
-          ),
-          ...histogramLines("gameserver_tick_start_late_ms", this.node.tickLate.counts()),
-          ...histogramLines("gameserver_loop_lag_ms", this.node.loopLag.counts()),
-          ...this.#journalMetrics(),
-        ];
-        return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
-      }
-      return new Response("Not found: try /status or /metrics\n", { status: 404 });
-    });
-  }
-
-  /** The journal's figures as metric lines (none without a data_dir). */
-  #journalMetrics(): string[] {
-    const journal = this.#journal;
-    if (!journal) return [];
-    const s = journal.stats;
-    return [
-      `gameserver_durable_epoch ${journal.durable.epoch}`,
-      `gameserver_durable_seq ${journal.durable.seq}`,
-      `gameserver_log_records_total ${s.records}`,
-      `gameserver_log_bytes_total ${s.logBytes}`,
-      `gameserver_log_syncs_total ${s.syncs}`,
-      `gameserver_log_last_commit_ms ${s.lastCommitMs}`,
-      `gameserver_snapshots_total ${s.snapshots}`,
-    ];
+    this.#http = serveRoutes(
+      {
+        bind: config.bind,
+        port: config.http_port,
+        name: `Node ${config.node_id}`,
+        host: config.host,
+      },
+      nodeRoutes(this),
+    );
   }
 
   /** Tells clients the node is going away, closes sockets and stops ticking. Idempotent. */
@@ -361,17 +317,4 @@ function logRecovery(
       ms: Math.round(ms),
     },
   );
-}
-
-/** Prometheus text lines of a cumulative histogram from per-bucket counts (DELAY_EDGES_MS). */
-function histogramLines(name: string, counts: number[]): string[] {
-  const lines: string[] = [];
-  let cumulative = 0;
-  counts.forEach((n, i) => {
-    cumulative += n;
-    const le = i < DELAY_EDGES_MS.length ? String(DELAY_EDGES_MS[i]) : "+Inf";
-    lines.push(`${name}_bucket{le="${le}"} ${cumulative}`);
-  });
-  lines.push(`${name}_count ${cumulative}`);
-  return lines;
 }

@@ -15,6 +15,7 @@ import { bindEndpoint, type RegistryConfig, startupClusterCurve } from "../confi
 import { log, logMessage } from "../log/mod.ts";
 import { Sentinel } from "./sentinel.ts";
 import type { NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
+import { type HttpPlane, serveRoutes } from "../http/mod.ts";
 
 const logger = log("registry");
 
@@ -42,7 +43,7 @@ export class RegistryServer implements AsyncDisposable {
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
   #closing = false;
-  #http: Deno.HttpServer | undefined;
+  #http: HttpPlane | undefined;
   readonly #counters = { badFrames: 0, discoveries: 0 };
 
   private constructor(
@@ -326,18 +327,19 @@ export class RegistryServer implements AsyncDisposable {
   }
 
   #serveHttp(config: RegistryConfig): void {
-    this.#http = Deno.serve({
-      hostname: config.bind === "*" ? "0.0.0.0" : config.bind,
+    this.#http = serveRoutes({
+      bind: config.bind,
       port: config.http_port,
-      onListen: ({ port }) =>
-        logger.info("Registry status on http://{host}:{port}/status", { host: config.host, port }),
-    }, (req) => {
-      const url = new URL(req.url);
-      if (url.pathname === "/status") {
-        return Response.json({ ...this.sentinel.snapshot(), counters: this.#counters });
-      }
-      return new Response("Not found: try /status\n", { status: 404 });
+      name: "Registry",
+      host: config.host,
+    }, {
+      "/status": () => Response.json({ ...this.sentinel.snapshot(), counters: this.#counters }),
     });
+  }
+
+  /** The bound HTTP port (status); undefined while `http_port` is 0. */
+  get httpPort(): number | undefined {
+    return this.#http?.port;
   }
 
   /** Closes both sockets and stops ticking. Idempotent. */
