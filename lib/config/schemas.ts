@@ -252,6 +252,12 @@ export const NODE_SCHEMA = {
       600_000,
       "A slave with no update for this long asks for a snapshot",
     ),
+    publish_timeout_ms: int(
+      3000,
+      0,
+      600_000,
+      "A slave connection that answers no heartbeat of the publisher for this long is closed by the master, and its queue freed (a frozen or dead slave; it reconnects and resyncs once it runs again); 0 = never",
+    ),
   }, "Cluster behaviour"),
   pretty_log: bool(true, "Human-readable log lines (false: JSON lines)"),
 };

@@ -17,6 +17,12 @@ export interface PublisherSocketOptions
   extends Omit<SocketOptions, "receiveHwm" | "maxMessageSize"> {
   /** Encrypt and admit only the listed subscriber keys. */
   curve?: CurveServerKeys;
+  /**
+   * Closes a subscriber's connection (and frees its queue) when it answers no ZMTP heartbeat for
+   * this long: a frozen or dead peer's TCP connection can otherwise stay open and hold `sendHwm`
+   * messages. Heartbeats go out every third of it. 0 or absent: never.
+   */
+  peerTimeoutMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -43,7 +49,11 @@ export class PublisherSocket extends SocketBase {
     const bound = await bindServer(pump, endpoint, {
       curve: options.curve,
       make: (curveOptions) =>
-        new zmq.Publisher({ ...commonOptions(pump, options, false), ...curveOptions }),
+        new zmq.Publisher({
+          ...commonOptions(pump, options, false),
+          ...heartbeat(options.peerTimeoutMs ?? 0),
+          ...curveOptions,
+        }),
       // Polled (never read) so zeromq takes in new subscriptions promptly.
       target: { kind: "publisher", receives: false },
     });
@@ -59,4 +69,11 @@ export class PublisherSocket extends SocketBase {
   publish(topic: string | Uint8Array, payload: Uint8Array): boolean {
     return this.target.send([typeof topic === "string" ? encoder.encode(topic) : topic, payload]);
   }
+}
+
+/** zeromq's heartbeat options for a peer timeout (none for 0). */
+function heartbeat(timeoutMs: number): Record<string, number> {
+  if (!(timeoutMs > 0)) return {};
+  const interval = Math.max(1, Math.floor(timeoutMs / 3));
+  return { heartbeatInterval: interval, heartbeatTimeout: Math.floor(timeoutMs) };
 }

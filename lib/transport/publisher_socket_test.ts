@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { PublisherSocket, SubscriberSocket } from "./mod.ts";
 import { text } from "../../tests/support/transport/test_util.ts";
 import { TestPump } from "../../tests/support/transport/test_pump.ts";
+import { startChild } from "../../tests/support/transport/child_process.ts";
+import { eventually } from "../../tests/_harness.ts";
 
 /**
  * Publishes probes on `topic` until `live` settles (the subscriber has one): the subscription is
@@ -87,4 +89,63 @@ Deno.test("SubscriberSocket.reconnect follows a new publisher with the same topi
   subscriber.close();
   first.close();
   assert.equal(first.publish("t", new Uint8Array(1)), false);
+});
+
+/** ESTABLISHED TCP connections whose local port is `port` (the server's side of each). */
+function establishedOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  let count = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let table = "";
+    try {
+      table = Deno.readTextFileSync(file);
+    } catch { /* no IPv6 */ }
+    for (const line of table.split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (local?.endsWith(`:${hex}`) && state === "01") count++;
+    }
+  }
+  return count;
+}
+
+Deno.test({
+  name:
+    "a subscriber that answers no heartbeat (frozen) is disconnected, and comes back once resumed",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await using pump = new TestPump();
+    const publisher = await PublisherSocket.bind(pump, "tcp://127.0.0.1:0", {
+      peerTimeoutMs: 600,
+    });
+    const child = startChild("subscriber_child.ts", [publisher.endpoint]);
+    const payload = new Uint8Array(1024);
+    const timer = setInterval(() => publisher.publish("u", payload), 10);
+    try {
+      await child.nextLine("received", 20_000);
+      assert.equal(establishedOn(publisher.port), 1);
+      Deno.kill(child.child.pid, "SIGSTOP");
+      await eventually(
+        "the frozen subscriber disconnected",
+        () => establishedOn(publisher.port) === 0 || undefined,
+        15_000,
+      );
+      Deno.kill(child.child.pid, "SIGCONT");
+      await eventually(
+        "the resumed subscriber connected again",
+        () => establishedOn(publisher.port) === 1 || undefined,
+        15_000,
+      );
+      // It receives again over the new connection.
+      const before = child.lines.length;
+      await eventually(
+        "messages over the new connection",
+        () => child.lines.length > before || undefined,
+        15_000,
+      );
+    } finally {
+      clearInterval(timer);
+      Deno.kill(child.child.pid, "SIGCONT");
+      await child.stop();
+    }
+  },
 });

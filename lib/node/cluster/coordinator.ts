@@ -101,6 +101,7 @@ export class ClusterCoordinator implements AsyncDisposable {
       publisher = await PublisherSocket.bind(pump, bindEndpoint(config.bind, config.publish_port), {
         curve: curve?.server,
         sendHwm: config.cluster.publish_hwm,
+        peerTimeoutMs: config.cluster.publish_timeout_ms,
       });
     } catch (err) {
       router.close();
