@@ -177,6 +177,12 @@ export const NODE_SCHEMA = {
       86_400_000,
       "Keep a dropped client's user this long for a resume",
     ),
+    read_workers: int(
+      0,
+      0,
+      64,
+      "Reader threads answering circle and rectangle queries against the last whole tick (0: the node's thread answers them; see README Concurrent reads)",
+    ),
   }, "Client handling"),
   cluster: group({
     members: list(

@@ -1,4 +1,4 @@
-import { type SnapshotSpace, World, type WorldOptions } from "../world/mod.ts";
+import { type SnapshotSpace, World, type WorldOptions, type WorldViews } from "../world/mod.ts";
 import { decodeOps, type Op, OpLogWriter } from "./op_log.ts";
 import { StateError } from "./errors.ts";
 import { bytesToHex } from "./_hex.ts";
@@ -36,6 +36,8 @@ export class GameState {
   readonly #log = new OpLogWriter();
   /** The snapshot being encoded a slice at a time, told before each credential changes. */
   #writer: CredentialsWriter | undefined;
+  /** Where each tick's world is published for reader threads, if anywhere. */
+  #views: WorldViews | undefined;
 
   /** Creates an empty state whose world advances `tickSeconds` per step (default 0.02). */
   constructor(options: WorldOptions, tickSeconds = 0.02) {
@@ -50,6 +52,17 @@ export class GameState {
   /** Advances the world by one tick (the master's step; a slave's comes with each update). */
   step(): void {
     this.world.step(this.#tickSeconds);
+    // A view a reader still holds is skipped: the next tick publishes.
+    if (this.#views !== undefined) this.world.publishTo(this.#views);
+  }
+
+  /**
+   * Publishes the world into `views` now and after every step and restore from now on: reader
+   * threads then answer queries against whole ticks (see `lib/node/read_workers.ts`).
+   */
+  attachViews(views: WorldViews): void {
+    this.#views = views;
+    this.world.publishTo(views);
   }
 
   /**
@@ -197,6 +210,7 @@ export class GameState {
     this.#writer?.cancel();
     this.#writer = undefined;
     this.world = next;
+    if (this.#views !== undefined) this.world.publishTo(this.#views);
     this.#credentials.clear();
     for (const [k, c] of map) this.#credentials.set(k, c);
     this.#log.drain();

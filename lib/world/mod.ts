@@ -23,6 +23,12 @@
  * @module
  */
 export { MAX_USER_ID, World } from "./world.ts";
+export {
+  MAX_VIEW_READERS,
+  WorldViewReader,
+  WorldViews,
+  type WorldViewsShared,
+} from "./world_view.ts";
 export { SnapshotSpace, WorldSnapshotWriter } from "./world_snapshot.ts";
 export { DEFAULT_CELL_SIZE, MAX_WORLD_USERS, type WorldOptions } from "./world_options.ts";
 export type { UserRecord, WorldStats } from "./types.ts";

@@ -17,6 +17,7 @@ import {
   type WorldSnapshotWriter,
 } from "./world_snapshot.ts";
 import { worldStats } from "./world_stats.ts";
+import type { WorldViews } from "./world_view.ts";
 
 /** Largest user id (ids are uint32 > 0). */
 export const MAX_USER_ID = 0xffffffff;
@@ -354,6 +355,22 @@ export class World {
    */
   snapshotWriter(space?: SnapshotSpace): WorldSnapshotWriter {
     return startSnapshotWriter(this.#layout(), space);
+  }
+
+  /**
+   * Copies the records and the grid's blocks into the views slot no reader holds and publishes it
+   * (see WorldViews.publish()); false when a reader still holds that slot (nothing published).
+   */
+  publishTo(views: WorldViews): boolean {
+    return views.publish({
+      size: this.#size,
+      poolLength: this.#alloc.length,
+      ids: this.#ids,
+      pos: this.#pos,
+      vel: this.#vel,
+      money: this.#money,
+      blocks: this.#blocks,
+    });
   }
 
   /** Pool positions a snapshotWriter() copy takes (what a SnapshotSpace must be prepared for). */
