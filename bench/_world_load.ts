@@ -34,6 +34,8 @@ export interface RunOptions {
   warmup: number;
   seed: number;
   cellSize?: number;
+  /** Reader worker threads answering the queries beside the step (0: none, queries after it). */
+  readWorkers?: number;
 }
 
 /** What one run measured. */

@@ -10,7 +10,7 @@
  * @module
  */
 import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
-import { GameNode } from "../lib/node/mod.ts";
+import { GameNode, ReadWorkers } from "../lib/node/mod.ts";
 import { MasterPlane } from "../lib/node/cluster/mod.ts";
 import { encodeEnvelope } from "../lib/protocol/mod.ts";
 import { mulberry32 } from "../lib/random/mod.ts";
@@ -56,7 +56,21 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
     return (first ? spawn.x : spawn.y) / side;
   };
   let sent = 0;
+  const readers = (options.readWorkers ?? 0) > 0
+    ? ReadWorkers.start({
+      count: options.readWorkers!,
+      world: {
+        width: side,
+        height: side,
+        maxUsers: users,
+        maxSpeed: MAX_SPEED,
+        cellSize: options.cellSize,
+      },
+      maxResults: config.world.max_query_results,
+    })
+    : undefined;
   const node = new GameNode({
+    readers,
     config,
     send: (_peer, frame) => {
       sent += frame.length;
@@ -144,6 +158,8 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
     for (let i = 0; i < frames.length; i++) node.handleFrame(owners[i], frames[i], start);
     node.tick(start);
     plane.afterTick(performance.now());
+    // With readers the tick is over once its queries are answered too (they ran beside it).
+    if (readers && !readers.waitIdle(10_000)) throw new Error("Readers did not answer");
     const elapsed = performance.now() - start;
 
     if (t >= options.warmup) {
@@ -151,6 +167,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
       ops += frames.length;
     }
   }
+  readers?.close();
   if (node.counters.errors > 0) {
     throw new Error(`${node.counters.errors} requests failed in the node row`);
   }

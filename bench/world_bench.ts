@@ -42,6 +42,7 @@ import { parseArgs } from "node:util";
 import { mulberry32 } from "../lib/random/mod.ts";
 import { setupLogging } from "../lib/log/mod.ts";
 import { type UserRecord, World } from "../lib/world/mod.ts";
+import { ReadWorkers } from "../lib/node/mod.ts";
 import { loadAverage, median } from "./_bench_util.ts";
 import {
   MAX_SPEED,
@@ -93,8 +94,32 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
 
   const growthsAtStart = world.stats().poolGrowths;
   const out = new Uint32Array(OUT_LENGTH);
+  let matched = 0;
+  // With readers, the tick's queries go to them and run beside the step against the last tick.
+  const readers = (options.readWorkers ?? 0) > 0
+    ? ReadWorkers.start({
+      count: options.readWorkers!,
+      world: {
+        width: side,
+        height: side,
+        maxUsers: users,
+        maxSpeed: MAX_SPEED,
+        cellSize: options.cellSize,
+      },
+      maxResults: OUT_LENGTH,
+    })
+    : undefined;
+  if (readers) {
+    readers.onReply = (_ticket, total) => (matched += total);
+    world.publishTo(readers.views);
+  }
   const user: UserRecord = { id: 0, x: 0, y: 0, vx: 0, vy: 0, money: 0 };
   const rates = requestRates(users);
+  // A tick's query centres, handed over as one batch per reader (one query costs less than a
+  // handoff of its own: see bench/read_handoff_bench.ts and the README).
+  const centres = (readers?.count ?? 0) > 0
+    ? new Float64Array(2 * (Math.ceil(rates.queries) + 1))
+    : undefined;
   // One tick's requests, drawn before its timing starts: what clients would send.
   const queryX = new Float64Array(Math.ceil(rates.queries) + 1);
   const queryY = new Float64Array(queryX.length);
@@ -106,7 +131,6 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
   let aoeDue = 0;
   let velocityDue = 0;
   let ops = 0;
-  let matched = 0;
   const times = new Float64Array(options.ticks);
   for (let t = 0; t < options.warmup + options.ticks; t++) {
     let queries = 0;
@@ -129,13 +153,32 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
     }
 
     const start = performance.now();
+    if (readers && centres) {
+      // Reader k answers queries [k·per, (k+1)·per).
+      const per = Math.ceil(queries / readers.count);
+      for (let k = 0; k * per < queries; k++) {
+        const count = Math.min(per, queries - k * per);
+        for (let i = 0; i < count; i++) {
+          centres[2 * i] = queryX[k * per + i];
+          centres[2 * i + 1] = queryY[k * per + i];
+        }
+        const batch = { radius: RADIUS_M, xy: centres, count };
+        if (!readers.submitBatch(k, t, batch)) throw new Error("A reader's ring is full");
+      }
+    }
     world.step(TICK_S);
-    for (let i = 0; i < queries; i++) {
-      matched += world.queryCircle(queryX[i], queryY[i], RADIUS_M, out);
+    if (!readers) {
+      for (let i = 0; i < queries; i++) {
+        matched += world.queryCircle(queryX[i], queryY[i], RADIUS_M, out);
+      }
     }
     for (let i = 0; i < aoes; i++) matched += world.aoe(aoeIds[i], RADIUS_M, 1, out);
     for (let i = 0; i < velocities; i++) {
       world.setVelocity(velocityIds[i], velocityX[i], velocityY[i]);
+    }
+    if (readers) {
+      world.publishTo(readers.views);
+      if (!readers.waitIdle(10_000)) throw new Error("Readers did not answer");
     }
     const elapsed = performance.now() - start;
 
@@ -144,6 +187,7 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
       ops += queries + aoes + velocities;
     }
   }
+  readers?.close();
   if (matched < 0) throw new Error("unreachable: keeps the query results alive");
   let total = 0;
   for (const v of times) total += v;
@@ -268,6 +312,7 @@ function main(): number {
       warmup: { type: "string" },
       "cell-size": { type: "string" },
       seed: { type: "string" },
+      "read-workers": { type: "string" },
     },
   });
   const quick = values.quick;
@@ -277,6 +322,7 @@ function main(): number {
     warmup: Number(values.warmup ?? (quick ? 20 : 100)),
     seed: Number(values.seed ?? 1),
     cellSize: values["cell-size"] === undefined ? undefined : Number(values["cell-size"]),
+    readWorkers: Number(values["read-workers"] ?? 0),
   };
   const scenarios =
     (values.scenario === undefined ? ["uniform", "town"] : [values.scenario]) as Scenario[];
@@ -293,7 +339,7 @@ function main(): number {
     } ms, ${options.ticks} measured ticks after ${options.warmup} ` +
       `warm-up, ${options.runs} run(s) per count judged on the median p99, radius ${RADIUS_M} m, ` +
       `${USERS_PER_CIRCLE} users per circle, maxSpeed ${MAX_SPEED} m/s, cellSize ` +
-      `${options.cellSize ?? "default"}, no forced GC${
+      `${options.cellSize ?? "default"}, ${options.readWorkers} read worker(s), no forced GC${
         quick ? ", quick" : ""
       }; load average ${loadAtStart}`,
   );
@@ -353,6 +399,7 @@ function main(): number {
     quick,
     pass,
     runs_per_count: options.runs,
+    read_workers: options.readWorkers,
     results,
     load_average_start: loadAtStart,
     load_average_end: loadAtEnd,

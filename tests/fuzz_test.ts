@@ -21,6 +21,8 @@ Deno.test("10,000 random and mutated frames: rejects change nothing, the rest ma
   config.clients.max_requests_per_second = 1_000_000;
   config.world.width = 1000;
   config.world.height = 1000;
+  // GAMESERVER_TEST_READ_WORKERS=N: queries answered by N reader workers (the reference knows).
+  config.clients.read_workers = Number(Deno.env.get("GAMESERVER_TEST_READ_WORKERS") ?? 0);
   await using pump = new TestPump();
   const server = await NodeServer.start(config, { pump });
   const node = server.node;
@@ -77,6 +79,7 @@ Deno.test("10,000 random and mutated frames: rejects change nothing, the rest ma
           }
         }
         assert.equal(handled, 1, `message ${i} was handled ${handled} times`);
+        reference.settle();
       }
     });
 

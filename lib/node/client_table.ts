@@ -45,6 +45,10 @@ export interface ClientEntry {
   /** Work units left in the client id's bucket, and when it was last refilled (ms). */
   work: number;
   workAt: number;
+  /** The reader worker that answers this client's queries (-1: none chosen yet). */
+  readLane: number;
+  /** The world view version that holds this client's last write: its reads wait for it. */
+  readAfter: number;
 }
 
 /** Outcome of {@linkcode ClientTable.admit}. */
@@ -214,6 +218,8 @@ export class ClientTable {
         loginInFlight: false,
         work: capacity(o.maxRequestsPerSecond, 1),
         workAt: now,
+        readLane: -1,
+        readAfter: 0,
       };
       connection.ids++;
       this.#entries.set(clientId, entry);

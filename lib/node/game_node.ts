@@ -26,6 +26,7 @@ import { applyWrite, type WriteTarget } from "./_apply_write.ts";
 import { queryReply } from "./_replies.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
+import { READ_CIRCLE, READ_RECT, type ReadRequest, type ReadWorkers } from "./read_workers.ts";
 
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export type { NodeCounters } from "./node_counters.ts";
@@ -70,6 +71,12 @@ export interface GameNodeOptions {
    * unread. Default: always 0.
    */
   backlogBytes?: (peer: Uint8Array) => number;
+  /**
+   * Reader workers that answer circle and rectangle queries against the last published tick (see
+   * `clients.read_workers`); none: queries are answered here, against the live world. The node
+   * publishes its world into their views and takes their replies; its owner closes them.
+   */
+  readers?: ReadWorkers;
 }
 
 const logger = log("node");
@@ -114,6 +121,24 @@ export class GameNode {
   #now: number;
   #tick = 0;
   readonly #tickMonitor: TickMonitor;
+  readonly #readers: ReadWorkers | undefined;
+  /** Reads handed to the readers, by ticket: where each reply goes. */
+  readonly #reads = new Map<number, Origin>();
+  #nextTicket = 1;
+  #nextLane = 0;
+  /** Reused for every read handed to the readers (they copy it). */
+  readonly #read: ReadRequest = {
+    ticket: 0,
+    kind: 0,
+    format: "binary",
+    requestId: 0,
+    minVersion: 0,
+    a: 0,
+    b: 0,
+    c: 0,
+    d: 0,
+    clientId: "",
+  };
 
   /** Creates a node core from its config. */
   constructor(options: GameNodeOptions, now = 0) {
@@ -159,6 +184,11 @@ export class GameNode {
     this.#checksums = new ChecksumBatch(c.clients.checksum_interval_ms, MAX_CHECKSUM_WAITERS);
     this.#startedAt = now;
     this.#now = now;
+    this.#readers = options.readers;
+    if (this.#readers) {
+      this.#readers.onReply = this.#readReply;
+      this.state.attachViews(this.#readers.views);
+    }
   }
 
   /** Counters for status, metrics and tests. */
@@ -390,6 +420,10 @@ export class GameNode {
         else this.#reply(origin, { statusReply: this.statusReply(now) });
         return;
       case "query_rect": {
+        if (this.#readers) {
+          this.#submitRead(origin, READ_RECT, request.x1, request.y1, request.x2, request.y2);
+          return;
+        }
         const total = this.state.world.queryRect(
           request.x1,
           request.y1,
@@ -402,6 +436,10 @@ export class GameNode {
         return;
       }
       case "query_circle": {
+        if (this.#readers) {
+          this.#submitRead(origin, READ_CIRCLE, request.x, request.y, request.radius, 0);
+          return;
+        }
         const total = this.state.world.queryCircle(
           request.x,
           request.y,
@@ -423,6 +461,39 @@ export class GameNode {
         this.#write(origin, request, envelope, now);
     }
   }
+
+  /**
+   * Hands a query to the client's reader (always the same one, so its replies keep their order),
+   * to be answered from the first view that holds the client's last write.
+   */
+  #submitRead(origin: Origin, kind: number, a: number, b: number, c: number, d: number): void {
+    const readers = this.#readers!;
+    const entry = origin.entry;
+    if (entry.readLane < 0) entry.readLane = this.#nextLane++ % readers.count;
+    const ticket = this.#nextTicket++;
+    this.#reads.set(ticket, origin);
+    const read = this.#read;
+    read.ticket = ticket;
+    read.kind = kind;
+    read.format = origin.format;
+    read.clientId = origin.clientId;
+    read.requestId = origin.requestId;
+    read.minVersion = entry.readAfter;
+    read.a = a;
+    read.b = b;
+    read.c = c;
+    read.d = d;
+    readers.submit(entry.readLane, read);
+  }
+
+  /** A reader's answer: its work is charged and its frame sent where the query came from. */
+  readonly #readReply = (ticket: number, total: number, _version: number, frame: Uint8Array) => {
+    const origin = this.#reads.get(ticket);
+    if (origin === undefined) return;
+    this.#reads.delete(ticket);
+    this.#chargeQuery(origin, total);
+    if (!this.#send(origin.peer, frame)) this.#counters.dropped++;
+  };
 
   /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
   #chargeQuery(origin: Origin, total: number): void {
@@ -529,6 +600,8 @@ export class GameNode {
       this.#finishWrite(origin, request, userId, reply, generation);
     };
     if (login) entry.loginInFlight = true;
+    // Here the write changes the live world: this client's reads wait for the view that holds it.
+    if (this.#readers && this.authoritative) entry.readAfter = this.#readers.views.version + 1;
     try {
       this.#perform(origin, request, envelope, userId, respond);
     } catch (err) {

@@ -21,4 +21,13 @@ export {
   type SendFn,
 } from "./game_node.ts";
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
+export {
+  READ_CIRCLE,
+  READ_RAW,
+  READ_RECT,
+  type ReadReplyFn,
+  type ReadRequest,
+  ReadWorkers,
+  type ReadWorkersOptions,
+} from "./read_workers.ts";
 export { NodeServer, type NodeServerOptions } from "./node_server.ts";

@@ -5,6 +5,7 @@ import { type HttpPlane, serveRoutes } from "../http/mod.ts";
 import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
+import { ReadWorkers } from "./read_workers.ts";
 import { nodeRoutes } from "./node_http.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
@@ -79,11 +80,13 @@ export class NodeServer implements AsyncDisposable {
       : undefined;
     const sendRef: { socket?: RouterSocket } = {};
     const serverRef: { server?: NodeServer } = {};
+    const readers = startReaders(config);
     const node = new GameNode({
       config,
       send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
       writePath: cluster?.writePath ?? single?.writePath,
       backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
+      readers,
     }, performance.now());
     let journal: Journal | undefined;
     let socket: RouterSocket;
@@ -112,6 +115,7 @@ export class NodeServer implements AsyncDisposable {
         },
       );
     } catch (err) {
+      readers?.close();
       await cluster?.close();
       await journal?.close();
       if (!options.pump) await pump[Symbol.asyncDispose]();
@@ -128,12 +132,14 @@ export class NodeServer implements AsyncDisposable {
       try {
         await cluster.join(node, socket.port, journal);
       } catch (err) {
+        readers?.close();
         socket.close();
         await journal?.close();
         if (!options.pump) await pump[Symbol.asyncDispose]();
         throw err;
       }
     }
+    if (readers) server.#closed.then(() => readers.close());
     server.#startTicking();
     if (config.http_port > 0) server.#serveHttp();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
@@ -317,4 +323,23 @@ function logRecovery(
       ms: Math.round(ms),
     },
   );
+}
+
+/** The reader workers `clients.read_workers` asks for (none for 0). */
+function startReaders(config: NodeConfig): ReadWorkers | undefined {
+  const count = config.clients.read_workers;
+  if (count === 0) return undefined;
+  const w = config.world;
+  return ReadWorkers.start({
+    count,
+    world: {
+      width: w.width,
+      height: w.height,
+      cellSize: w.cell_size,
+      maxUsers: w.max_users,
+      maxSpeed: w.max_speed,
+      initialMoney: w.initial_money,
+    },
+    maxResults: w.max_query_results,
+  });
 }

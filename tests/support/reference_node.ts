@@ -19,6 +19,7 @@ import {
   type RequestLimits,
 } from "../../lib/protocol/mod.ts";
 import { GameState } from "../../lib/state/mod.ts";
+import { World } from "../../lib/world/mod.ts";
 import type { KnownCredential } from "./fuzz_frames.ts";
 
 /** How the reference classifies one client message before any session or world is involved. */
@@ -94,8 +95,19 @@ export class ReferenceNode {
   readonly #limits: RequestLimits;
   readonly #clients = new Map<string, { lane: number; userId: number }>();
   readonly #out: Uint32Array;
+  /** With reader workers: the world as the last tick left it (what they answer from), and ticks. */
+  #view: World | undefined;
+  #ticks = 0;
+  /** Per client id: the tick count when it last changed the world (its reads wait for the next). */
+  readonly #changedAt = new Map<string, number>();
+  /** Queries no view seen so far answers; each must match one of the next ticks' views. */
+  readonly #pending: { query: Request; reply: Envelope; what: string; from: number }[] = [];
 
-  /** A reference for a node with `config`. */
+  /**
+   * A reference for a node with `config`. With `clients.read_workers` > 0, a query's reply must be
+   * the answer of the world as some tick left it: the last tick before the query, or one after it
+   * (never before the client's own last write), while the reply was on its way.
+   */
   constructor(config: NodeConfig) {
     this.#config = config;
     this.#limits = requestLimits(config);
@@ -109,11 +121,61 @@ export class ReferenceNode {
       initialMoney: w.initial_money,
     }, w.tick_time);
     this.#out = new Uint32Array(w.max_query_results);
+    if (config.clients.read_workers > 0) this.#view = this.#copyWorld();
   }
 
   /** The node ran a world tick. */
   tick(): void {
     this.state.step();
+    if (this.#view === undefined) return;
+    this.#ticks++;
+    this.#view = this.#copyWorld();
+    for (let i = this.#pending.length - 1; i >= 0; i--) {
+      const p = this.#pending[i];
+      if (p.from <= this.#ticks && this.#answers(this.#view, p.query, p.reply)) {
+        this.#pending.splice(i, 1);
+      }
+    }
+  }
+
+  /** Asserts that every query checked so far matched a view (call once its reply's ticks are in). */
+  settle(): void {
+    const p = this.#pending[0];
+    assert.equal(p, undefined, `no tick's world gives the reply ${p?.what}`);
+  }
+
+  #copyWorld(): World {
+    const w = this.#config.world;
+    return World.fromSnapshot(this.state.world.snapshot(), {
+      width: w.width,
+      height: w.height,
+      cellSize: w.cell_size,
+      maxUsers: w.max_users,
+      maxSpeed: w.max_speed,
+      initialMoney: w.initial_money,
+    });
+  }
+
+  /** True when `world` gives `reply` to `query`: the same total and users (as a set), same state. */
+  #answers(world: World, query: Request, reply: Envelope): boolean {
+    const total = query.op === "query_rect"
+      ? world.queryRect(query.x1, query.y1, query.x2, query.y2, this.#out)
+      : query.op === "query_circle"
+      ? world.queryCircle(query.x, query.y, query.radius, this.#out)
+      : -1;
+    if ((reply.queryReply?.total ?? 0) !== total) return false;
+    const users = reply.queryReply?.users ?? [];
+    if (users.length !== Math.min(total, this.#out.length)) return false;
+    const expected = new Set(this.#out.subarray(0, users.length));
+    for (const u of users) {
+      const id = u.id ?? 0;
+      const record = world.getUser(id);
+      if (!expected.has(id) || !record) return false;
+      if ((u.x ?? 0) !== record.x || (u.y ?? 0) !== record.y) return false;
+      if ((u.vx ?? 0) !== record.vx || (u.vy ?? 0) !== record.vy) return false;
+      if ((u.money ?? 0) !== record.money) return false;
+    }
+    return true;
   }
 
   /**
@@ -143,6 +205,7 @@ export class ReferenceNode {
       assert.equal(reply.error, undefined, `unexpected error: ${what}`);
     }
     assert.equal(node.after, this.state.checksum(), `node and reference differ after ${what}`);
+    if (node.after !== node.before) this.#changedAt.set(seen.clientId, this.#ticks);
   }
 
   /** {@linkcode classify} with this node's config. */
@@ -179,6 +242,16 @@ export class ReferenceNode {
       case "query_rect":
       case "query_circle": {
         this.counts.reads++;
+        if (this.#view !== undefined) {
+          // From the last tick's world, unless this client changed the world since.
+          const from = this.#changedAt.get(clientId) === this.#ticks
+            ? this.#ticks + 1
+            : this.#ticks;
+          if (from > this.#ticks || !this.#answers(this.#view, request, reply)) {
+            this.#pending.push({ query: request, reply, what, from });
+          }
+          return;
+        }
         const total = request.op === "query_rect"
           ? state.world.queryRect(request.x1, request.y1, request.x2, request.y2, this.#out)
           : state.world.queryCircle(request.x, request.y, request.radius, this.#out);

@@ -1,0 +1,155 @@
+/**
+ * A reader worker's loop: answers the circle and rectangle queries the node's thread puts into its
+ * input ring against the latest published world view, and puts each encoded reply into its output
+ * ring, waking the node's thread once per batch.
+ *
+ * @module
+ */
+import { encodeEnvelope, type UserState } from "../protocol/mod.ts";
+import { WorldViewReader } from "../world/mod.ts";
+import { RING_WAKE, SharedRing } from "./shared_ring.ts";
+import {
+  READ_BATCH,
+  READ_RAW,
+  READ_RECT,
+  type ReaderSetup,
+  type ReadRequest,
+  readRequest,
+  REPLY_HEADER_BYTES,
+  REQUEST_HEADER_BYTES,
+} from "./_read_records.ts";
+
+/** Longest a reader sleeps before it looks at its rings again unwoken, ms. */
+const IDLE_WAIT_MS = 1000;
+const EMPTY = new Uint8Array(0);
+
+/** Runs one reader until its input ring is stopped; `signal` tells the node's thread to drain. */
+export function runReader(setup: ReaderSetup, signal: () => void): void {
+  const reader = new WorldViewReader(setup.views, setup.reader);
+  const input = new SharedRing(setup.input);
+  const output = new SharedRing(setup.output);
+  const results = new Uint32Array(setup.maxResults);
+  const request: ReadRequest = {
+    ticket: 0,
+    kind: 0,
+    format: "binary",
+    requestId: 0,
+    minVersion: 0,
+    a: 0,
+    b: 0,
+    c: 0,
+    d: 0,
+    clientId: "",
+  };
+  let answered = 0;
+  const wake = () => {
+    // One message per batch of replies: the node's thread clears the flag before it drains.
+    if (answered > 0 && Atomics.exchange(output.header, RING_WAKE, 1) === 0) signal();
+    answered = 0;
+  };
+  while (!input.stopped) {
+    const at = input.next();
+    if (at < 0) {
+      // Idle: the writer may reuse the slot, and the node's thread gets what is done.
+      if (reader.version !== 0) reader.unpin();
+      wake();
+      // No polling first: measured no cheaper for the node's thread (bench/read_handoff_bench.ts).
+      input.waitForRecord(IDLE_WAIT_MS);
+      continue;
+    }
+    readRequest(input, at, request);
+    // The newest view for each request; a client whose write is not in it waits for the one that is.
+    if (reader.version === 0 || reader.published > reader.version) {
+      if (reader.version !== 0) reader.unpin();
+      reader.pin();
+    }
+    while (reader.version < request.minVersion || reader.version === 0) {
+      if (reader.version !== 0) reader.unpin();
+      wake();
+      reader.waitNewer(reader.published, 50);
+      if (input.stopped) return;
+      if (reader.published >= request.minVersion) reader.pin();
+    }
+    if (request.kind === READ_BATCH) {
+      answerBatch(reader, { input, at, output }, { request, results });
+      answered++;
+      continue;
+    }
+    const total = request.kind === READ_RECT
+      ? reader.queryRect(request.a, request.b, request.c, request.d, results)
+      : reader.queryCircle(request.a, request.b, request.c, results);
+    const frame = request.kind === READ_RAW ? EMPTY : encodeReply(reader, request, results, total);
+    input.release();
+    let out = output.reserve(REPLY_HEADER_BYTES + frame.length);
+    while (out < 0) {
+      wake();
+      output.waitForRoom(50);
+      if (input.stopped) return;
+      out = output.reserve(REPLY_HEADER_BYTES + frame.length);
+    }
+    output.view.setUint32(out, request.ticket, true);
+    output.view.setUint32(out + 4, total, true);
+    output.view.setUint32(out + 8, reader.version, true);
+    output.bytes.set(frame, out + REPLY_HEADER_BYTES);
+    output.commit();
+    answered++;
+  }
+}
+
+/** Answers a READ_BATCH record: each query's total into one reply (the ring has room: see below). */
+function answerBatch(
+  reader: WorldViewReader,
+  rings: { input: SharedRing; at: number; output: SharedRing },
+  scratch: { request: ReadRequest; results: Uint32Array },
+): void {
+  const { input, at, output } = rings;
+  const { request, results } = scratch;
+  const count = request.d;
+  // The centres are 8-byte aligned in the ring: records are.
+  const xy = new Float64Array(input.memory.data, at + REQUEST_HEADER_BYTES, 2 * count);
+  let out = output.reserve(REPLY_HEADER_BYTES + 4 * count);
+  while (out < 0) {
+    output.waitForRoom(50);
+    if (input.stopped) return;
+    out = output.reserve(REPLY_HEADER_BYTES + 4 * count);
+  }
+  let sum = 0;
+  for (let i = 0; i < count; i++) {
+    const total = reader.queryCircle(xy[2 * i], xy[2 * i + 1], request.c, results);
+    output.view.setUint32(out + REPLY_HEADER_BYTES + 4 * i, total, true);
+    sum += total;
+  }
+  input.release();
+  output.view.setUint32(out, request.ticket, true);
+  output.view.setUint32(out + 4, sum >>> 0, true);
+  output.view.setUint32(out + 8, reader.version, true);
+  output.commit();
+}
+
+/** The reply envelope of a query: what GameNode builds from the live world, from the view. */
+function encodeReply(
+  reader: WorldViewReader,
+  request: ReadRequest,
+  results: Uint32Array,
+  total: number,
+): Uint8Array {
+  const n = Math.min(total, results.length);
+  const users: UserState[] = new Array(n);
+  const { ids, pos, vel, money } = reader;
+  for (let i = 0; i < n; i++) {
+    const p = results[i];
+    users[i] = {
+      id: ids[p],
+      x: pos[2 * p],
+      y: pos[2 * p + 1],
+      vx: vel[2 * p],
+      vy: vel[2 * p + 1],
+      money: money[p],
+    };
+  }
+  return encodeEnvelope({
+    clientId: request.clientId,
+    requestId: request.requestId,
+    queryReply: { users, truncated: total > n, total },
+  }, request.format);
+}

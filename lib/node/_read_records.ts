@@ -1,0 +1,134 @@
+/**
+ * The records a node's thread and its reader workers exchange through shared rings: a read request
+ * (a query with the ids its reply carries) and a reply (the encoded frame with the query's total
+ * and the view version that answered it).
+ *
+ * @module
+ */
+import type { WireFormat } from "../protocol/mod.ts";
+import type { WorldViewsShared } from "../world/mod.ts";
+import type { SharedRing, SharedRingMemory } from "./shared_ring.ts";
+
+/** A circle query (a, b: centre; c: radius). */
+export const READ_CIRCLE = 1;
+/** A rectangle query (a, b, c, d: two corners). */
+export const READ_RECT = 2;
+/** A circle query answered with its total only (benchmarks of the engine alone). */
+export const READ_RAW = 3;
+
+/**
+ * Many circle queries in one record (c: radius, d: count; the centres follow as x, y float64
+ * pairs), answered by one reply whose frame is each query's total (uint32): a tick's queries handed
+ * over at once, for the engine benchmark, where one query costs less than one handoff.
+ */
+export const READ_BATCH = 4;
+
+/** Bytes before a reply's frame: ticket, total, view version (u32 each) and padding. */
+export const REPLY_HEADER_BYTES = 16;
+/** Bytes of a request before its client id (or a batch's centres). */
+export const REQUEST_HEADER_BYTES = 56;
+
+/** What a reader worker is started with (its one message). */
+export interface ReaderSetup {
+  views: WorldViewsShared;
+  reader: number;
+  input: SharedRingMemory;
+  output: SharedRingMemory;
+  maxResults: number;
+}
+
+/** One read request, decoded (reused by the reader for every request). */
+export interface ReadRequest {
+  ticket: number;
+  kind: number;
+  format: WireFormat;
+  requestId: number;
+  /** The reply must come from this view version or a newer one (the client's last write). */
+  minVersion: number;
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+  clientId: string;
+}
+
+/** Puts a request into `ring`; false when the ring is full (or the client id too long for it). */
+export function writeRequest(ring: SharedRing, r: ReadRequest): boolean {
+  const id = r.clientId;
+  let ascii = id.length <= 1024;
+  for (let i = 0; ascii && i < id.length; i++) ascii = id.charCodeAt(i) < 0x80;
+  const idBytes = ascii ? undefined : new TextEncoder().encode(id);
+  const idLength = idBytes ? idBytes.length : id.length;
+  if (REQUEST_HEADER_BYTES + idLength > ring.maxPayload) return false;
+  const at = ring.reserve(REQUEST_HEADER_BYTES + idLength);
+  if (at < 0) return false;
+  const v = ring.view;
+  v.setUint32(at, r.ticket, true);
+  v.setUint8(at + 4, r.kind);
+  v.setUint8(at + 5, r.format === "json" ? 1 : 0);
+  v.setUint32(at + 8, r.requestId, true);
+  v.setUint32(at + 12, r.minVersion, true);
+  v.setFloat64(at + 16, r.a, true);
+  v.setFloat64(at + 24, r.b, true);
+  v.setFloat64(at + 32, r.c, true);
+  v.setFloat64(at + 40, r.d, true);
+  v.setUint32(at + 48, idLength, true);
+  const bytes = ring.bytes;
+  const start = at + REQUEST_HEADER_BYTES;
+  if (idBytes) bytes.set(idBytes, start);
+  else for (let i = 0; i < idLength; i++) bytes[start + i] = id.charCodeAt(i);
+  ring.commit();
+  return true;
+}
+
+/**
+ * Puts `count` circle queries of `radius` centred at (xy[2i], xy[2i + 1]) into `ring` as one batch
+ * record; false when the ring has no room for it now.
+ */
+export function writeBatch(
+  ring: SharedRing,
+  ticket: number,
+  batch: { radius: number; xy: Float64Array; count: number },
+): boolean {
+  const at = ring.reserve(REQUEST_HEADER_BYTES + 16 * batch.count);
+  if (at < 0) return false;
+  const v = ring.view;
+  v.setUint32(at, ticket, true);
+  v.setUint8(at + 4, READ_BATCH);
+  v.setUint32(at + 12, 0, true);
+  v.setFloat64(at + 32, batch.radius, true);
+  v.setFloat64(at + 40, batch.count, true);
+  v.setUint32(at + 48, 0, true);
+  new Float64Array(ring.memory.data, at + REQUEST_HEADER_BYTES, 2 * batch.count).set(
+    batch.xy.subarray(0, 2 * batch.count),
+  );
+  ring.commit();
+  return true;
+}
+
+/** Reads the request at payload offset `at` of `ring` into `r`. */
+export function readRequest(ring: SharedRing, at: number, r: ReadRequest): void {
+  const v = ring.view;
+  r.ticket = v.getUint32(at, true);
+  r.kind = v.getUint8(at + 4);
+  r.format = v.getUint8(at + 5) === 1 ? "json" : "binary";
+  r.requestId = v.getUint32(at + 8, true);
+  r.minVersion = v.getUint32(at + 12, true);
+  r.a = v.getFloat64(at + 16, true);
+  r.b = v.getFloat64(at + 24, true);
+  r.c = v.getFloat64(at + 32, true);
+  r.d = v.getFloat64(at + 40, true);
+  const idLength = v.getUint32(at + 48, true);
+  const start = at + REQUEST_HEADER_BYTES;
+  const bytes = ring.bytes;
+  let ascii = true;
+  for (let i = 0; i < idLength && ascii; i++) ascii = bytes[start + i] < 0x80;
+  if (ascii) {
+    let id = "";
+    for (let i = 0; i < idLength; i++) id += String.fromCharCode(bytes[start + i]);
+    r.clientId = id;
+  } else {
+    // TextDecoder reads no shared memory: a copy first.
+    r.clientId = new TextDecoder().decode(bytes.slice(start, start + idLength));
+  }
+}
