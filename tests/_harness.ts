@@ -46,7 +46,12 @@ export class Proc implements AsyncDisposable {
 
   constructor(name: string, entry: string, args: string[], options: ProcOptions = {}) {
     this.name = name;
-    const deno = [Deno.execPath(), "run", "-A", `${ROOT}${entry}`, ...args];
+    // GAMESERVER_TEST_READ_WORKERS=N runs every node with N reader workers (clients.read_workers).
+    const readers = Deno.env.get("GAMESERVER_TEST_READ_WORKERS");
+    const extra = entry === "main.ts" && readers
+      ? ["--set", `clients.read_workers=${readers}`]
+      : [];
+    const deno = [Deno.execPath(), "run", "-A", `${ROOT}${entry}`, ...args, ...extra];
     // `ip netns exec` execs the command in place: the pid (and so kill, SIGSTOP) is deno's own.
     const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
     this.#child = new Deno.Command(argv[0], {

@@ -330,6 +330,7 @@ function startReaders(config: NodeConfig): ReadWorkers | undefined {
   const count = config.clients.read_workers;
   if (count === 0) return undefined;
   const w = config.world;
+  logger.info("Queries are answered by {count} reader worker(s)", { count });
   return ReadWorkers.start({
     count,
     world: {
