@@ -50,6 +50,12 @@ export interface RunResult {
   opsPerS: number;
   bytesPerUser: number;
   poolGrowths: number;
+  /**
+   * With readers: p50 and p99 of the node thread's own share of each tick (before it waits for
+   * the readers' answers) — what delays the next tick in a server, where nothing waits for them.
+   */
+  ownP50?: number;
+  ownP99?: number;
 }
 
 /** Side of a square world where a 50 m circle holds ~8 users. */
@@ -95,6 +101,16 @@ export function requestRates(users: number): { queries: number; aoes: number; ve
 /** The value at quantile `q` of ascending `sorted`, by nearest rank. */
 export function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** p50 and p99 of the node thread's own share of ticks with readers (sorts `own` in place). */
+export function ownSummary(
+  own: Float64Array,
+  readers: boolean,
+): { ownP50?: number; ownP99?: number } {
+  if (!readers) return {};
+  own.sort();
+  return { ownP50: percentile(own, 0.5), ownP99: percentile(own, 0.99) };
 }
 
 /** p50, p99 and max of measured tick times (sorts `times` in place). */

@@ -17,6 +17,7 @@ import { mulberry32 } from "../lib/random/mod.ts";
 import type { PublisherSocket, RouterSocket } from "../lib/transport/mod.ts";
 import {
   MAX_SPEED,
+  ownSummary,
   RADIUS_M,
   randomVelocity,
   requestRates,
@@ -132,6 +133,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
   let velocityDue = 0;
   let ops = 0;
   const times = new Float64Array(options.ticks);
+  const own = new Float64Array(options.ticks);
   const frames: Uint8Array[][] = [];
   const owners: Uint8Array[] = [];
   for (let t = 0; t < options.warmup + options.ticks; t++) {
@@ -158,9 +160,11 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
     for (let i = 0; i < frames.length; i++) node.handleFrame(owners[i], frames[i], start);
     node.tick(start);
     plane.afterTick(performance.now());
+    const ownEnd = performance.now();
     // With readers the tick is over once its queries are answered too (they ran beside it).
     if (readers && !readers.waitIdle(10_000)) throw new Error("Readers did not answer");
     const elapsed = performance.now() - start;
+    if (t >= options.warmup) own[t - options.warmup] = ownEnd - start;
 
     if (t >= options.warmup) {
       times[t - options.warmup] = elapsed;
@@ -180,6 +184,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
     users,
     sideM: side,
     ...tickSummary(times),
+    ...ownSummary(own, readers !== undefined),
     opsPerS: ops / (total / 1000),
     bytesPerUser: stats.bytes / users,
     poolGrowths: stats.poolGrowths - growthsAtStart,

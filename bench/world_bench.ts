@@ -46,6 +46,7 @@ import { ReadWorkers } from "../lib/node/mod.ts";
 import { loadAverage, median } from "./_bench_util.ts";
 import {
   MAX_SPEED,
+  ownSummary,
   P99_LIMIT_MS,
   RADIUS_M,
   randomVelocity,
@@ -132,6 +133,7 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
   let velocityDue = 0;
   let ops = 0;
   const times = new Float64Array(options.ticks);
+  const own = new Float64Array(options.ticks);
   for (let t = 0; t < options.warmup + options.ticks; t++) {
     let queries = 0;
     for (queryDue += rates.queries; queryDue >= 1; queryDue--, queries++) {
@@ -176,11 +178,14 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
     for (let i = 0; i < velocities; i++) {
       world.setVelocity(velocityIds[i], velocityX[i], velocityY[i]);
     }
+    let ownEnd = performance.now();
     if (readers) {
       world.publishTo(readers.views);
+      ownEnd = performance.now();
       if (!readers.waitIdle(10_000)) throw new Error("Readers did not answer");
     }
     const elapsed = performance.now() - start;
+    if (t >= options.warmup) own[t - options.warmup] = ownEnd - start;
 
     if (t >= options.warmup) {
       times[t - options.warmup] = elapsed;
@@ -197,6 +202,7 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
     users,
     sideM: side,
     ...tickSummary(times),
+    ...ownSummary(own, readers !== undefined),
     opsPerS: ops / (total / 1000),
     bytesPerUser: stats.bytes / users,
     poolGrowths: stats.poolGrowths - growthsAtStart,
@@ -245,7 +251,10 @@ function formatRow(c: Count, verdict = c.pass ? "yes" : "no"): string {
     r.bytesPerUser.toFixed(1).padStart(7),
     String(r.poolGrowths).padStart(7),
     c.p99s.map((p) => p.toFixed(1)).join("/").padStart(16),
-    verdict,
+    verdict +
+    (r.ownP99 === undefined
+      ? ""
+      : `  (node thread alone: p50 ${r.ownP50!.toFixed(2)} p99 ${r.ownP99.toFixed(2)})`),
   ].join("  ");
 }
 
@@ -384,6 +393,10 @@ function main(): number {
     p99_ms_at_max: best === undefined ? null : Number(best.median.p99.toFixed(2)),
     runs_p99_ms_at_max: best?.p99s.map((p) => Number(p.toFixed(2))) ?? [],
     bytes_per_user: best === undefined ? null : Number(best.median.bytesPerUser.toFixed(1)),
+    ...(best?.median.ownP99 === undefined ? {} : {
+      node_thread_p50_ms: Number(best.median.ownP50!.toFixed(2)),
+      node_thread_p99_ms: Number(best.median.ownP99.toFixed(2)),
+    }),
     ...(capped ? { capped: true } : {}),
   }));
   const pass = results.every((r) => r.pass);

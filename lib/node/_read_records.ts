@@ -50,6 +50,9 @@ export interface ReadRequest {
   c: number;
   d: number;
   clientId: string;
+  /** Worker side: where the client id's UTF-8 bytes are in the ring record, and how many. */
+  idAt?: number;
+  idLength?: number;
 }
 
 /** Puts a request into `ring`; false when the ring is full (or the client id too long for it). */
@@ -118,17 +121,21 @@ export function readRequest(ring: SharedRing, at: number, r: ReadRequest): void 
   r.b = v.getFloat64(at + 24, true);
   r.c = v.getFloat64(at + 32, true);
   r.d = v.getFloat64(at + 40, true);
-  const idLength = v.getUint32(at + 48, true);
-  const start = at + REQUEST_HEADER_BYTES;
+  r.idAt = at + REQUEST_HEADER_BYTES;
+  r.idLength = v.getUint32(at + 48, true);
+  // The client id stays bytes: a binary reply copies them (see readClientId for a string).
+  r.clientId = "";
+}
+
+/** The client id of the request `readRequest()` read last from `ring`, as a string. */
+export function readClientId(ring: SharedRing, r: ReadRequest): string {
+  const start = r.idAt ?? 0;
+  const end = start + (r.idLength ?? 0);
   const bytes = ring.bytes;
   let ascii = true;
-  for (let i = 0; i < idLength && ascii; i++) ascii = bytes[start + i] < 0x80;
-  if (ascii) {
-    let id = "";
-    for (let i = 0; i < idLength; i++) id += String.fromCharCode(bytes[start + i]);
-    r.clientId = id;
-  } else {
-    // TextDecoder reads no shared memory: a copy first.
-    r.clientId = new TextDecoder().decode(bytes.slice(start, start + idLength));
-  }
+  for (let i = start; i < end && ascii; i++) ascii = bytes[i] < 0x80;
+  if (!ascii) return new TextDecoder().decode(bytes.slice(start, end)); // no shared memory there
+  let id = "";
+  for (let i = start; i < end; i++) id += String.fromCharCode(bytes[i]);
+  return id;
 }

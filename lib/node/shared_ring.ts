@@ -137,9 +137,19 @@ export class SharedRing {
     Atomics.notify(this.header, TAIL);
   }
 
-  /** Consumer: sleeps until a record may be waiting or `timeoutMs` passes (may block the thread). */
-  waitForRecord(timeoutMs: number): void {
+  /**
+   * Consumer: waits until a record may be waiting or `timeoutMs` passes (blocks the thread), first
+   * polling for `spinMs`: a record that comes meanwhile costs its producer no futex wake-up.
+   */
+  waitForRecord(timeoutMs: number, spinMs = 0): void {
     const header = this.header;
+    if (spinMs > 0) {
+      const tail = header[TAIL];
+      const until = performance.now() + spinMs;
+      do {
+        for (let i = 0; i < 100; i++) if (Atomics.load(header, HEAD) !== tail) return;
+      } while (performance.now() < until);
+    }
     // Flag first, then look: a producer either sees the flag or its record is seen here.
     Atomics.store(header, SLEEPING, 1);
     Atomics.wait(header, HEAD, header[TAIL], timeoutMs);
