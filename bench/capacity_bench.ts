@@ -74,6 +74,7 @@ Usage: deno task bench:capacity [flags]
   --no-sensitivity    Skip the extra count at the maximum with one connection per 250 clients
   --budget=S          Stop searching after this many seconds (default 3600)
   --no-breakdown      Skip the in-process per-request cost breakdown
+  --read-workers=N    Start the node with N reader workers (clients.read_workers; default 0)
   -h, --help          This help
 
 Exit code 0 when the largest passing count reaches the target; 1 when it does not or a run could
@@ -91,6 +92,7 @@ interface BenchOptions extends RunShape {
   maxSteps: number;
   breakdown: boolean;
   sensitivity: boolean;
+  readWorkers: number;
 }
 
 function parseOptions(args: string[]): BenchOptions | undefined {
@@ -110,6 +112,7 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       budget: { type: "string" },
       "no-breakdown": { type: "boolean" },
       "no-sensitivity": { type: "boolean" },
+      "read-workers": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -137,11 +140,12 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     maxSteps: quick ? 2 : 30,
     breakdown: values["no-breakdown"] !== true,
     sensitivity: !quick && values["no-sensitivity"] !== true,
+    readWorkers: Math.round(num(values["read-workers"], 0, 0)),
   };
 }
 
 /** A fresh single-mode node on a free loopback port. */
-async function startNode(clients: number): Promise<LoadTarget> {
+async function startNode(clients: number, readWorkers = 0): Promise<LoadTarget> {
   const port = freePort();
   const node = new Proc("node", "main.ts", [
     `--port=${port}`,
@@ -152,6 +156,8 @@ async function startNode(clients: number): Promise<LoadTarget> {
     `clients.max_clients=${Math.max(100_000, clients * 2)}`,
     "--set",
     `world.max_users=${Math.max(200_000, clients * 2)}`,
+    "--set",
+    `clients.read_workers=${readWorkers}`,
   ]);
   try {
     await node.waitFor(/listening for clients/, 20_000);
@@ -187,12 +193,12 @@ async function main(args: string[]): Promise<number> {
       ...opts,
       connections,
       criteria: CRITERIA,
-      start: startNode,
+      start: (clients) => startNode(clients, opts.readWorkers),
     });
   console.log(
     `capacity: start ${opts.start} clients, ×${opts.growth} until a count fails, then bisect to ±${opts.precision}; ` +
       `${opts.runs} run(s) per count, judged on medians; ${opts.warmup} s warm-up + ${opts.measure} s measured per run; ` +
-      `load average ${loadAtStart}`,
+      `${opts.readWorkers} read worker(s); load average ${loadAtStart}`,
   );
   console.log(padRow(STEP_HEADER));
 
