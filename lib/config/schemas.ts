@@ -61,6 +61,12 @@ export const NODE_SCHEMA = {
       hint: "tcp://HOST:PORT",
     },
   ),
+  registry_http_port: int(
+    7180,
+    0,
+    65535,
+    "HTTP port of the registries named in `registry` (same hosts): the play page asks their /discover for another node when its own dies (0 = none)",
+  ),
   log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
   state_file: str(
     "",

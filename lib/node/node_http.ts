@@ -7,11 +7,13 @@
 import type { RouteHandler } from "../http/mod.ts";
 import { DELAY_EDGES_MS } from "../metrics/mod.ts";
 import type { NodeServer } from "./node_server.ts";
+import { consoleRoutes } from "./console_routes.ts";
 
 /** The routes of `server`'s HTTP plane, by path. */
 export function nodeRoutes(server: NodeServer): Record<string, RouteHandler> {
   const node = server.node;
   return {
+    ...consoleRoutes(server),
     "/status": () => {
       const status = node.statusReply(performance.now());
       return Response.json({

@@ -169,6 +169,11 @@ export class NodeServer implements AsyncDisposable {
     return this.#failure;
   }
 
+  /** The node's config, as it started. */
+  get config(): Readonly<NodeConfig> {
+    return this.#config;
+  }
+
   /** The node's journal (with a `data_dir`). */
   get journal(): Journal | undefined {
     return this.#journal;

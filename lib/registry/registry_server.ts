@@ -16,6 +16,8 @@ import { log, logMessage } from "../log/mod.ts";
 import { Sentinel } from "./sentinel.ts";
 import type { NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
 import { type HttpPlane, serveRoutes } from "../http/mod.ts";
+import { ClusterEvents } from "./cluster_events.ts";
+import { dashboardRoutes } from "./dashboard_routes.ts";
 
 const logger = log("registry");
 
@@ -45,6 +47,9 @@ export class RegistryServer implements AsyncDisposable {
   #closing = false;
   #http: HttpPlane | undefined;
   readonly #counters = { badFrames: 0, discoveries: 0 };
+  readonly #startedAt = Date.now();
+  /** Recent registrations, deaths, elections and role changes, for the dashboard's timeline. */
+  readonly events: ClusterEvents;
 
   private constructor(
     sentinel: Sentinel,
@@ -57,6 +62,7 @@ export class RegistryServer implements AsyncDisposable {
     this.#discovery = discovery;
     this.clusterPort = cluster.port;
     this.discoveryPort = discovery.port;
+    this.events = new ClusterEvents(this.#startedAt);
     this.#timer = setInterval(() => this.#apply(this.sentinel.tick(performance.now())), tickMs);
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
@@ -262,6 +268,10 @@ export class RegistryServer implements AsyncDisposable {
   }
 
   #apply(actions: SentinelAction[]): void {
+    // Anything but a routine report ack may come with a change worth a line on the timeline.
+    if (actions.some((a) => a.type !== "report_ack")) {
+      this.events.observe(this.sentinel.snapshot(), Date.now());
+    }
     for (const action of actions) {
       switch (action.type) {
         case "log":
@@ -334,6 +344,11 @@ export class RegistryServer implements AsyncDisposable {
       host: config.host,
     }, {
       "/status": () => Response.json({ ...this.sentinel.snapshot(), counters: this.#counters }),
+      ...dashboardRoutes({
+        registryId: `${config.host}:${config.cluster_port}`,
+        startedAt: this.#startedAt,
+        events: this.events,
+      }),
     });
   }
 
