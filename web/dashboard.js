@@ -146,8 +146,14 @@ function fixed(/** @type {number} */ v, digits = 1) {
   return Number.isFinite(v) ? v.toFixed(digits) : "–";
 }
 
+/** `v` as HTML text. */
 function esc(/** @type {unknown} */ v) {
   return String(v).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A message with long fractions ("silent for 1001.0072340000042 ms") cut to whole numbers. */
+function tidy(/** @type {string} */ text) {
+  return text.replace(/(\d+)\.\d{3,}/g, "$1");
 }
 
 function colourOf(/** @type {string} */ nodeId) {
@@ -165,7 +171,7 @@ function drawTable() {
         esc(n.nodeId)
       }</a>`
       : esc(n.nodeId);
-    const seen = n.alive ? "live" : `dead: ${esc(n.deathReason ?? "")}`;
+    const seen = n.alive ? "live" : `dead: ${esc(tidy(n.deathReason ?? ""))}`;
     return `<tr class="${n.alive ? "" : "dead"}" data-node="${esc(n.nodeId)}">
       <td><span style="color:${colourOf(n.nodeId)}">●</span> ${name}</td>
       <td class="role-${esc(n.role)}">${esc(n.role)}</td>
@@ -190,7 +196,7 @@ function drawTimeline() {
   list.innerHTML = [...dash.events].reverse().map((e) =>
     `<li data-kind="${esc(e.kind)}"><time>${clock(e.at)}</time><span class="kind kind-${
       esc(e.kind)
-    }">${esc(e.kind.replace("_", " "))}</span>${esc(e.text)}</li>`
+    }">${esc(e.kind.replace("_", " "))}</span>${esc(tidy(e.text))}</li>`
   ).join("");
 }
 

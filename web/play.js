@@ -60,6 +60,8 @@ const state = {
   scale: 2,
   fps: 0,
   frames: 0,
+  /** Milliseconds the last second's frames took to draw, on average (the renderer's own cost). */
+  drawMs: 0,
   reconnects: 0,
   /** The last aoe: its hits and when. */
   lastAoe: /** @type {{ ids: number[], total: number, at: number } | null} */ (null),
@@ -555,9 +557,27 @@ function centre(/** @type {number} */ now) {
 
 let fpsFrames = 0;
 let fpsSince = performance.now();
+let drawTotal = 0;
 
 function frame(/** @type {number} */ now) {
   requestAnimationFrame(frame);
+  const started = performance.now();
+  draw(now);
+  drawTotal += performance.now() - started;
+  fpsFrames++;
+  state.frames++;
+  if (now - fpsSince >= 1000) {
+    state.fps = Math.round((fpsFrames * 1000) / (now - fpsSince));
+    state.drawMs = drawTotal / fpsFrames;
+    fpsFrames = 0;
+    drawTotal = 0;
+    fpsSince = now;
+    statusLine();
+  }
+}
+
+/** Draws the map at `now`: the world, everyone around in one path, hits, circles, own user. */
+function draw(/** @type {number} */ now) {
   const dpr = devicePixelRatio || 1;
   const cw = canvas.clientWidth;
   const ch = canvas.clientHeight;
@@ -664,15 +684,6 @@ function frame(/** @type {number} */ now) {
     ctx.fillStyle = "#ffcc4d";
     ctx.fillText(`${Math.round(state.me.money)}`, px + r + 8, py - r - 4);
   }
-
-  fpsFrames++;
-  state.frames++;
-  if (now - fpsSince >= 1000) {
-    state.fps = Math.round((fpsFrames * 1000) / (now - fpsSince));
-    fpsFrames = 0;
-    fpsSince = now;
-    statusLine();
-  }
 }
 
 /** The status bar (once a second, from the frame loop, and on events). */
@@ -691,7 +702,7 @@ function statusLine() {
   $("seen").textContent = state.truncated
     ? `${shown} of ${state.total} users around (zoom in for all)`
     : `${shown} users around`;
-  $("fps").textContent = `${state.fps} fps`;
+  $("fps").textContent = `${state.fps} fps (${state.drawMs.toFixed(1)} ms/frame)`;
 }
 
 /** Fills the map with `n` synthetic users around the camera (for measuring the renderer). */
@@ -735,9 +746,9 @@ async function start() {
   const zoomParam = Number(params.get("zoom"));
   if (zoomParam > 0) zoom(zoomParam / state.scale);
   requestAnimationFrame(frame);
-  await connect();
   const bench = Number(params.get("bench"));
   if (Number.isInteger(bench) && bench > 0) benchUsers(bench);
+  await connect();
   queryLoop();
 }
 
