@@ -36,12 +36,13 @@ export class NodeServer implements AsyncDisposable {
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
   readonly #closed: Promise<void>;
-  readonly #startedAt: number;
+  #startedAt: number;
   #failure: Error | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
   #lastTickAt = 0;
+  #ticking = false;
   #closing = false;
 
   private constructor(
@@ -136,18 +137,20 @@ export class NodeServer implements AsyncDisposable {
       journal,
     });
     serverRef.server = server;
-    if (cluster) {
-      try {
-        await cluster.join(node, socket.port, journal);
-      } catch (err) {
-        socket.close();
-        await journal?.close();
-        if (!options.pump) await pump[Symbol.asyncDispose]();
-        throw err;
-      }
+    try {
+      // Before registering: /healthz and /readyz answer (not ready) while the registry decides.
+      if (config.http_port > 0) server.#serveHttp();
+      await cluster?.join(node, socket.port, journal);
+    } catch (err) {
+      // Idempotent: join() has closed the cluster side already when no registry accepted the node.
+      await cluster?.close();
+      await server.#http?.shutdown();
+      socket.close();
+      await journal?.close();
+      if (!options.pump) await pump[Symbol.asyncDispose]();
+      throw err;
     }
     server.#startTicking();
-    if (config.http_port > 0) server.#serveHttp();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
     logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
       nodeId: config.node_id,
@@ -202,8 +205,9 @@ export class NodeServer implements AsyncDisposable {
    */
   health(now: number): { ok: boolean; reason: string } {
     if (this.#closing) return { ok: false, reason: "Shutting down" };
+    if (!this.#ticking) return { ok: true, reason: "Starting: registering with the registry" };
     const tickMs = this.#config.world.tick_time * 1000;
-    // Before the first tick, the loop counts from the start.
+    // Before the first tick, the loop counts from when it started.
     const last = this.#lastTickAt || this.#startedAt;
     const age = now - last;
     const limit = Math.max(1000, 5 * tickMs);
@@ -230,6 +234,8 @@ export class NodeServer implements AsyncDisposable {
 
   #startTicking(): void {
     const tickMs = this.#config.world.tick_time * 1000;
+    this.#ticking = true;
+    this.#startedAt = performance.now();
     this.#nextTickAt = performance.now() + tickMs;
     let timerDue = this.#nextTickAt;
     const run = () => {
