@@ -145,6 +145,7 @@ async function startNode(clients: number): Promise<LoadTarget> {
   const port = freePort();
   const node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--log-level=info",
     // Persistence has a bench of its own (bench:persistence); this one measures request handling.
     "--data-dir=",

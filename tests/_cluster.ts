@@ -61,6 +61,7 @@ export class TestCluster implements AsyncDisposable {
     const path = this.dir.writeJson("registry.json", {
       cluster_port: this.registryPorts.cluster,
       discovery_port: this.registryPorts.discovery,
+      http_port: 0,
       node_timeout_ms: 1000,
       recovery_grace_ms: 3000,
       log_level: "debug",
@@ -92,6 +93,7 @@ export class TestCluster implements AsyncDisposable {
       client_port: ports.client,
       cluster_port: ports.cluster,
       publish_port: ports.publish,
+      http_port: 0,
       registry: [`tcp://127.0.0.1:${this.registryPorts.cluster}`],
       log_level: "debug",
       state_file: `${this.dir.path}/${nodeId}.state.json`,

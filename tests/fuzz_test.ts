@@ -11,6 +11,7 @@ import { type Checksums, ReferenceNode } from "./support/reference_node.ts";
 Deno.test("10,000 random and mutated frames: rejects change nothing, the rest match a reference", async (t) => {
   const config = defaults(NODE_SCHEMA);
   config.client_port = 0;
+  config.http_port = 0;
   config.data_dir = "";
   config.log_level = "error";
   config.clients.max_frame_bytes = 4096;
@@ -102,6 +103,7 @@ Deno.test("10,000 random and mutated frames: rejects change nothing, the rest ma
 Deno.test("a flood from one client is rate-limited with a reply per request; others are served", async () => {
   const config = defaults(NODE_SCHEMA);
   config.client_port = 0;
+  config.http_port = 0;
   config.data_dir = "";
   config.log_level = "error";
   config.clients.max_requests_per_second = 200;

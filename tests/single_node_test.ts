@@ -27,6 +27,7 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--log-level=debug",
     "--data-dir=",
   ]);
@@ -185,6 +186,7 @@ Deno.test("an aoe adds its amount to every other user within its radius, and to 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--data-dir=",
     "--set",
     "world.width=30",
@@ -281,6 +283,7 @@ Deno.test("a silent client is dropped after the idle timeout and logged", async 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--data-dir=",
     "--set",
     "clients.idle_timeout_ms=300",

@@ -239,7 +239,7 @@ async function pickNode() {
       const body = await response.json();
       const url = wsUrlOf(body);
       if (response.ok && url) return url;
-      say(`Registry ${base}: ${body.error ?? "no node available"}; retrying…`);
+      say(`Registry ${base}: ${body.reason ?? body.error ?? "no node available"}; retrying…`);
     } catch (err) {
       say(`Registry ${base} unreachable (${/** @type {Error} */ (err).message}); retrying…`);
     }
@@ -247,12 +247,11 @@ async function pickNode() {
   return null;
 }
 
-/** The WebSocket URL in a /discover answer (its node's `ws_url`, or built from host and port). */
+/** The WebSocket URL in a /discover answer (its `wsUrl`, or built from the node's host and port). */
 function wsUrlOf(/** @type {any} */ body) {
-  const node = body?.node ?? body;
+  if (typeof body?.wsUrl === "string" && /^wss?:\/\//.test(body.wsUrl)) return body.wsUrl;
+  const node = body?.node;
   if (!node || typeof node !== "object") return null;
-  const given = node.ws_url ?? node.wsUrl ?? node.websocket_url ?? node.websocketUrl;
-  if (typeof given === "string" && /^wss?:\/\//.test(given)) return given;
   const port = node.http_port ?? node.httpPort;
   if (typeof node.host === "string" && Number.isInteger(port) && port > 0) {
     return `ws://${node.host.includes(":") ? `[${node.host}]` : node.host}:${port}/ws`;

@@ -52,7 +52,12 @@ export const NODE_SCHEMA = {
     65535,
     "Port the master publishes replication updates on (cluster mode)",
   ),
-  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  http_port: int(
+    7003,
+    0,
+    65535,
+    "HTTP port: /metrics, /healthz, /readyz, /status (0 = off)",
+  ),
   registry: list(
     ["tcp://127.0.0.1:7100"],
     "Registry cluster endpoints, tried in order (standbys after the first)",
@@ -283,7 +288,12 @@ export const REGISTRY_SCHEMA = {
   }),
   cluster_port: int(7100, 0, 65535, "Port for nodes (CURVE when keys are set)"),
   discovery_port: int(7101, 0, 65535, "Port for clients asking for a node"),
-  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  http_port: int(
+    7180,
+    0,
+    65535,
+    "HTTP port: /discover, /metrics, /healthz, /readyz, /status (0 = off)",
+  ),
   node_timeout_ms: int(1000, 50, 600_000, "A node silent this long is dead (master: failover)"),
   recovery_grace_ms: int(
     5000,

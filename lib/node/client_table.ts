@@ -12,6 +12,8 @@ export interface ConnectionEntry {
   readonly peer: Uint8Array;
   /** The routing id as a map key. */
   readonly key: string;
+  /** The transport it came over (the `transport` label of metrics); set by the node. */
+  transport: string;
   /** Client ids bound to this connection now. */
   ids: number;
   /** Work units left in the connection's bucket, and when it was last refilled (ms). */
@@ -23,6 +25,16 @@ export interface ConnectionEntry {
   /** Refusals answered in the current second, and when that second began (ms). */
   refusals: number;
   refusalsAt: number;
+}
+
+/** What {@linkcode ClientTable.countByTransport} counts for one transport. */
+export interface TransportCounts {
+  /** Connections known (not yet expired). */
+  connections: number;
+  /** Client ids bound to them. */
+  clientIds: number;
+  /** Client ids logged in as a user. */
+  sessions: number;
 }
 
 /** What a node knows about one client id (logged in or not). */
@@ -146,6 +158,26 @@ export class ClientTable {
   }
 
   /**
+   * Connections, client ids and sessions (logged-in client ids) by transport: a pass over every
+   * connection and client id, for a metrics scrape, never for the request path.
+   */
+  countByTransport(): Map<string, TransportCounts> {
+    const counts = new Map<string, TransportCounts>();
+    const of = (transport: string) => {
+      let c = counts.get(transport);
+      if (!c) counts.set(transport, c = { connections: 0, clientIds: 0, sessions: 0 });
+      return c;
+    };
+    for (const connection of this.#connections.values()) of(connection.transport).connections++;
+    for (const entry of this.#entries.values()) {
+      const c = of(entry.connection.transport);
+      c.clientIds++;
+      if (entry.userId !== 0) c.sessions++;
+    }
+    return counts;
+  }
+
+  /**
    * Records a message from `peer` before it is even decoded: the connection's liveness, and one work
    * unit from its bucket. Beyond the bucket, the refusals of one second up to the same budget are
    * answered (`answer`), the rest dropped, so a flood costs the node little more than reading it.
@@ -158,6 +190,7 @@ export class ClientTable {
       connection = {
         peer,
         key,
+        transport: "zmq",
         ids: 0,
         work: capacity(o.maxRequestsPerConnection, 0.1),
         workAt: now,

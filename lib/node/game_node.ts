@@ -26,6 +26,13 @@ import { applyWrite, type WriteTarget } from "./_apply_write.ts";
 import { queryReply } from "./_replies.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
+import {
+  RequestMetrics,
+  type Transport,
+  type TransportFigures,
+  UNPARSED_OP,
+  ZMQ_TRANSPORT,
+} from "./request_metrics.ts";
 
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export type { NodeCounters } from "./node_counters.ts";
@@ -51,6 +58,10 @@ interface Origin {
   readonly own: boolean;
   readonly clientId: string;
   readonly requestId: number;
+  /** The request's op and transport, and when it arrived: its reply is timed against that. */
+  readonly op: string;
+  readonly figures: TransportFigures;
+  readonly at: number;
 }
 
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
@@ -93,6 +104,10 @@ export class GameNode {
   readonly tickLate: DelayHistogram;
   /** How late each tick's timer fired after the time it was set for (event-loop lag). */
   readonly loopLag: DelayHistogram;
+  /** How long ticks take (the master's and single node's world step; a slave's applied updates). */
+  readonly tickDuration: DelayHistogram;
+  /** Requests by transport, reply times by op and transport, errors by code. */
+  readonly requests: RequestMetrics = new RequestMetrics();
 
   #role: Role;
   #epoch = 0;
@@ -114,6 +129,10 @@ export class GameNode {
   #now: number;
   #tick = 0;
   readonly #tickMonitor: TickMonitor;
+  /** The transport of the frame being handled (for replies sent before its origin is known). */
+  #figures: TransportFigures;
+  /** When the frame being handled arrived. */
+  #receivedAt = 0;
 
   /** Creates a node core from its config. */
   constructor(options: GameNodeOptions, now = 0) {
@@ -146,6 +165,8 @@ export class GameNode {
     this.ticks = this.#tickMonitor.ticks;
     this.tickLate = this.#tickMonitor.tickLate;
     this.loopLag = this.#tickMonitor.loopLag;
+    this.tickDuration = this.#tickMonitor.tickDuration;
+    this.#figures = this.requests.of(ZMQ_TRANSPORT);
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
     this.#writeTarget = {
@@ -255,10 +276,22 @@ export class GameNode {
     };
   }
 
-  /** Handles one message from a client connection. Never throws. */
-  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
+  /**
+   * Handles one message from a client connection that arrived at `now` over `transport` (the label
+   * of its metrics; default the ZeroMQ port). Never throws.
+   */
+  handleFrame(
+    peer: Uint8Array,
+    frames: Uint8Array[],
+    now: number,
+    transport: Transport = ZMQ_TRANSPORT,
+  ): void {
     this.#counters.requests++;
     this.#now = now;
+    this.#receivedAt = now;
+    let figures = this.#figures;
+    if (figures.transport !== transport) figures = this.#figures = this.requests.of(transport);
+    figures.requests++;
     // A connection that does not read its replies gets no more work done for it until it does.
     if (this.#backlogBytes !== undefined && this.#backlogBytes(peer) > this.#stallBytes) {
       this.#counters.stalled++;
@@ -275,6 +308,7 @@ export class GameNode {
       return;
     }
     const connection = admitted.connection;
+    connection.transport = transport;
     const frame = frames[frames.length - 1];
     // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
     if (frame && frame.length > BYTES_PER_UNIT) {
@@ -343,7 +377,18 @@ export class GameNode {
     const own = result.type === "ok";
     if (!own) this.#counters.foreign++;
     else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
-    const origin: Origin = { peer, format, connection, entry, own, clientId, requestId };
+    const origin: Origin = {
+      peer,
+      format,
+      connection,
+      entry,
+      own,
+      clientId,
+      requestId,
+      op: request.op,
+      figures,
+      at: now,
+    };
     try {
       this.#dispatch(origin, request, envelope, now);
     } catch (err) {
@@ -696,8 +741,9 @@ export class GameNode {
         this.clients.bind(entry, 0);
       }
     }
-    if (reply.error) this.#counters.errors++;
+    if (reply.error) this.#countError(reply.error.code ?? "INTERNAL");
     this.#sendEnvelope(origin.peer, origin.format, reply);
+    this.#timed(origin);
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
@@ -762,10 +808,22 @@ export class GameNode {
     body.clientId = origin.clientId;
     body.requestId = origin.requestId;
     this.#sendEnvelope(origin.peer, origin.format, body);
+    this.#timed(origin);
   }
 
   #deny(origin: Origin, code: ErrorCode, message: string): void {
-    this.#replyError(origin.peer, origin.format, origin.clientId, origin.requestId, code, message);
+    this.#countError(code);
+    this.#reply(origin, { error: { code, message } });
+  }
+
+  /** Records the time from a request's receipt to its reply, by op and transport. */
+  #timed(origin: Origin): void {
+    this.requests.answered(origin.figures, origin.op, performance.now() - origin.at);
+  }
+
+  #countError(code: ErrorCode): void {
+    this.#counters.errors++;
+    this.requests.error(code);
   }
 
   #replyError(
@@ -776,8 +834,10 @@ export class GameNode {
     code: ErrorCode,
     message: string,
   ): void {
-    this.#counters.errors++;
+    // Only for a message answered before any op ran, while it is being handled.
+    this.#countError(code);
     this.#sendEnvelope(peer, format, { clientId, requestId, error: { code, message } });
+    this.requests.answered(this.#figures, UNPARSED_OP, performance.now() - this.#receivedAt);
   }
 
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {

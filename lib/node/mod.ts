@@ -12,7 +12,13 @@
  *
  * @module
  */
-export { type AdmitResult, type ClientEntry, ClientTable, peerToKey } from "./client_table.ts";
+export {
+  type AdmitResult,
+  type ClientEntry,
+  ClientTable,
+  peerToKey,
+  type TransportCounts,
+} from "./client_table.ts";
 export {
   GameNode,
   type GameNodeOptions,
@@ -22,3 +28,12 @@ export {
 } from "./game_node.ts";
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export { NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { nodeRoutes } from "./node_http.ts";
+export { nodeMetrics } from "./node_metrics.ts";
+export {
+  RequestMetrics,
+  type Transport,
+  type TransportFigures,
+  UNPARSED_OP,
+  ZMQ_TRANSPORT,
+} from "./request_metrics.ts";

@@ -6,6 +6,7 @@ import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { nodeRoutes } from "./node_http.ts";
+import { type TransportFigures, ZMQ_TRANSPORT } from "./request_metrics.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -35,10 +36,13 @@ export class NodeServer implements AsyncDisposable {
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
   readonly #closed: Promise<void>;
+  #startedAt: number;
   #failure: Error | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
+  #lastTickAt = 0;
+  #ticking = false;
   #closing = false;
 
   private constructor(
@@ -58,6 +62,7 @@ export class NodeServer implements AsyncDisposable {
     this.#ownsPump = ownsPump;
     this.#socket = socket;
     this.clientPort = socket.port;
+    this.#startedAt = performance.now();
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -77,14 +82,19 @@ export class NodeServer implements AsyncDisposable {
     const single = config.mode === "single"
       ? new SinglePlane({ config, persists: config.data_dir !== "" })
       : undefined;
-    const sendRef: { socket?: RouterSocket } = {};
+    const sendRef: { socket?: RouterSocket; zmq?: TransportFigures } = {};
     const serverRef: { server?: NodeServer } = {};
     const node = new GameNode({
       config,
-      send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
+      send: (peer, frame) => {
+        const sent = sendRef.socket?.send(peer, frame) ?? false;
+        if (sent) sendRef.zmq!.bytesSent += frame.length;
+        return sent;
+      },
       writePath: cluster?.writePath ?? single?.writePath,
       backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
+    const zmq = sendRef.zmq = node.requests.of(ZMQ_TRANSPORT);
     let journal: Journal | undefined;
     let socket: RouterSocket;
     try {
@@ -97,7 +107,10 @@ export class NodeServer implements AsyncDisposable {
       socket = await RouterSocket.bind(
         pump,
         bindEndpoint(config.bind, config.client_port),
-        (peer, frames) => node.handleFrame(peer, frames, performance.now()),
+        (peer, frames) => {
+          for (const frame of frames) zmq.bytesReceived += frame.length;
+          node.handleFrame(peer, frames, performance.now(), ZMQ_TRANSPORT);
+        },
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
           // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
@@ -124,18 +137,20 @@ export class NodeServer implements AsyncDisposable {
       journal,
     });
     serverRef.server = server;
-    if (cluster) {
-      try {
-        await cluster.join(node, socket.port, journal);
-      } catch (err) {
-        socket.close();
-        await journal?.close();
-        if (!options.pump) await pump[Symbol.asyncDispose]();
-        throw err;
-      }
+    try {
+      // Before registering: /healthz and /readyz answer (not ready) while the registry decides.
+      if (config.http_port > 0) server.#serveHttp();
+      await cluster?.join(node, socket.port, journal);
+    } catch (err) {
+      // Idempotent: join() has closed the cluster side already when no registry accepted the node.
+      await cluster?.close();
+      await server.#http?.shutdown();
+      socket.close();
+      await journal?.close();
+      if (!options.pump) await pump[Symbol.asyncDispose]();
+      throw err;
     }
     server.#startTicking();
-    if (config.http_port > 0) server.#serveHttp();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
     logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
       nodeId: config.node_id,
@@ -164,6 +179,11 @@ export class NodeServer implements AsyncDisposable {
     };
   }
 
+  /** The node's id (`node_id`). */
+  get nodeId(): string {
+    return this.#config.node_id;
+  }
+
   /** The error that stopped the node (its journal failed), if one did. */
   get failure(): Error | undefined {
     return this.#failure;
@@ -184,6 +204,34 @@ export class NodeServer implements AsyncDisposable {
     return this.#cluster;
   }
 
+  /**
+   * Liveness at `now` (performance.now() ms): the tick loop ran within the last second or five
+   * ticks, whichever is longer; false once closing. `reason` says why, for `/healthz`.
+   */
+  health(now: number): { ok: boolean; reason: string } {
+    if (this.#closing) return { ok: false, reason: "Shutting down" };
+    if (!this.#ticking) return { ok: true, reason: "Starting: registering with the registry" };
+    const tickMs = this.#config.world.tick_time * 1000;
+    // Before the first tick, the loop counts from when it started.
+    const last = this.#lastTickAt || this.#startedAt;
+    const age = now - last;
+    const limit = Math.max(1000, 5 * tickMs);
+    return age <= limit
+      ? { ok: true, reason: `Ticking (last tick ${Math.round(age)} ms ago)` }
+      : { ok: false, reason: `No tick for ${Math.round(age)} ms (limit ${limit} ms)` };
+  }
+
+  /**
+   * Readiness for clients, for `/readyz`: a single node once listening; a cluster node registered
+   * with a registry and master, or a slave replicating its master live (see
+   * {@linkcode ClusterCoordinator.readiness}).
+   */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.#closing) return { ready: false, reason: "Shutting down" };
+    if (this.#cluster) return this.#cluster.readiness();
+    return { ready: true, reason: `Single node listening on port ${this.clientPort}` };
+  }
+
   /** Resolves once the server has stopped. */
   get closed(): Promise<void> {
     return this.#closed;
@@ -191,6 +239,8 @@ export class NodeServer implements AsyncDisposable {
 
   #startTicking(): void {
     const tickMs = this.#config.world.tick_time * 1000;
+    this.#ticking = true;
+    this.#startedAt = performance.now();
     this.#nextTickAt = performance.now() + tickMs;
     let timerDue = this.#nextTickAt;
     const run = () => {
@@ -207,6 +257,7 @@ export class NodeServer implements AsyncDisposable {
         logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
       }
       const end = performance.now();
+      this.#lastTickAt = end;
       // A slave measures the updates it applies instead (see SlavePlane).
       if (this.node.authoritative) this.node.recordTick(end - start, end);
       this.#nextTickAt += tickMs;
