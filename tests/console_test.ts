@@ -149,7 +149,7 @@ Deno.test({
           `__console.lastAoe.total >= 1 && __console.queries > 3`,
         );
         await shoot(play, "play-page");
-        await shoot(dashboard, "dashboard");
+        await shoot(dashboard, "dashboard-three-nodes");
       });
 
       await t.step("after kill -9 of its node the page plays on another within 5 s", async () => {
@@ -192,7 +192,7 @@ Deno.test({
           "the dead master's row",
           `document.querySelector('#nodes tr.dead[data-node="master"]')`,
         );
-        await shoot(dashboard, "dashboard-failover");
+        await shoot(dashboard, "dashboard");
       });
     } finally {
       other.connection.close();

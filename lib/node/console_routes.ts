@@ -12,8 +12,8 @@ import type { NodeServer } from "./node_server.ts";
 
 /** Largest density grid side a client may ask for. */
 export const MAX_DENSITY_CELLS = 256;
-/** How long a density grid is reused before it is counted again. */
-const DENSITY_REUSE_MS = 500;
+/** How long a density grid or transport count is reused before it is counted again. */
+const REUSE_MS = 500;
 
 /** The console routes of `server`, by path. */
 export function consoleRoutes(server: NodeServer): Record<string, RouteHandler> {
@@ -24,6 +24,12 @@ export function consoleRoutes(server: NodeServer): Record<string, RouteHandler> 
     )
     : [];
   const density = densityCounter(server);
+  const transports = reused(() => {
+    // Connections by transport ("zmq", "ws"): a pass over the client table, hence reused.
+    const counts: Record<string, number> = { zmq: 0, ws: 0 };
+    for (const [name, c] of server.node.clients.countByTransport()) counts[name] = c.connections;
+    return counts;
+  });
   return {
     ...staticRoutes({
       "/": "play.html",
@@ -49,13 +55,10 @@ export function consoleRoutes(server: NodeServer): Record<string, RouteHandler> 
         idleTimeoutMs: config.clients.idle_timeout_ms,
       },
     })),
-    "/console/node": jsonRoute([], () => {
-      const status = server.node.statusReply(performance.now());
-      return {
-        ...status,
-        transports: { zmq: status.load.connections },
-      };
-    }),
+    "/console/node": jsonRoute([], () => ({
+      ...server.node.statusReply(performance.now()),
+      transports: transports(),
+    })),
     "/console/density": jsonRoute(["cols", "rows"], (url) => {
       const cols = intParam(url, "cols", { min: 1, max: MAX_DENSITY_CELLS, fallback: 64 });
       const rows = intParam(url, "rows", { min: 1, max: MAX_DENSITY_CELLS, fallback: 64 });
@@ -64,13 +67,23 @@ export function consoleRoutes(server: NodeServer): Record<string, RouteHandler> 
   };
 }
 
-/** Counts the world into a grid at most once per DENSITY_REUSE_MS for each shape. */
+/** `compute()`, called again only once its last answer is REUSE_MS old. */
+function reused<T>(compute: () => T): () => T {
+  let last: { at: number; value: T } | undefined;
+  return () => {
+    const now = performance.now();
+    if (!last || now - last.at >= REUSE_MS) last = { at: now, value: compute() };
+    return last.value;
+  };
+}
+
+/** Counts the world into a grid at most once per REUSE_MS for each shape. */
 function densityCounter(server: NodeServer) {
   let last: { key: string; at: number; body: unknown } | undefined;
   return (cols: number, rows: number) => {
     const now = performance.now();
     const key = `${cols}x${rows}`;
-    if (last && last.key === key && now - last.at < DENSITY_REUSE_MS) return last.body;
+    if (last && last.key === key && now - last.at < REUSE_MS) return last.body;
     const world = server.node.state.world;
     const counts = new Uint32Array(cols * rows);
     const users = world.density(cols, rows, counts);
