@@ -30,8 +30,20 @@ import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_u
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export type { NodeCounters } from "./node_counters.ts";
 
-/** Sends one frame to a client connection; false when the transport dropped it. */
-export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
+/**
+ * Sends one frame to a client connection, encoded in `format` (a WebSocket sends JSON as a text
+ * message); false when the transport dropped it.
+ */
+export type SendFn = (peer: Uint8Array, frame: Uint8Array, format: WireFormat) => boolean;
+
+/** Options of {@linkcode GameNode.handleFrame}. */
+export interface FrameOptions {
+  /**
+   * The frame's format when its transport says (a WebSocket: text messages are JSON, binary ones
+   * protobuf); default: detected from the bytes (a frame starting with `{` is JSON).
+   */
+  format?: WireFormat;
+}
 
 /** Load figures for status replies and registry reports. */
 export interface NodeLoadFigures {
@@ -256,7 +268,7 @@ export class GameNode {
   }
 
   /** Handles one message from a client connection. Never throws. */
-  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
+  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number, options?: FrameOptions): void {
     this.#counters.requests++;
     this.#now = now;
     // A connection that does not read its replies gets no more work done for it until it does.
@@ -271,7 +283,11 @@ export class GameNode {
         return;
       }
       this.#counters.rateLimited++;
-      this.#refuse(peer, frames, "RATE_LIMITED", this.#refusals.connectionRate);
+      this.#refuse(peer, frames, {
+        code: "RATE_LIMITED",
+        message: this.#refusals.connectionRate,
+        format: options?.format,
+      });
       return;
     }
     const connection = admitted.connection;
@@ -284,7 +300,7 @@ export class GameNode {
       this.#counters.badFrames++;
       this.#replyError(
         peer,
-        "binary",
+        options?.format ?? "binary",
         "",
         0,
         "BAD_FRAME",
@@ -292,7 +308,7 @@ export class GameNode {
       );
       return;
     }
-    const format = detectFormat(frame);
+    const format = options?.format ?? detectFormat(frame);
     if (frame.length > this.#config.clients.max_frame_bytes) {
       this.#counters.badFrames++;
       this.#replyError(
@@ -357,13 +373,18 @@ export class GameNode {
   }
 
   /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
-  #refuse(peer: Uint8Array, frames: Uint8Array[], code: ErrorCode, message: string): void {
+  #refuse(
+    peer: Uint8Array,
+    frames: Uint8Array[],
+    refusal: { code: ErrorCode; message: string; format: WireFormat | undefined },
+  ): void {
+    const { code, message } = refusal;
     const frame = frames[frames.length - 1];
     let clientId = "";
     let requestId = 0;
-    let format: WireFormat = "binary";
+    let format: WireFormat = refusal.format ?? "binary";
     if (frames.length === 1 && frame && frame.length <= this.#config.clients.max_frame_bytes) {
-      format = detectFormat(frame);
+      format = refusal.format ?? detectFormat(frame);
       try {
         const envelope = decodeEnvelope(frame, format);
         clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
@@ -674,7 +695,8 @@ export class GameNode {
       entry.loginInFlight = false;
       const loggedIn = reply.loginReply?.userId ?? 0;
       if (loggedIn !== 0) {
-        if (held) {
+        // A resume from a connection that closed meanwhile moves nothing there: the user lingers.
+        if (held && !origin.connection.closed) {
           if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
           const before = { userId: entry.userId, generation: entry.generation };
           this.clients.bind(entry, loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
@@ -698,6 +720,24 @@ export class GameNode {
     }
     if (reply.error) this.#counters.errors++;
     this.#sendEnvelope(origin.peer, origin.format, reply);
+  }
+
+  /**
+   * A transport saw a connection close (a WebSocket; ZeroMQ tells no routing id when a peer goes):
+   * its client ids are forgotten at once, and their users linger `clients.session_linger_ms` for a
+   * resume, like those of a client gone silent.
+   */
+  dropConnection(peer: Uint8Array, now: number): void {
+    this.#now = now;
+    for (const gone of this.clients.disconnect(peer)) {
+      logger.info("Client {clientId} disconnected{user}", {
+        clientId: gone.clientId,
+        user: gone.userId
+          ? ` (user ${gone.userId} kept ${this.#config.clients.session_linger_ms} ms for a resume)`
+          : "",
+      });
+      if (gone.userId) this.#lingering.linger(gone.userId, { generation: gone.generation, now });
+    }
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
@@ -781,7 +821,7 @@ export class GameNode {
   }
 
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {
-    if (!this.#send(peer, encodeEnvelope(envelope, format))) this.#counters.dropped++;
+    if (!this.#send(peer, encodeEnvelope(envelope, format), format)) this.#counters.dropped++;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The game node: request handling for every role (single, master, slave), the client table, and the
- * server that wires them to sockets and the tick loop; its cluster side lives in `./cluster/`, its
+ * server that wires them to sockets (ZeroMQ, and WebSockets at `/ws` on the HTTP port) and the tick loop; its cluster side lives in `./cluster/`, its
  * replicated state in `lib/state/`.
  *
  * ```ts
@@ -14,6 +14,7 @@
  */
 export { type AdmitResult, type ClientEntry, ClientTable, peerToKey } from "./client_table.ts";
 export {
+  type FrameOptions,
   GameNode,
   type GameNodeOptions,
   type NodeLoadFigures,
@@ -21,4 +22,5 @@ export {
   type SendFn,
 } from "./game_node.ts";
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
-export { NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { NodeServer, type NodeServerOptions, type TransportCounts } from "./node_server.ts";
+export { isWebSocketPeer, WS_PEER_BYTES, type WsCounts, WsPlane } from "./ws_plane.ts";

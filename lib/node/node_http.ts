@@ -1,6 +1,7 @@
 /**
- * A node's HTTP routes: `/status` (the node's status reply as JSON, with its counters and registry
- * links) and `/metrics` (Prometheus text). Served by {@linkcode serveRoutes} on `http_port`.
+ * A node's HTTP routes: `/status` (the node's status reply as JSON, with its counters, connections
+ * by transport and registry links), `/metrics` (Prometheus text) and `/ws` (the WebSocket client
+ * port). Served by {@linkcode serveRoutes} on `http_port`.
  *
  * @module
  */
@@ -12,11 +13,15 @@ import type { NodeServer } from "./node_server.ts";
 export function nodeRoutes(server: NodeServer): Record<string, RouteHandler> {
   const node = server.node;
   return {
+    "/ws": (request) =>
+      server.ws?.handle(request) ??
+        Response.json({ error: "No WebSocket port" }, { status: 404 }),
     "/status": () => {
       const status = node.statusReply(performance.now());
       return Response.json({
         ...status,
         counters: server.counters,
+        transports: server.transports,
         registries: server.cluster?.registries.map((l) => ({
           endpoint: l.endpoint,
           healthy: l.healthy,

@@ -6,6 +6,7 @@ import { GameNode } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { nodeRoutes } from "./node_http.ts";
+import { isWebSocketPeer, type WsCounts, WsPlane } from "./ws_plane.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -18,9 +19,15 @@ export interface NodeServerOptions {
   pump?: Pump;
 }
 
+/** Client connections by transport: open now, opened and closed since the start. */
+export interface TransportCounts {
+  zmq: { open: number; accepted: number; disconnects: number };
+  ws: WsCounts;
+}
+
 /**
- * A running game node: the client socket, the tick loop and (in cluster mode) the registry link and
- * replication, wired around a {@linkcode GameNode}.
+ * A running game node: the client socket, the WebSocket port (on the HTTP port), the tick loop and
+ * (in cluster mode) the registry link and replication, wired around a {@linkcode GameNode}.
  */
 export class NodeServer implements AsyncDisposable {
   /** The request-handling core. */
@@ -34,6 +41,7 @@ export class NodeServer implements AsyncDisposable {
   readonly #cluster: ClusterCoordinator | undefined;
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
+  readonly #ws: WsPlane | undefined;
   readonly #closed: Promise<void>;
   #failure: Error | undefined;
   #resolveClosed!: () => void;
@@ -47,9 +55,15 @@ export class NodeServer implements AsyncDisposable {
     pump: Pump,
     ownsPump: boolean,
     socket: RouterSocket,
-    planes: { cluster?: ClusterCoordinator; single?: SinglePlane; journal?: Journal },
+    planes: {
+      cluster?: ClusterCoordinator;
+      single?: SinglePlane;
+      journal?: Journal;
+      ws?: WsPlane;
+    },
   ) {
     this.#config = config;
+    this.#ws = planes.ws;
     this.#cluster = planes.cluster;
     this.#single = planes.single;
     this.#journal = planes.journal;
@@ -77,14 +91,24 @@ export class NodeServer implements AsyncDisposable {
     const single = config.mode === "single"
       ? new SinglePlane({ config, persists: config.data_dir !== "" })
       : undefined;
-    const sendRef: { socket?: RouterSocket } = {};
+    const sendRef: { socket?: RouterSocket; ws?: WsPlane } = {};
     const serverRef: { server?: NodeServer } = {};
+    // A reply goes back over the transport its request came in on: the peer id tells which.
     const node = new GameNode({
       config,
-      send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
+      send: (peer, frame, format) =>
+        isWebSocketPeer(peer)
+          ? sendRef.ws?.send(peer, frame, format) ?? false
+          : sendRef.socket?.send(peer, frame) ?? false,
       writePath: cluster?.writePath ?? single?.writePath,
-      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
+      backlogBytes: (peer) =>
+        isWebSocketPeer(peer)
+          ? sendRef.ws?.backlogBytes(peer) ?? 0
+          : sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
+    // WebSocket clients come in through the HTTP port, when there is one.
+    const ws = config.http_port > 0 ? new WsPlane(node, config) : undefined;
+    sendRef.ws = ws;
     let journal: Journal | undefined;
     let socket: RouterSocket;
     try {
@@ -122,6 +146,7 @@ export class NodeServer implements AsyncDisposable {
       cluster,
       single,
       journal,
+      ws,
     });
     serverRef.server = server;
     if (cluster) {
@@ -150,18 +175,53 @@ export class NodeServer implements AsyncDisposable {
    * The node's counters with the client socket's: replies the transport dropped because a
    * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
    * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
-   * frame over `clients.frame_disconnect_bytes`).
+   * frame over `clients.frame_disconnect_bytes`); and the same of the WebSocket port (`ws…`, see
+   * {@linkcode WsCounts}).
    */
   get counters(): Record<string, number> {
     const socket = this.#socket.stats;
     const connections = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
     return {
       ...this.node.counters,
       overflowed: socket.overflowed,
       unroutable: socket.unroutable,
       accepted: connections.accepted,
       disconnects: connections.disconnected,
+      wsAccepted: ws?.accepted ?? 0,
+      wsDisconnects: ws?.disconnects ?? 0,
+      wsTooLarge: ws?.tooLarge ?? 0,
+      wsIdleClosed: ws?.idleClosed ?? 0,
+      wsOverflowed: ws?.overflowed ?? 0,
+      wsUnroutable: ws?.unroutable ?? 0,
     };
+  }
+
+  /** Client connections by transport (ZeroMQ's open count is accepted minus closed). */
+  get transports(): TransportCounts {
+    const zmq = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
+    return {
+      zmq: {
+        open: zmq.accepted - zmq.disconnected,
+        accepted: zmq.accepted,
+        disconnects: zmq.disconnected,
+      },
+      ws: ws ? { ...ws } : {
+        open: 0,
+        accepted: 0,
+        disconnects: 0,
+        tooLarge: 0,
+        idleClosed: 0,
+        overflowed: 0,
+        unroutable: 0,
+      },
+    };
+  }
+
+  /** The WebSocket client port (`/ws` on the HTTP port); undefined while `http_port` is 0. */
+  get ws(): WsPlane | undefined {
+    return this.#ws;
   }
 
   /** The error that stopped the node (its journal failed), if one did. */
@@ -248,6 +308,7 @@ export class NodeServer implements AsyncDisposable {
     await this.#cluster?.close();
     this.#single?.close();
     await this.#journal?.close();
+    this.#ws?.close();
     await this.#http?.shutdown();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
