@@ -730,13 +730,16 @@ export class GameNode {
   dropConnection(peer: Uint8Array, now: number): void {
     this.#now = now;
     for (const gone of this.clients.disconnect(peer)) {
-      logger.info("Client {clientId} disconnected{user}", {
+      if (!gone.userId) {
+        logger.debug("Client {clientId} disconnected", { clientId: gone.clientId });
+        continue;
+      }
+      logger.info("Client {clientId} disconnected (user {userId} kept {ms} ms for a resume)", {
         clientId: gone.clientId,
-        user: gone.userId
-          ? ` (user ${gone.userId} kept ${this.#config.clients.session_linger_ms} ms for a resume)`
-          : "",
+        userId: gone.userId,
+        ms: this.#config.clients.session_linger_ms,
       });
-      if (gone.userId) this.#lingering.linger(gone.userId, { generation: gone.generation, now });
+      this.#lingering.linger(gone.userId, { generation: gone.generation, now });
     }
   }
 
