@@ -37,7 +37,7 @@ export interface WsCounts {
   tooLarge: number;
   /** Closed by the node after `clients.idle_timeout_ms` without a message (code 1000). */
   idleClosed: number;
-  /** Replies dropped because the socket held over `clients.max_backlog_bytes` unsent. */
+  /** Replies dropped because the socket held `send_hwm` replies and `max_backlog_bytes` more unsent. */
   overflowed: number;
   /** Replies to a socket that was gone. */
   unroutable: number;
@@ -47,6 +47,13 @@ interface Socket {
   readonly id: number;
   readonly peer: Uint8Array;
   readonly socket: WebSocket;
+  /**
+   * Reply bytes sent so far, and where each reply not yet known to be written ends in that count
+   * (from `head` on): the socket writes in order, so `sent - bufferedAmount` tells which are out.
+   */
+  sent: number;
+  ends: number[];
+  head: number;
 }
 
 const encoder = new TextEncoder();
@@ -68,6 +75,7 @@ export class WsPlane {
   readonly #liveness: LivenessTracker<number>;
   readonly #hardCapBytes: number;
   readonly #maxBacklogBytes: number;
+  readonly #sendHwm: number;
   readonly #idleTimeoutMs: number;
   readonly #counts: WsCounts = {
     open: 0,
@@ -89,6 +97,7 @@ export class WsPlane {
     // As on the ZeroMQ port: up to here a frame too large is answered; beyond, the node hangs up.
     this.#hardCapBytes = Math.max(c.max_frame_bytes, c.frame_disconnect_bytes);
     this.#maxBacklogBytes = c.max_backlog_bytes;
+    this.#sendHwm = c.send_hwm;
     this.#idleTimeoutMs = c.idle_timeout_ms;
     this.#liveness = new LivenessTracker({ timeoutMs: c.idle_timeout_ms });
   }
@@ -119,7 +128,14 @@ export class WsPlane {
       });
     }
     const id = this.#nextId++;
-    const entry: Socket = { id, peer: peerId(id), socket: upgraded.socket };
+    const entry: Socket = {
+      id,
+      peer: peerId(id),
+      socket: upgraded.socket,
+      sent: 0,
+      ends: [],
+      head: 0,
+    };
     entry.socket.binaryType = "arraybuffer";
     entry.socket.onopen = () => this.#opened(entry);
     entry.socket.onmessage = (event) => this.#received(entry, event.data);
@@ -130,8 +146,9 @@ export class WsPlane {
   }
 
   /**
-   * Sends a reply to a socket: JSON as a text message, protobuf as a binary one. False (counted)
-   * when the socket is gone or holds more than `clients.max_backlog_bytes` unsent.
+   * Sends a reply to a socket: JSON as a text message, protobuf as a binary one. As on the ZeroMQ
+   * port, a socket holds `clients.send_hwm` unsent replies and `clients.max_backlog_bytes` more; a
+   * reply beyond is dropped (false, counted), as is one to a socket that is gone.
    */
   send(peer: Uint8Array, frame: Uint8Array, format: WireFormat): boolean {
     const entry = this.#sockets.get(peerNumber(peer));
@@ -139,7 +156,7 @@ export class WsPlane {
       this.#counts.unroutable++;
       return false;
     }
-    if (entry.socket.bufferedAmount > this.#maxBacklogBytes) {
+    if (this.#backlog(entry) + frame.length > this.#maxBacklogBytes && this.#full(entry)) {
       this.#counts.overflowed++;
       return false;
     }
@@ -149,12 +166,37 @@ export class WsPlane {
       this.#counts.unroutable++;
       return false;
     }
+    entry.sent += frame.length;
+    entry.ends.push(entry.sent);
     return true;
   }
 
-  /** Reply bytes a socket holds that its peer has not taken yet (0 for an unknown one). */
+  /**
+   * Reply bytes a socket holds beyond its first `clients.send_hwm` unsent replies (0 while it
+   * holds fewer, or for an unknown socket): what ZeroMQ would hold in the node's backlog.
+   */
   backlogBytes(peer: Uint8Array): number {
-    return this.#sockets.get(peerNumber(peer))?.socket.bufferedAmount ?? 0;
+    const entry = this.#sockets.get(peerNumber(peer));
+    return entry ? this.#backlog(entry) : 0;
+  }
+
+  #backlog(entry: Socket): number {
+    // Replies written since the last look leave the count (the socket writes them in order).
+    const written = entry.sent - entry.socket.bufferedAmount;
+    const ends = entry.ends;
+    while (entry.head < ends.length && ends[entry.head] <= written) entry.head++;
+    if (entry.head > 1024 && entry.head * 2 > ends.length) {
+      entry.ends = ends.slice(entry.head);
+      entry.head = 0;
+    }
+    const held = entry.ends.length - entry.head;
+    if (held <= this.#sendHwm) return 0;
+    return entry.sent - entry.ends[entry.head + this.#sendHwm - 1];
+  }
+
+  /** True when the socket holds `send_hwm` unsent replies or more. */
+  #full(entry: Socket): boolean {
+    return entry.ends.length - entry.head >= this.#sendHwm;
   }
 
   /** Closes every socket (1001, going away) and refuses new ones. Idempotent. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { defaults, NODE_SCHEMA, type NodeConfig } from "../config/mod.ts";
-import type { Envelope, WireFormat } from "../protocol/mod.ts";
+import { encodeEnvelope, type Envelope, type WireFormat } from "../protocol/mod.ts";
 import { TestPump } from "../../tests/support/transport/test_pump.ts";
 import { RawWebSocket } from "../../tests/support/raw_websocket.ts";
 import { NodeServer } from "./node_server.ts";
@@ -190,6 +190,44 @@ Deno.test("/ws closes a silent socket after idle_timeout_ms; its user lingers fo
     login: { userId: login.userId, sessionToken: login.sessionToken },
   }, "json");
   assert.equal(resume.loginReply?.resumed, true, JSON.stringify(resume));
+});
+
+Deno.test("/ws bounds the replies a socket holds unsent like the ZeroMQ port", async () => {
+  await using node = await startNode((c) => {
+    c.world.width = 100;
+    c.world.height = 100;
+    c.clients.send_hwm = 5;
+    c.clients.max_backlog_bytes = 65_536;
+    c.clients.max_requests_per_second = 1_000_000;
+    c.clients.max_requests_per_connection = 10_000_000;
+  });
+  const state = node.server.node.state;
+  for (let i = 0; i < 1000; i++) state.login((i % 100) + 0.5, i / 10, "ab".repeat(16));
+  await using ws = await RawWebSocket.open(node.url);
+  const id = crypto.randomUUID();
+  // 200 queries listing 1,000 users each (~50 KB a reply), sent before reading any reply.
+  for (let i = 1; i <= 200; i++) {
+    ws.send(
+      encodeEnvelope({ clientId: id, requestId: i, queryRect: { x1: 0, y1: 0, x2: 100, y2: 100 } }),
+    );
+  }
+  // Every request is answered, or dropped unread (stalled), or its reply dropped (overflowed).
+  let replies = 0;
+  const accounted = () => {
+    const now = node.server.counters;
+    return replies + now.stalled + now.wsOverflowed;
+  };
+  while (accounted() < 200) {
+    await ws.next(10_000);
+    replies++;
+  }
+  const counters = node.server.counters;
+  assert.equal(accounted(), 200, JSON.stringify(counters));
+  assert.ok(replies >= 5 && replies < 200, `${replies} replies`);
+  assert.ok(counters.stalled > 0, JSON.stringify(counters));
+  assert.equal(counters.dropped, counters.wsOverflowed, "a reply dropped is one overflowed");
+  // Once it reads, it is served again.
+  assert.ok((await ws.request(id, { ping: {} }, "binary")).pong);
 });
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
