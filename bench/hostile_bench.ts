@@ -46,7 +46,7 @@ const loadAtStart = loadAverage();
 
 const port = freePort();
 const http = freePort();
-await using node = new Proc("node", "main.ts", [
+await using _node = new Proc("node", "main.ts", [
   `--port=${port}`,
   "--log-level=warning",
   "--data-dir=",
