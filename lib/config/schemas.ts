@@ -2,6 +2,7 @@ import { bool, type ConfigOf, group, int, list, num, oneOf, str } from "./schema
 
 const HOST = /^[A-Za-z0-9.\-:\[\]*]+$/;
 const ENDPOINT = /^tcp:\/\/[A-Za-z0-9.\-\[\]:*]+:\d{1,5}$/;
+const WS_URL = /^$|^wss?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[^\s]*)?$/;
 const Z85_KEY = /^$|^[0-9a-zA-Z.\-:+=^!\/*?&<>()\[\]{}@%$#]{40}$/;
 const ID = /^[A-Za-z0-9_.\-]{1,64}$/;
 
@@ -326,6 +327,16 @@ export const CLIENT_SCHEMA = {
     pattern: ENDPOINT,
     hint: "tcp://HOST:PORT",
   }),
+  ws: str(
+    "",
+    "WebSocket URL of a node (ws://HOST:HTTP_PORT/ws): when set, the client speaks WebSocket to it instead of ZeroMQ to `node`",
+    { pattern: WS_URL, hint: "ws://HOST:PORT/ws" },
+  ),
+  transport: oneOf(
+    "zmq",
+    ["zmq", "ws"] as const,
+    "zmq: ZeroMQ to client ports; ws: WebSocket to /ws on HTTP ports (`ws`, or the http_port of the node a registry names)",
+  ),
   want_master: bool(false, "Ask the registry for the master rather than the least-loaded node"),
   heartbeat_interval_ms: int(1000, 10, 600_000, "Ping the node after this long without traffic"),
   server_timeout_ms: int(3000, 50, 600_000, "Node silent this long counts as gone: reconnect"),

@@ -37,8 +37,22 @@ import {
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export type { NodeCounters } from "./node_counters.ts";
 
-/** Sends one frame to a client connection; false when the transport dropped it. */
-export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
+/**
+ * Sends one frame to a client connection, encoded in `format` (a WebSocket sends JSON as a text
+ * message); false when the transport dropped it.
+ */
+export type SendFn = (peer: Uint8Array, frame: Uint8Array, format: WireFormat) => boolean;
+
+/** Options of {@linkcode GameNode.handleFrame}. */
+export interface FrameOptions {
+  /**
+   * The frame's format when its transport says (a WebSocket: text messages are JSON, binary ones
+   * protobuf); default: detected from the bytes (a frame starting with `{` is JSON).
+   */
+  format?: WireFormat;
+  /** The transport it came over, for metrics (default `zmq`). */
+  transport?: Transport;
+}
 
 /** Load figures for status replies and registry reports. */
 export interface NodeLoadFigures {
@@ -277,15 +291,11 @@ export class GameNode {
   }
 
   /**
-   * Handles one message from a client connection that arrived at `now` over `transport` (the label
-   * of its metrics; default the ZeroMQ port). Never throws.
+   * Handles one message from a client connection that arrived at `now`, over the transport
+   * `options.transport` names (the label of its metrics; default the ZeroMQ port). Never throws.
    */
-  handleFrame(
-    peer: Uint8Array,
-    frames: Uint8Array[],
-    now: number,
-    transport: Transport = ZMQ_TRANSPORT,
-  ): void {
+  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number, options?: FrameOptions): void {
+    const transport = options?.transport ?? ZMQ_TRANSPORT;
     this.#counters.requests++;
     this.#now = now;
     this.#receivedAt = now;
@@ -304,7 +314,11 @@ export class GameNode {
         return;
       }
       this.#counters.rateLimited++;
-      this.#refuse(peer, frames, "RATE_LIMITED", this.#refusals.connectionRate);
+      this.#refuse(peer, frames, {
+        code: "RATE_LIMITED",
+        message: this.#refusals.connectionRate,
+        format: options?.format,
+      });
       return;
     }
     const connection = admitted.connection;
@@ -318,7 +332,7 @@ export class GameNode {
       this.#counters.badFrames++;
       this.#replyError(
         peer,
-        "binary",
+        options?.format ?? "binary",
         "",
         0,
         "BAD_FRAME",
@@ -326,7 +340,7 @@ export class GameNode {
       );
       return;
     }
-    const format = detectFormat(frame);
+    const format = options?.format ?? detectFormat(frame);
     if (frame.length > this.#config.clients.max_frame_bytes) {
       this.#counters.badFrames++;
       this.#replyError(
@@ -402,13 +416,18 @@ export class GameNode {
   }
 
   /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
-  #refuse(peer: Uint8Array, frames: Uint8Array[], code: ErrorCode, message: string): void {
+  #refuse(
+    peer: Uint8Array,
+    frames: Uint8Array[],
+    refusal: { code: ErrorCode; message: string; format: WireFormat | undefined },
+  ): void {
+    const { code, message } = refusal;
     const frame = frames[frames.length - 1];
     let clientId = "";
     let requestId = 0;
-    let format: WireFormat = "binary";
+    let format: WireFormat = refusal.format ?? "binary";
     if (frames.length === 1 && frame && frame.length <= this.#config.clients.max_frame_bytes) {
-      format = detectFormat(frame);
+      format = refusal.format ?? detectFormat(frame);
       try {
         const envelope = decodeEnvelope(frame, format);
         clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
@@ -719,7 +738,8 @@ export class GameNode {
       entry.loginInFlight = false;
       const loggedIn = reply.loginReply?.userId ?? 0;
       if (loggedIn !== 0) {
-        if (held) {
+        // A resume from a connection that closed meanwhile moves nothing there: the user lingers.
+        if (held && !origin.connection.closed) {
           if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
           const before = { userId: entry.userId, generation: entry.generation };
           this.clients.bind(entry, loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
@@ -744,6 +764,27 @@ export class GameNode {
     if (reply.error) this.#countError(reply.error.code ?? "INTERNAL");
     this.#sendEnvelope(origin.peer, origin.format, reply);
     this.#timed(origin);
+  }
+
+  /**
+   * A transport saw a connection close (a WebSocket; ZeroMQ tells no routing id when a peer goes):
+   * its client ids are forgotten at once, and their users linger `clients.session_linger_ms` for a
+   * resume, like those of a client gone silent.
+   */
+  dropConnection(peer: Uint8Array, now: number): void {
+    this.#now = now;
+    for (const gone of this.clients.disconnect(peer)) {
+      if (!gone.userId) {
+        logger.debug("Client {clientId} disconnected", { clientId: gone.clientId });
+        continue;
+      }
+      logger.info("Client {clientId} disconnected (user {userId} kept {ms} ms for a resume)", {
+        clientId: gone.clientId,
+        userId: gone.userId,
+        ms: this.#config.clients.session_linger_ms,
+      });
+      this.#lingering.linger(gone.userId, { generation: gone.generation, now });
+    }
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
@@ -841,7 +882,7 @@ export class GameNode {
   }
 
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {
-    if (!this.#send(peer, encodeEnvelope(envelope, format))) this.#counters.dropped++;
+    if (!this.#send(peer, encodeEnvelope(envelope, format), format)) this.#counters.dropped++;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The game node: request handling for every role (single, master, slave), the client table, and the
- * server that wires them to sockets and the tick loop; its cluster side lives in `./cluster/`, its
+ * server that wires them to sockets (ZeroMQ, and WebSockets at `/ws` on the HTTP port) and the tick loop; its cluster side lives in `./cluster/`, its
  * replicated state in `lib/state/`.
  *
  * ```ts
@@ -20,6 +20,7 @@ export {
   type TransportCounts,
 } from "./client_table.ts";
 export {
+  type FrameOptions,
   GameNode,
   type GameNodeOptions,
   type NodeLoadFigures,
@@ -27,7 +28,7 @@ export {
   type SendFn,
 } from "./game_node.ts";
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
-export { NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { type ConnectionsByTransport, NodeServer, type NodeServerOptions } from "./node_server.ts";
 export { nodeRoutes } from "./node_http.ts";
 export { nodeMetrics } from "./node_metrics.ts";
 export {
@@ -37,3 +38,4 @@ export {
   UNPARSED_OP,
   ZMQ_TRANSPORT,
 } from "./request_metrics.ts";
+export { isWebSocketPeer, WS_PEER_BYTES, type WsCounts, WsPlane } from "./ws_plane.ts";

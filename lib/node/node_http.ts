@@ -1,7 +1,8 @@
 /**
- * A node's HTTP routes: `/status` (the node's status reply as JSON, with its counters and registry
- * links), `/metrics` (Prometheus text, see {@linkcode nodeMetrics}), `/healthz` (alive and ticking)
- * and `/readyz` (ready for clients). Served by {@linkcode serveRoutes} on `http_port`.
+ * A node's HTTP routes: `/status` (the node's status reply as JSON, with its counters, connections
+ * by transport and registry links), `/metrics` (Prometheus text, see {@linkcode nodeMetrics}),
+ * `/healthz` (alive and ticking), `/readyz` (ready for clients) and `/ws` (the WebSocket client
+ * port). Served by {@linkcode serveRoutes} on `http_port`.
  *
  * @module
  */
@@ -17,11 +18,15 @@ export function nodeRoutes(server: NodeServer): Record<string, RouteHandler> {
   const registry = nodeMetrics(server, server.nodeId);
   return {
     ...consoleRoutes(server),
+    "/ws": (request) =>
+      server.ws?.handle(request) ??
+        Response.json({ error: "No WebSocket port" }, { status: 404 }),
     "/status": () => {
       const status = node.statusReply(performance.now());
       return Response.json({
         ...status,
         counters: server.counters,
+        transports: server.transports,
         registries: server.cluster?.registries.map((l) => ({
           endpoint: l.endpoint,
           healthy: l.healthy,

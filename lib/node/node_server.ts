@@ -7,6 +7,7 @@ import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { nodeRoutes } from "./node_http.ts";
 import { type TransportFigures, ZMQ_TRANSPORT } from "./request_metrics.ts";
+import { isWebSocketPeer, type WsCounts, WsPlane } from "./ws_plane.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -19,9 +20,15 @@ export interface NodeServerOptions {
   pump?: Pump;
 }
 
+/** Client connections by transport: open now, opened and closed since the start. */
+export interface ConnectionsByTransport {
+  zmq: { open: number; accepted: number; disconnects: number };
+  ws: WsCounts;
+}
+
 /**
- * A running game node: the client socket, the tick loop and (in cluster mode) the registry link and
- * replication, wired around a {@linkcode GameNode}.
+ * A running game node: the client socket, the WebSocket port (on the HTTP port), the tick loop and
+ * (in cluster mode) the registry link and replication, wired around a {@linkcode GameNode}.
  */
 export class NodeServer implements AsyncDisposable {
   /** The request-handling core. */
@@ -35,6 +42,7 @@ export class NodeServer implements AsyncDisposable {
   readonly #cluster: ClusterCoordinator | undefined;
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
+  readonly #ws: WsPlane | undefined;
   readonly #closed: Promise<void>;
   #startedAt: number;
   #failure: Error | undefined;
@@ -51,9 +59,15 @@ export class NodeServer implements AsyncDisposable {
     pump: Pump,
     ownsPump: boolean,
     socket: RouterSocket,
-    planes: { cluster?: ClusterCoordinator; single?: SinglePlane; journal?: Journal },
+    planes: {
+      cluster?: ClusterCoordinator;
+      single?: SinglePlane;
+      journal?: Journal;
+      ws?: WsPlane;
+    },
   ) {
     this.#config = config;
+    this.#ws = planes.ws;
     this.#cluster = planes.cluster;
     this.#single = planes.single;
     this.#journal = planes.journal;
@@ -82,19 +96,37 @@ export class NodeServer implements AsyncDisposable {
     const single = config.mode === "single"
       ? new SinglePlane({ config, persists: config.data_dir !== "" })
       : undefined;
-    const sendRef: { socket?: RouterSocket; zmq?: TransportFigures } = {};
+    const sendRef: {
+      socket?: RouterSocket;
+      zmq?: TransportFigures;
+      ws?: WsPlane;
+      wsFigures?: TransportFigures;
+    } = {};
     const serverRef: { server?: NodeServer } = {};
+    // A reply goes back over the transport its request came in on: the peer id tells which.
     const node = new GameNode({
       config,
-      send: (peer, frame) => {
+      send: (peer, frame, format) => {
+        if (isWebSocketPeer(peer)) {
+          const sent = sendRef.ws?.send(peer, frame, format) ?? false;
+          if (sent) sendRef.wsFigures!.bytesSent += frame.length;
+          return sent;
+        }
         const sent = sendRef.socket?.send(peer, frame) ?? false;
         if (sent) sendRef.zmq!.bytesSent += frame.length;
         return sent;
       },
       writePath: cluster?.writePath ?? single?.writePath,
-      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
+      backlogBytes: (peer) =>
+        isWebSocketPeer(peer)
+          ? sendRef.ws?.backlogBytes(peer) ?? 0
+          : sendRef.socket?.backlogBytes(peer) ?? 0,
     }, performance.now());
     const zmq = sendRef.zmq = node.requests.of(ZMQ_TRANSPORT);
+    // WebSocket clients come in through the HTTP port, when there is one.
+    const ws = config.http_port > 0 ? new WsPlane(node, config) : undefined;
+    sendRef.ws = ws;
+    sendRef.wsFigures = node.requests.of("ws");
     let journal: Journal | undefined;
     let socket: RouterSocket;
     try {
@@ -109,7 +141,7 @@ export class NodeServer implements AsyncDisposable {
         bindEndpoint(config.bind, config.client_port),
         (peer, frames) => {
           for (const frame of frames) zmq.bytesReceived += frame.length;
-          node.handleFrame(peer, frames, performance.now(), ZMQ_TRANSPORT);
+          node.handleFrame(peer, frames, performance.now(), { transport: ZMQ_TRANSPORT });
         },
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
@@ -135,6 +167,7 @@ export class NodeServer implements AsyncDisposable {
       cluster,
       single,
       journal,
+      ws,
     });
     serverRef.server = server;
     try {
@@ -165,23 +198,58 @@ export class NodeServer implements AsyncDisposable {
    * The node's counters with the client socket's: replies the transport dropped because a
    * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
    * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
-   * frame over `clients.frame_disconnect_bytes`).
+   * frame over `clients.frame_disconnect_bytes`); and the same of the WebSocket port (`ws…`, see
+   * {@linkcode WsCounts}).
    */
   get counters(): Record<string, number> {
     const socket = this.#socket.stats;
     const connections = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
     return {
       ...this.node.counters,
       overflowed: socket.overflowed,
       unroutable: socket.unroutable,
       accepted: connections.accepted,
       disconnects: connections.disconnected,
+      wsAccepted: ws?.accepted ?? 0,
+      wsDisconnects: ws?.disconnects ?? 0,
+      wsTooLarge: ws?.tooLarge ?? 0,
+      wsIdleClosed: ws?.idleClosed ?? 0,
+      wsOverflowed: ws?.overflowed ?? 0,
+      wsUnroutable: ws?.unroutable ?? 0,
     };
   }
 
   /** The node's id (`node_id`). */
   get nodeId(): string {
     return this.#config.node_id;
+  }
+
+  /** Client connections by transport (ZeroMQ's open count is accepted minus closed). */
+  get transports(): ConnectionsByTransport {
+    const zmq = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
+    return {
+      zmq: {
+        open: zmq.accepted - zmq.disconnected,
+        accepted: zmq.accepted,
+        disconnects: zmq.disconnected,
+      },
+      ws: ws ? { ...ws } : {
+        open: 0,
+        accepted: 0,
+        disconnects: 0,
+        tooLarge: 0,
+        idleClosed: 0,
+        overflowed: 0,
+        unroutable: 0,
+      },
+    };
+  }
+
+  /** The WebSocket client port (`/ws` on the HTTP port); undefined while `http_port` is 0. */
+  get ws(): WsPlane | undefined {
+    return this.#ws;
   }
 
   /** The error that stopped the node (its journal failed), if one did. */
@@ -304,6 +372,7 @@ export class NodeServer implements AsyncDisposable {
     await this.#cluster?.close();
     this.#single?.close();
     await this.#journal?.close();
+    this.#ws?.close();
     await this.#http?.shutdown();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();
