@@ -45,6 +45,9 @@ function httpOf(/** @type {any} */ n) {
   return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.httpPort}`;
 }
 
+/** @type {string | null} */
+let previousMaster = null;
+
 async function pollStatus() {
   try {
     dash.status = await getJson("/status");
@@ -54,6 +57,11 @@ async function pollStatus() {
     return;
   }
   const s = dash.status;
+  // A new master: take the heat map from it now rather than at the next round.
+  if (s.masterId !== previousMaster) {
+    previousMaster = s.masterId;
+    if (s.masterId) pollDensity();
+  }
   const master = s.nodes.find((/** @type {any} */ n) => n.nodeId === s.masterId && n.alive);
   dash.nodes = [...s.nodes].sort((a, b) =>
     Number(b.alive) - Number(a.alive) || a.nodeId.localeCompare(b.nodeId)

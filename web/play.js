@@ -272,7 +272,9 @@ async function connect(again = false) {
     if (url) {
       try {
         adopt(await open(url), url);
-        const pong = await request({ ping: { client_time_ms: performance.now() } });
+        const sent = performance.now();
+        const pong = await request({ ping: { client_time_ms: sent } });
+        state.rttMs = performance.now() - sent;
         state.nodeId = pong.pong?.nodeId ?? "";
         state.role = roleName(pong.pong?.role);
         state.phase = "online";
@@ -431,6 +433,7 @@ function take(
   state.truncated = truncated;
   state.seenAt = performance.now();
   state.queries++;
+  statusLine();
 }
 
 // --- input ------------------------------------------------------------------------------------------
