@@ -35,6 +35,9 @@ if (import.meta.main) {
       // The zeromq native addon is loaded from node_modules at run time.
       "--include",
       "node_modules/zeromq",
+      // The web console's pages, read at start by the HTTP plane (lib/web).
+      "--include",
+      "web",
       ...(values.target ? ["--target", values.target] : []),
       "--output",
       output,
