@@ -71,21 +71,17 @@ Deno.test({
         cluster.spawnNode(id, role, { http_port: port, registry_http_port: registryHttp }),
       );
     };
-    // The configured master registers first: the first election (when a slave registers) finds it
-    // holding as much as the slaves and prefers it. Generous bounds: the machine may be busy.
-    spawn(...nodes[0]);
-    await procs.get("master")!.waitFor(/Registered with registry/, 60_000);
-    for (const node of nodes.slice(1)) spawn(...node);
-    for (const [id, role] of nodes) {
-      await procs.get(id)!.waitFor(/Registered with registry/, 60_000);
-      if (role === "slave") await procs.get(id)!.waitFor(/Snapshot applied/, 60_000);
-    }
-    // Usually the configured master; an election may pick another node (all hold the same).
+    // Generous bounds: the machine may be busy. An election may pick any node (all hold the same).
+    for (const node of nodes) spawn(...node);
+    for (const [id] of nodes) await procs.get(id)!.waitFor(/Registered with registry/, 60_000);
     const master = await eventually(
       "a master",
       () => [...procs].find(([, p]) => p.lines.some((l) => /Now MASTER/.test(l)))?.[0],
       60_000,
     );
+    for (const [id] of nodes) {
+      if (id !== master) await procs.get(id)!.waitFor(/Snapshot applied/, 60_000);
+    }
     const mHttp = http.get(master)!;
     const bystander = nodes.map(([id]) => id).find((id) => id !== master)!;
     await using browser = await launch();
