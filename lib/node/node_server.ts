@@ -7,7 +7,7 @@ import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { nodeRoutes } from "./node_http.ts";
 import { type TransportFigures, ZMQ_TRANSPORT } from "./request_metrics.ts";
-import { isWebSocketPeer, type WsCounts, WsPlane } from "./ws_plane.ts";
+import { isWebSocketPeer, noWsCounts, type WsCounts, WsPlane } from "./ws_plane.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -235,15 +235,7 @@ export class NodeServer implements AsyncDisposable {
         accepted: zmq.accepted,
         disconnects: zmq.disconnected,
       },
-      ws: ws ? { ...ws } : {
-        open: 0,
-        accepted: 0,
-        disconnects: 0,
-        tooLarge: 0,
-        idleClosed: 0,
-        overflowed: 0,
-        unroutable: 0,
-      },
+      ws: ws ? { ...ws } : noWsCounts(),
     };
   }
 

@@ -43,6 +43,19 @@ export interface WsCounts {
   unroutable: number;
 }
 
+/** WebSocket counts of a node that has not opened any (or serves no HTTP). */
+export function noWsCounts(): WsCounts {
+  return {
+    open: 0,
+    accepted: 0,
+    disconnects: 0,
+    tooLarge: 0,
+    idleClosed: 0,
+    overflowed: 0,
+    unroutable: 0,
+  };
+}
+
 interface Socket {
   readonly id: number;
   readonly peer: Uint8Array;
@@ -77,15 +90,7 @@ export class WsPlane {
   readonly #maxBacklogBytes: number;
   readonly #sendHwm: number;
   readonly #idleTimeoutMs: number;
-  readonly #counts: WsCounts = {
-    open: 0,
-    accepted: 0,
-    disconnects: 0,
-    tooLarge: 0,
-    idleClosed: 0,
-    overflowed: 0,
-    unroutable: 0,
-  };
+  readonly #counts: WsCounts = noWsCounts();
   #nextId = 1;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #closed = false;
