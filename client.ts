@@ -12,6 +12,7 @@ import {
   runConsole,
   runLoad,
   runOneShot,
+  transportOf,
 } from "./lib/client/mod.ts";
 import { exitCodeOf, runUntilSignal } from "./lib/cli/mod.ts";
 
@@ -29,6 +30,8 @@ const COMMAND = {
   schema: CLIENT_SCHEMA,
   flags: {
     node: { field: "node", doc: "Node endpoint, tcp://HOST:PORT" },
+    ws: { field: "ws", doc: "Node WebSocket URL, ws://HOST:HTTP_PORT/ws (instead of --node)" },
+    transport: { field: "transport", doc: "zmq or ws (ws with --registry: the node's HTTP port)" },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },
@@ -66,6 +69,12 @@ async function client(argv: string[]): Promise<number> {
   if (cmd.help) {
     console.log(helpText(COMMAND));
     return 0;
+  }
+  try {
+    transportOf(cmd.config);
+  } catch (err) {
+    console.error(`client: ${(err as Error).message}`);
+    return 2;
   }
   const words = [...cmd.positionals];
   if (circle >= 0 && words[0] === "query") words.splice(1, 0, "--circle");

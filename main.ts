@@ -20,7 +20,7 @@ const COMMAND = {
     port: { field: "client_port", doc: "Client port" },
     "cluster-port": { field: "cluster_port", doc: "Cluster port" },
     "publish-port": { field: "publish_port", doc: "Publish port" },
-    "http-port": { field: "http_port", doc: "HTTP status port (0 = off)" },
+    "http-port": { field: "http_port", doc: "HTTP port: metrics, health, status (0 = off)" },
     registry: { field: "registry", doc: "Registry endpoints, comma-separated" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },
     "data-dir": { field: "data_dir", doc: "Where the world is persisted (empty: nowhere)" },

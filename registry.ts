@@ -19,7 +19,10 @@ const COMMAND = {
   flags: {
     port: { field: "cluster_port", doc: "Port for nodes" },
     "discovery-port": { field: "discovery_port", doc: "Port for clients" },
-    "http-port": { field: "http_port", doc: "HTTP status port (0 = off)" },
+    "http-port": {
+      field: "http_port",
+      doc: "HTTP port: discovery, metrics, health, status (0 = off)",
+    },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },
   },
   switches: { "gen-keys": "Print a new cluster CURVE keypair as JSON and exit" },

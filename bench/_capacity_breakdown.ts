@@ -19,6 +19,7 @@ export async function measureBreakdown(
   setupLogging({ level: "error" });
   const config = defaults(NODE_SCHEMA);
   config.data_dir = "";
+  config.http_port = 0;
   config.clients.max_clients = Math.max(100_000, clients * 2);
   config.world.max_users = Math.max(200_000, clients * 2);
   let replyBytes = 0;

@@ -35,6 +35,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
   const side = worldSide(users);
   const config = defaults(NODE_SCHEMA);
   config.data_dir = "";
+  config.http_port = 0;
   config.mode = "cluster";
   config.role = "master";
   config.node_id = "bench-master";

@@ -18,11 +18,15 @@
  * - no ticks were lost (≥ 45 ticks/s), no request failed, every status poll of the node answered
  *   within 2 s, every client logged in, and the generator dropped no op for being over 1 s late.
  *
- * The search grows the client count until a count fails, then bisects. It prints a row per count
+ * Two searches by default: `multiplexed` (the simulated clients share `--connections`, 8) and
+ * `per-client` (each client on a connection of its own, as game clients are: one ZeroMQ DEALER, or
+ * with `--transport=ws` one WebSocket, per client). Each search grows the client count until a
+ * count fails, then bisects. It prints a row per count
  * (medians) with a row per run beneath, a summary, an in-process breakdown of the node's
- * per-request cost, and as the last line one JSON object. Exit code 1 when the largest passing
- * count is below `--target` (or a run could not be made); `--quick` (CI) runs two small counts once
- * each and exits 1 unless both pass.
+ * per-request cost, and as the last line one JSON object. Exit code 1 when a search's largest
+ * passing count is below its target (`--target`, 10,000 multiplexed; `--per-client-target`, 12,000
+ * over ZeroMQ and 10,000 over WebSocket) or a run could not be made; `--quick` (CI) runs two small
+ * counts once each per search and exits 1 unless all pass.
  *
  * Reading a row: `late p99`/`late max` are tick start lateness (bucket upper edges, so "≤"),
  * `lag p99` the timer's lag, `tick p99` the tick's own duration (largest 1-s window p99),
@@ -45,11 +49,11 @@ import { fmt, loadAverage } from "./_bench_util.ts";
 import { measureBreakdown } from "./_capacity_breakdown.ts";
 import {
   CRITERIA,
-  type LoadTarget,
   padRow,
   runRow,
   type RunShape,
   runStep,
+  type StartTarget,
   type Step,
   STEP_HEADER,
   stepJson,
@@ -69,8 +73,13 @@ Usage: deno task bench:capacity [flags]
   --precision=N       Stop bisecting when the gap is at most N clients (default 500)
   --measure=S         Measured seconds per run, after the warm-up (default 10)
   --warmup=S          Warm-up seconds per run, not measured (default 5)
-  --connections=M     Connections the simulated clients share (default 8; 0 = the generator's
-                      own default of one per 250 clients, ≤ 64)
+  --modes=LIST        Searches to run: multiplexed (clients share --connections) and/or
+                      per-client (each client on its own connection, as game clients are);
+                      default both (per-client only with --transport=ws)
+  --transport=T       zmq (default) or ws: clients speak WebSocket to the node's HTTP port
+  --connections=M     Connections the simulated clients share in the multiplexed search
+                      (default 8; 0 = the generator's own default of one per 250 clients, ≤ 64)
+  --per-client-target=N  Exit 1 when fewer per-client clients pass (default 12000; ws 10000)
   --no-sensitivity    Skip the extra count at the maximum with one connection per 250 clients
   --budget=S          Stop searching after this many seconds (default 3600)
   --no-breakdown      Skip the in-process per-request cost breakdown
@@ -80,8 +89,17 @@ Usage: deno task bench:capacity [flags]
 Exit code 0 when the largest passing count reaches the target; 1 when it does not or a run could
 not be made; 2 for bad flags.`;
 
+/** One search: clients sharing `connections` (multiplexed) or each on its own (per-client). */
+type Mode = "multiplexed" | "per-client";
+
 interface BenchOptions extends RunShape {
   quick: boolean;
+  /** The searches to run, in order. */
+  modes: Mode[];
+  /** The clients' transport: ZeroMQ, or WebSocket (one socket per client, so per-client only). */
+  transport: "zmq" | "ws";
+  /** Target of the per-client search. */
+  perClientTarget: number;
   runs: number;
   start: number;
   max: number;
@@ -109,6 +127,9 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       measure: { type: "string" },
       warmup: { type: "string" },
       connections: { type: "string" },
+      modes: { type: "string" },
+      transport: { type: "string" },
+      "per-client-target": { type: "string" },
       budget: { type: "string" },
       "no-breakdown": { type: "boolean" },
       "no-sensitivity": { type: "boolean" },
@@ -125,8 +146,25 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     return n;
   };
   const max = Math.round(num(values.max, quick ? 400 : 60_000, 1));
+  const transport = values.transport ?? "zmq";
+  if (transport !== "zmq" && transport !== "ws") throw new RangeError(`bad transport ${transport}`);
+  const modes = (values.modes ?? (transport === "ws" ? "per-client" : "multiplexed,per-client"))
+    .split(",").filter(Boolean);
+  for (const m of modes) {
+    if (m !== "multiplexed" && m !== "per-client") throw new RangeError(`bad mode ${m}`);
+    if (m === "multiplexed" && transport === "ws") {
+      throw new RangeError(
+        "a WebSocket carries one client: --transport=ws needs --modes=per-client",
+      );
+    }
+  }
   return {
     quick,
+    modes: modes as Mode[],
+    transport,
+    perClientTarget: Math.round(
+      num(values["per-client-target"], quick ? max : transport === "ws" ? 10_000 : 12_000, 0),
+    ),
     runs: Math.round(num(values.runs, quick ? 1 : 3, 1)),
     start: Math.round(num(values.start, quick ? 200 : 2000, 1)),
     max,
@@ -144,64 +182,72 @@ function parseOptions(args: string[]): BenchOptions | undefined {
   };
 }
 
-/** A fresh single-mode node on a free loopback port. */
-async function startNode(clients: number, readWorkers = 0): Promise<LoadTarget> {
-  const port = freePort();
-  const node = new Proc("node", "main.ts", [
-    `--port=${port}`,
-    "--log-level=info",
-    // Persistence has a bench of its own (bench:persistence); this one measures request handling.
-    "--data-dir=",
-    "--set",
-    `clients.max_clients=${Math.max(100_000, clients * 2)}`,
-    "--set",
-    `world.max_users=${Math.max(200_000, clients * 2)}`,
-    "--set",
-    `clients.read_workers=${readWorkers}`,
-  ]);
-  try {
-    await node.waitFor(/listening for clients/, 20_000);
-  } catch (err) {
-    await node.stop();
-    throw err;
-  }
-  return {
-    generatorArgs: [`--node=tcp://127.0.0.1:${port}`],
-    pids: { node: node.pid },
-    [Symbol.asyncDispose]: () => node.stop().then(() => {}),
+/**
+ * A fresh single-mode node on a free loopback port (its HTTP port too, for WebSocket clients), with
+ * `readWorkers` reader workers (`clients.read_workers`).
+ */
+function nodeStarter(transport: "zmq" | "ws", readWorkers = 0): StartTarget {
+  return async (clients: number) => {
+    const port = freePort();
+    const http = transport === "ws" ? freePort() : 0;
+    const node = new Proc("node", "main.ts", [
+      `--port=${port}`,
+      `--http-port=${http}`,
+      "--log-level=info",
+      // Persistence has a bench of its own (bench:persistence); this one measures request handling.
+      "--data-dir=",
+      "--set",
+      `clients.max_clients=${Math.max(100_000, clients * 2)}`,
+      "--set",
+      `world.max_users=${Math.max(200_000, clients * 2)}`,
+      "--set",
+      `clients.read_workers=${readWorkers}`,
+    ]);
+    try {
+      await node.waitFor(/listening for clients/, 20_000);
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+    return {
+      generatorArgs: transport === "ws"
+        ? [`--ws=ws://127.0.0.1:${http}/ws`]
+        : [`--node=tcp://127.0.0.1:${port}`],
+      pids: { node: node.pid },
+      [Symbol.asyncDispose]: () => node.stop().then(() => {}),
+    };
   };
 }
 
-async function main(args: string[]): Promise<number> {
-  let opts: BenchOptions | undefined;
-  try {
-    opts = parseOptions(args);
-  } catch (err) {
-    console.error(`capacity_bench: ${(err as Error).message} (see --help)`);
-    return 2;
-  }
-  if (opts === undefined) {
-    console.log(HELP);
-    return 0;
-  }
+/** One search's outcome. */
+interface Search {
+  mode: Mode;
+  target: number;
+  steps: Step[];
+  best: Step | undefined;
+  failure: string | undefined;
+  /** Multiplexed only: the maximum again over many more connections. */
+  sensitivity?: Step;
+}
+
+/** Grows the client count until a count fails, then bisects; prints a row per count. */
+async function search(opts: BenchOptions, mode: Mode, started: number): Promise<Search> {
   const quick = opts.quick;
-  const started = performance.now();
-  const loadAtStart = loadAverage();
-  const steps: Step[] = [];
-  const run = (index: number, clients: number, connections = opts.connections) =>
-    runStep(index, clients, {
-      ...opts,
-      connections,
-      criteria: CRITERIA,
-      start: (clients) => startNode(clients, opts.readWorkers),
-    });
+  const target = mode === "per-client" ? opts.perClientTarget : opts.target;
+  const start = nodeStarter(opts.transport, opts.readWorkers);
+  const connectionsFor = (clients: number) => mode === "per-client" ? clients : opts.connections;
+  const run = (index: number, clients: number, connections = connectionsFor(clients)) =>
+    runStep(index, clients, { ...opts, connections, criteria: CRITERIA, start });
+  console.log("");
   console.log(
-    `capacity: start ${opts.start} clients, ×${opts.growth} until a count fails, then bisect to ±${opts.precision}; ` +
+    `${mode} (${opts.transport}${
+      mode === "multiplexed" ? `, ${opts.connections} connections` : ", one connection per client"
+    }): start ${opts.start} clients, ×${opts.growth} until a count fails, then bisect to ±${opts.precision}; ` +
       `${opts.runs} run(s) per count, judged on medians; ${opts.warmup} s warm-up + ${opts.measure} s measured per run; ` +
-      `${opts.readWorkers} read worker(s); load average ${loadAtStart}`,
+      `${opts.readWorkers} read worker(s); load average ${loadAverage()}`,
   );
   console.log(padRow(STEP_HEADER));
-
+  const steps: Step[] = [];
   let lo = 0; // largest passing count
   let hi = Infinity; // smallest failing count
   let next = opts.start;
@@ -239,14 +285,13 @@ async function main(args: string[]): Promise<number> {
 
   const best = steps.filter((s) => s.pass).sort((a, b) => b.clients - a.clients)[0];
   console.log("");
-  console.log("Summary (sorted by clients; medians over each count's runs):");
+  console.log(`Summary, ${mode} (sorted by clients; medians over each count's runs):`);
   const sorted = [...steps].sort((a, b) => a.clients - b.clients);
   for (const line of renderTable(STEP_HEADER, sorted.map(stepRow))) console.log(line);
-  console.log("");
   if (best) {
     const f = best.figures;
     console.log(
-      `max_clients ${best.clients} (${best.runs.length} runs, medians): ${
+      `max_clients ${mode} ${best.clients} (${best.runs.length} runs, medians): ${
         Math.round(f.ops_per_s)
       } ops/s, ` +
         `reply p50 ${fmt(f.reply_p50_ms)} / p99 ${
@@ -256,12 +301,12 @@ async function main(args: string[]): Promise<number> {
         `loop lag p99 ≤ ${fmt(f.loop_lag_p99_ms)} ms, ${fmt(f.tick_rate_hz)} ticks/s`,
     );
   } else {
-    console.log("max_clients 0: no count passed");
+    console.log(`max_clients ${mode} 0: no count passed`);
   }
   // The same load over many more connections: the node's cost per reply grows with the number of
   // peers it answers, so show how much.
   let sensitivity: Step | undefined;
-  if (opts.sensitivity && best && failure === undefined) {
+  if (mode === "multiplexed" && opts.sensitivity && best && failure === undefined) {
     const many = Math.min(64, Math.ceil(best.clients / 250));
     if (many !== opts.connections) {
       try {
@@ -275,33 +320,74 @@ async function main(args: string[]): Promise<number> {
       }
     }
   }
+  return { mode, target, steps: sorted, best, failure, sensitivity };
+}
+
+async function main(args: string[]): Promise<number> {
+  let opts: BenchOptions | undefined;
+  try {
+    opts = parseOptions(args);
+  } catch (err) {
+    console.error(`capacity_bench: ${(err as Error).message} (see --help)`);
+    return 2;
+  }
+  if (opts === undefined) {
+    console.log(HELP);
+    return 0;
+  }
+  const quick = opts.quick;
+  const started = performance.now();
+  const loadAtStart = loadAverage();
+  console.log(
+    `capacity: ${opts.modes.join(" and ")} over ${opts.transport}; load average ${loadAtStart}`,
+  );
+  const searches: Search[] = [];
+  for (const mode of opts.modes) searches.push(await search(opts, mode, started));
+
   let breakdown: Record<string, number> | undefined;
-  if (opts.breakdown && failure === undefined) {
-    breakdown = await measureBreakdown(best?.clients ?? opts.start, quick);
+  if (opts.breakdown && searches.every((s) => s.failure === undefined)) {
+    breakdown = await measureBreakdown(searches[0]?.best?.clients ?? opts.start, quick);
     console.log("");
     console.log("Node per-request cost without the transport (in-process GameNode.handleFrame):");
     for (const [k, v] of Object.entries(breakdown)) console.log(`  ${k.padEnd(34)} ${v}`);
   }
-  const maxClients = best?.clients ?? 0;
-  const pass = failure === undefined && maxClients >= opts.target;
   const loadAtEnd = loadAverage();
-  console.log(
-    `criterion: max_clients ${maxClients} ${pass ? "≥" : "<"} target ${opts.target}: ` +
-      `${pass ? "pass" : "FAIL"}; load average at start ${loadAtStart}, at end ${loadAtEnd}`,
-  );
+  console.log("");
+  const verdicts = searches.map((s) => {
+    const max = s.best?.clients ?? 0;
+    const pass = s.failure === undefined && max >= s.target;
+    console.log(
+      `criterion ${s.mode} (${opts.transport}): max_clients ${max} ${
+        pass ? "≥" : "<"
+      } target ${s.target}: ${pass ? "pass" : "FAIL"}`,
+    );
+    return pass;
+  });
+  console.log(`load average at start ${loadAtStart}, at end ${loadAtEnd}`);
+  const pass = verdicts.every(Boolean);
+  const json = (s: Search) => ({
+    mode: s.mode,
+    target: s.target,
+    max_clients: s.best?.clients ?? 0,
+    pass: s.failure === undefined && (s.best?.clients ?? 0) >= s.target,
+    at_max: s.best ? stepJson(s.best) : null,
+    steps: s.steps.map(stepJson),
+    connections_sensitivity: s.sensitivity ? stepJson(s.sensitivity) : undefined,
+    error: s.failure,
+  });
+  const byMode = (m: Mode) => searches.find((s) => s.mode === m);
   console.log(JSON.stringify({
     bench: "capacity",
     quick,
     pass,
-    target: opts.target,
-    max_clients: maxClients,
+    transport: opts.transport,
+    read_workers: opts.readWorkers,
     runs_per_count: opts.runs,
     criteria: CRITERIA,
-    at_max: best ? stepJson(best) : null,
-    steps: sorted.map(stepJson),
-    connections_sensitivity: sensitivity ? stepJson(sensitivity) : undefined,
+    max_clients_multiplexed: byMode("multiplexed")?.best?.clients,
+    max_clients_per_client: byMode("per-client")?.best?.clients,
+    searches: searches.map(json),
     breakdown,
-    error: failure,
     load_average_start: loadAtStart,
     load_average_end: loadAtEnd,
     elapsed_s: Math.round((performance.now() - started) / 1000),

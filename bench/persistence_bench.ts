@@ -139,6 +139,7 @@ async function singleAcks(persisted: boolean, clients: number, seconds: number) 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     `--data-dir=${persisted ? `${dir.path}/data` : ""}`,
   ]);
   await node.waitFor(/listening for clients/, 20_000);

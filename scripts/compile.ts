@@ -35,6 +35,12 @@ if (import.meta.main) {
       // The zeromq native addon is loaded from node_modules at run time.
       "--include",
       "node_modules/zeromq",
+      // The web console's pages, read at start by the HTTP plane (lib/web).
+      "--include",
+      "web",
+      // The reader workers' entry (clients.read_workers): a Worker module is not in the static graph.
+      "--include",
+      "lib/node/read_worker.ts",
       ...(values.target ? ["--target", values.target] : []),
       "--output",
       output,

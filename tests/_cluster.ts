@@ -12,6 +12,8 @@ export interface NodePorts {
   client: number;
   cluster: number;
   publish: number;
+  /** The HTTP port (WebSocket clients at `/ws`), with `TestClusterOptions.http`. */
+  http?: number;
 }
 
 /** Options of {@linkcode TestCluster}. */
@@ -24,6 +26,8 @@ export interface TestClusterOptions {
   registry?: Record<string, unknown>;
   /** The cluster's members (every node config lists them); default master, slave1, slave2. */
   members?: string[];
+  /** Serve HTTP (and so WebSocket clients) on a port of each node's own. */
+  http?: boolean;
 }
 
 /** A registry plus nodes, all stopped on dispose. */
@@ -61,6 +65,7 @@ export class TestCluster implements AsyncDisposable {
     const path = this.dir.writeJson("registry.json", {
       cluster_port: this.registryPorts.cluster,
       discovery_port: this.registryPorts.discovery,
+      http_port: 0,
       node_timeout_ms: 1000,
       recovery_grace_ms: 3000,
       log_level: "debug",
@@ -81,8 +86,8 @@ export class TestCluster implements AsyncDisposable {
   ): string {
     let ports = this.nodePorts.get(nodeId);
     if (!ports) {
-      const [client, cluster, publish] = freePorts(3);
-      ports = { client, cluster, publish };
+      const [client, cluster, publish, http] = freePorts(4);
+      ports = { client, cluster, publish, http: this.#options.http ? http : undefined };
       this.nodePorts.set(nodeId, ports);
     }
     return this.dir.writeJson(`${nodeId}.json`, {
@@ -92,6 +97,7 @@ export class TestCluster implements AsyncDisposable {
       client_port: ports.client,
       cluster_port: ports.cluster,
       publish_port: ports.publish,
+      http_port: ports.http ?? 0,
       registry: [`tcp://127.0.0.1:${this.registryPorts.cluster}`],
       log_level: "debug",
       state_file: `${this.dir.path}/${nodeId}.state.json`,
@@ -126,6 +132,13 @@ export class TestCluster implements AsyncDisposable {
   /** The client endpoint of a node. */
   clientEndpoint(nodeId: string): string {
     return `tcp://127.0.0.1:${this.nodePorts.get(nodeId)!.client}`;
+  }
+
+  /** The WebSocket URL of a node (with `TestClusterOptions.http`). */
+  wsUrl(nodeId: string): string {
+    const http = this.nodePorts.get(nodeId)?.http;
+    if (!http) throw new Error(`${nodeId} serves no HTTP (TestClusterOptions.http)`);
+    return `ws://127.0.0.1:${http}/ws`;
   }
 
   /** A process by name. */

@@ -223,3 +223,26 @@ export async function eventually<T>(
     `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ""}`,
   );
 }
+
+/** Reader workers every test node runs with (`GAMESERVER_TEST_READ_WORKERS`, default 0). */
+export const TEST_READ_WORKERS = Number(Deno.env.get("GAMESERVER_TEST_READ_WORKERS") ?? 0);
+
+/**
+ * Reads what another client just wrote. Without reader workers a read sees every write before it:
+ * `read` runs once. With them, another client's write shows from the next published tick on (see
+ * README, Concurrent reads): `read` is retried until `seen` holds, for up to `timeoutMs`; the last
+ * value is returned either way, for the caller to assert on.
+ */
+export async function readOthersWrite<T>(
+  read: () => Promise<T>,
+  seen: (value: T) => boolean,
+  timeoutMs = 2_000,
+): Promise<T> {
+  let value = await read();
+  const deadline = performance.now() + timeoutMs;
+  while (TEST_READ_WORKERS > 0 && !seen(value) && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    value = await read();
+  }
+  return value;
+}

@@ -74,6 +74,8 @@ Deno.test("registration: a master elected by a majority, and every rejection wit
       "--set",
       "publish_port=0",
       "--set",
+      "http_port=0",
+      "--set",
       `state_file=${cluster.dir.path}/m1-again.state.json`,
       "--set",
       `data_dir=${cluster.dir.path}/m1-again.data`,

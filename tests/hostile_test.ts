@@ -479,6 +479,7 @@ Deno.test("hostile clients against a cluster: through a slave", async (t) => {
 Deno.test("cluster mode refuses the configs' demo keypair off loopback", async () => {
   const proc = new Proc("node", "main.ts", [
     "--data-dir=",
+    "--http-port=0",
     "--set",
     "mode=cluster",
     "--set",

@@ -10,6 +10,7 @@ Deno.test("client load drives 50 simulated clients against a real node and repor
   const endpoint = `tcp://127.0.0.1:${port}`;
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--log-level=info",
     "--data-dir=",
   ]);

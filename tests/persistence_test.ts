@@ -73,6 +73,7 @@ Deno.test("a single node keeps every acknowledged write across kill -9, cut and 
   const start = async (snapshotEveryS: number) => {
     const proc = new Proc("node", "main.ts", [
       `--port=${port}`,
+      "--http-port=0",
       `--data-dir=${data}`,
       "--log-level=debug",
       "--set",
@@ -218,7 +219,11 @@ Deno.test("a single node keeps every acknowledged write across kill -9, cut and 
     });
 
     await t.step("a second process on the same data_dir is refused with exit code 2", async () => {
-      const other = new Proc("other", "main.ts", [`--port=${freePort()}`, `--data-dir=${data}`]);
+      const other = new Proc("other", "main.ts", [
+        `--port=${freePort()}`,
+        "--http-port=0",
+        `--data-dir=${data}`,
+      ]);
       assert.equal((await other.status).code, 2);
       assert.ok(other.lines.some((l) => /is in use by another process/.test(l)));
     });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DealerSocket, Pump } from "../lib/transport/mod.ts";
 import { CLIENT_SCHEMA, defaults } from "../lib/config/mod.ts";
 import { ClientSession, Connection } from "../lib/client/mod.ts";
-import { freePort, Proc, TempDir } from "./_harness.ts";
+import { freePort, Proc, readOthersWrite, TempDir } from "./_harness.ts";
 
 function clientConfig(endpoint: string) {
   return {
@@ -27,6 +27,7 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--log-level=debug",
     "--data-dir=",
   ]);
@@ -93,8 +94,11 @@ Deno.test("a single-mode node on defaults serves the client end to end", async (
 
       const out = await alice.logout();
       assert.ok(out.ok);
-      const after = await bob.queryRect(0, 0, 10_000, 10_000);
-      assert.ok(after.ok && !after.value.users!.some((u) => u.id === la.value.userId));
+      // Alice's logout, read by bob: with reader workers, from the next tick on.
+      const gone = (r: Awaited<ReturnType<typeof bob.queryRect>>) =>
+        r.ok && !r.value.users!.some((u) => u.id === la.value.userId);
+      const after = await readOthersWrite(() => bob.queryRect(0, 0, 10_000, 10_000), gone);
+      assert.ok(gone(after));
 
       const status = await bob.status();
       assert.ok(status.ok);
@@ -185,6 +189,7 @@ Deno.test("an aoe adds its amount to every other user within its radius, and to 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--data-dir=",
     "--set",
     "world.width=30",
@@ -281,6 +286,7 @@ Deno.test("a silent client is dropped after the idle timeout and logged", async 
   const port = freePort();
   await using node = new Proc("node", "main.ts", [
     `--port=${port}`,
+    "--http-port=0",
     "--data-dir=",
     "--set",
     "clients.idle_timeout_ms=300",

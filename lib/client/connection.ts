@@ -1,4 +1,4 @@
-import { DealerSocket, type Pump } from "../transport/mod.ts";
+import type { Pump } from "../transport/mod.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -8,8 +8,14 @@ import {
 } from "../protocol/mod.ts";
 import type { ClientConfig } from "../config/mod.ts";
 import { Backoff } from "../retry/mod.ts";
-import { clientEndpoint, discoverNode } from "./discovery.ts";
+import { discoverNode } from "./discovery.ts";
 import { RequestError } from "./errors.ts";
+import {
+  type ClientTransport,
+  nodeEndpoint,
+  openTransport,
+  transportOf,
+} from "./client_transport.ts";
 
 /** What happens to a connection, for logs and for sessions that resume after a reconnect. */
 export type ConnectionEvent =
@@ -67,7 +73,9 @@ interface Pending {
 /**
  * One client connection to a game node: requests matched to replies by client and request id,
  * heartbeats when idle, silence detection, and reconnection with backoff and jitter to a node the
- * registry names (or the configured node). Many client ids may share one connection.
+ * registry names (or the configured node). Many client ids may share one connection. It runs over
+ * ZeroMQ or a WebSocket (`ws`, `transport` in the config; see `client_transport.ts`). Throws
+ * `ConfigError` for a WebSocket transport without a URL or registry.
  */
 export class Connection implements AsyncDisposable {
   readonly #pump: Pump;
@@ -79,7 +87,8 @@ export class Connection implements AsyncDisposable {
   // Keyed by request id alone (unique per connection); the reply's client id is checked on arrival.
   readonly #pending = new Map<number, Pending>();
   readonly #format: WireFormat;
-  #socket: DealerSocket | undefined;
+  readonly #transport: "zmq" | "ws";
+  #socket: ClientTransport | undefined;
   #endpoint = "";
   #nodeId = "";
   #state: "idle" | "connecting" | "connected" | "waiting" | "closed" = "idle";
@@ -100,6 +109,7 @@ export class Connection implements AsyncDisposable {
     this.#clientId = options.clientId;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#format = options.config.format;
+    this.#transport = transportOf(options.config);
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#backoff = new Backoff({
       minMs: options.config.reconnect_min_ms,
@@ -169,7 +179,7 @@ export class Connection implements AsyncDisposable {
     this.#pending.set(requestId, { clientId, resolve, reject, deadline: now + timeoutMs });
     body.clientId = clientId;
     body.requestId = requestId;
-    if (!this.#socket?.send([encodeEnvelope(body, this.#format)])) {
+    if (!this.#socket?.send(encodeEnvelope(body, this.#format))) {
       this.#pending.delete(requestId);
       return Promise.reject(new RequestError("UNAVAILABLE", "Not connected to a node"));
     }
@@ -191,7 +201,7 @@ export class Connection implements AsyncDisposable {
     const attempt = this.#backoff.attempt;
     const registries = this.#config.registry;
     if (registries.length === 0) {
-      this.#open(this.#config.node, attempt);
+      this.#open(this.#transport === "ws" ? this.#config.ws : this.#config.node, attempt);
       return;
     }
     discoverNode(this.#pump, {
@@ -201,38 +211,50 @@ export class Connection implements AsyncDisposable {
       timeoutMs: Math.min(1000, this.#config.server_timeout_ms),
     }).then(
       (node) => {
-        if (this.#state === "connecting") {
-          this.#open(clientEndpoint(node), attempt, node.nodeId ?? "");
+        if (this.#state !== "connecting") return;
+        const endpoint = nodeEndpoint(node, this.#transport);
+        if (endpoint) this.#open(endpoint, attempt, node.nodeId ?? "");
+        else {
+          this.#discoveryFailed(
+            `node ${node.nodeId} serves no HTTP (http_port 0), so no WebSocket port`,
+          );
         }
       },
       (err) => {
-        if (this.#state !== "connecting") return;
-        const delay = this.#backoff.next();
-        this.#state = "waiting";
-        this.#onEvent({
-          type: "discovery_failed",
-          reason: (err as Error).message,
-          retryInMs: delay,
-        });
-        this.#retryTimer = this.#clock.setTimeout(() => this.#connect(), delay);
+        if (this.#state === "connecting") this.#discoveryFailed((err as Error).message);
       },
     );
+  }
+
+  #discoveryFailed(reason: string): void {
+    const delay = this.#backoff.next();
+    this.#state = "waiting";
+    this.#onEvent({ type: "discovery_failed", reason, retryInMs: delay });
+    this.#retryTimer = this.#clock.setTimeout(() => this.#connect(), delay);
   }
 
   #open(endpoint: string, attempt: number, nodeId?: string): void {
     this.#endpoint = endpoint;
     this.#onEvent({ type: "connecting", endpoint, attempt, nodeId });
-    const onMessage = (frames: Uint8Array[]) => this.#onFrames(frames);
-    if (this.#socket) this.#socket.reconnect(endpoint);
-    else this.#socket = DealerSocket.connect(this.#pump, endpoint, onMessage);
+    this.#socket?.close();
+    const link: ClientTransport = openTransport(endpoint, {
+      pump: this.#pump,
+      format: this.#format,
+      onFrame: (frame) => this.#onFrame(frame),
+      // A WebSocket says when it closes: no need to wait for the silence.
+      onClose: (reason) => {
+        if (this.#socket === link) this.#lost(reason);
+      },
+    });
+    this.#socket = link;
     this.#stateSince = this.#clock.now();
     this.#sendPing(this.#stateSince);
   }
 
-  #onFrames(frames: Uint8Array[]): void {
+  #onFrame(frame: Uint8Array): void {
     let reply: Envelope;
     try {
-      reply = decodeEnvelope(frames[frames.length - 1]);
+      reply = decodeEnvelope(frame);
     } catch {
       return; // Not ours to crash on: a corrupt frame is ignored.
     }
@@ -276,11 +298,11 @@ export class Connection implements AsyncDisposable {
   }
 
   #sendPing(now: number): void {
-    const sent = this.#socket?.send([encodeEnvelope({
+    const sent = this.#socket?.send(encodeEnvelope({
       clientId: this.#clientId,
       requestId: 0,
       ping: { clientTimeMs: Date.now() },
-    }, this.#format)]);
+    }, this.#format));
     if (sent) this.#lastSent = now;
   }
 

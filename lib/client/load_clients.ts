@@ -13,6 +13,7 @@ import { logConnectionEvent } from "./client_app.ts";
 import { ClientSession } from "./client_session.ts";
 import type { RequestError } from "./errors.ts";
 import { Connection, type ConnectionEvent } from "./connection.ts";
+import { transportOf } from "./client_transport.ts";
 import { LoadLane } from "./load_lane.ts";
 import {
   AOE,
@@ -112,7 +113,10 @@ export class LoadClients {
       horizonMs: Math.min(60_000, Math.max(...finite)),
       now: performance.now(),
     });
-    const m = connectionCount(n, options.load.connections, options.load.clients_per_connection);
+    // Over WebSocket one socket per client, as browsers and game clients do.
+    const m = transportOf(options.config) === "ws"
+      ? n
+      : connectionCount(n, options.load.connections, options.load.clients_per_connection);
     const backlog = Math.max(4096, options.load.max_in_flight * 8);
     for (let i = 0; i < m; i++) {
       const ownId = crypto.randomUUID();

@@ -10,6 +10,7 @@ import { type CommandSpec, ConfigError, helpText, parseCommandLine } from "../co
 import { log, setupLogging } from "../log/mod.ts";
 import { LoadDriver } from "./load_driver.ts";
 import { connectionCount } from "./load_schedule.ts";
+import { transportOf } from "./client_transport.ts";
 import { LOAD_SCHEMA, type LoadConfig } from "./load_settings.ts";
 import { formatReport } from "./load_stats.ts";
 
@@ -24,6 +25,8 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
   usage: [
     "client load --node=tcp://127.0.0.1:7000 --clients=1000 --duration=30",
     "client load --registry=tcp://127.0.0.1:7101 --clients=5000 --connections=20 --rate-scale=2",
+    "client load --ws=ws://127.0.0.1:8080/ws --clients=500 --duration=30",
+    "client load --registry=tcp://127.0.0.1:7101 --transport=ws --clients=500",
   ],
   schema: LOAD_SCHEMA,
   flags: {
@@ -54,6 +57,8 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
     logout: { field: "load.logout", doc: "Log clients out at the end (true/false)" },
     progress: { field: "load.progress", doc: "Progress line every second (true/false)" },
     node: { field: "node", doc: "Node endpoint, tcp://HOST:PORT" },
+    ws: { field: "ws", doc: "Node WebSocket URL, ws://HOST:HTTP_PORT/ws (one socket per client)" },
+    transport: { field: "transport", doc: "zmq or ws (ws with --registry: the nodes' HTTP ports)" },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },
@@ -96,6 +101,7 @@ export async function parseLoadArgs(
     throw new ConfigError(`Unexpected argument "${cmd.positionals[0]}" (see --help)`);
   }
   const load = cmd.config.load;
+  transportOf(cmd.config);
   if (load.duration_s > 0 && load.warmup_s >= load.duration_s) {
     throw new ConfigError(
       `flag --warmup (${load.warmup_s} s) must be shorter than --duration (${load.duration_s} s)`,
@@ -123,8 +129,11 @@ export async function runLoad(args: string[], signal: AbortSignal): Promise<numb
   const config = parsed.config;
   setupLogging({ level: config.log_level, pretty: config.pretty_log });
   const { load, ...clientConfig } = config;
-  const connections = connectionCount(load.clients, load.connections, load.clients_per_connection);
-  if (load.connections > 0 && connections > load.connections) {
+  const ws = transportOf(clientConfig) === "ws";
+  const connections = ws
+    ? load.clients
+    : connectionCount(load.clients, load.connections, load.clients_per_connection);
+  if (!ws && load.connections > 0 && connections > load.connections) {
     logger.warn(
       "{clients} clients over {asked} connections would put more than {most} on one (a node refuses client ids beyond clients.max_ids_per_connection): using {connections}",
       {
@@ -136,18 +145,19 @@ export async function runLoad(args: string[], signal: AbortSignal): Promise<numb
     );
   }
   logger.info(
-    "Load: {clients} clients over {connections} connection(s) against {target}",
+    "Load: {clients} clients over {connections} {kind} against {target}",
     {
       clients: load.clients,
       connections,
-      target: config.registry.length ? config.registry.join(",") : config.node,
+      kind: ws ? "WebSocket(s)" : "connection(s)",
+      target: config.registry.length ? config.registry.join(",") : config.ws || config.node,
     },
   );
   await using driver = new LoadDriver({ config: clientConfig, load, signal });
   const report = await driver.run();
   if (!report) {
     logger.error("No node answered at {target}", {
-      target: config.registry.length ? config.registry.join(",") : config.node,
+      target: config.registry.length ? config.registry.join(",") : config.ws || config.node,
     });
     return 1;
   }

@@ -294,7 +294,7 @@ export class LoadDriver implements AsyncDisposable {
     });
     const target = this.#config.registry.length
       ? `registry ${this.#config.registry.join(",")}`
-      : this.#config.node;
+      : this.#config.ws || this.#config.node;
     return {
       target,
       clients: this.#load.clients,

@@ -1,6 +1,6 @@
 /**
- * The client: connection with heartbeats and reconnection through the registry, sessions that resume
- * their user, the interactive console, one-shot commands and the load generator.
+ * The client: connection (over ZeroMQ or a WebSocket) with heartbeats and reconnection through the
+ * registry, sessions that resume their user, the interactive console, one-shot commands and the load generator.
  *
  * ```ts
  * import { openSession } from "./mod.ts";
@@ -23,6 +23,14 @@ export {
   type ConnectionOptions,
 } from "./connection.ts";
 export { clientEndpoint, discoverNode, type DiscoverOptions } from "./discovery.ts";
+export {
+  type ClientTransport,
+  isWebSocketUrl,
+  nodeEndpoint,
+  openTransport,
+  transportOf,
+  type TransportOptions,
+} from "./client_transport.ts";
 export { DiscoveryError, RequestError } from "./errors.ts";
 export { LOAD_COMMAND, loadCommandArgs, parseLoadArgs, runLoad } from "./load_command.ts";
 export { LoadDriver, type LoadDriverOptions } from "./load_driver.ts";

@@ -2,6 +2,7 @@ import { bool, type ConfigOf, group, int, list, num, oneOf, str } from "./schema
 
 const HOST = /^[A-Za-z0-9.\-:\[\]*]+$/;
 const ENDPOINT = /^tcp:\/\/[A-Za-z0-9.\-\[\]:*]+:\d{1,5}$/;
+const WS_URL = /^$|^wss?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[^\s]*)?$/;
 const Z85_KEY = /^$|^[0-9a-zA-Z.\-:+=^!\/*?&<>()\[\]{}@%$#]{40}$/;
 const ID = /^[A-Za-z0-9_.\-]{1,64}$/;
 
@@ -52,7 +53,12 @@ export const NODE_SCHEMA = {
     65535,
     "Port the master publishes replication updates on (cluster mode)",
   ),
-  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  http_port: int(
+    7003,
+    0,
+    65535,
+    "HTTP port: /metrics, /healthz, /readyz, /status (0 = off)",
+  ),
   registry: list(
     ["tcp://127.0.0.1:7100"],
     "Registry cluster endpoints, tried in order (standbys after the first)",
@@ -60,6 +66,12 @@ export const NODE_SCHEMA = {
       pattern: ENDPOINT,
       hint: "tcp://HOST:PORT",
     },
+  ),
+  registry_http_port: int(
+    7180,
+    0,
+    65535,
+    "HTTP port of the registries named in `registry` (same hosts): the play page asks their /discover for another node when its own dies (0 = none)",
   ),
   log_level: oneOf("info", LOG_LEVELS, "Lowest level logged"),
   state_file: str(
@@ -283,7 +295,12 @@ export const REGISTRY_SCHEMA = {
   }),
   cluster_port: int(7100, 0, 65535, "Port for nodes (CURVE when keys are set)"),
   discovery_port: int(7101, 0, 65535, "Port for clients asking for a node"),
-  http_port: int(0, 0, 65535, "Port of the HTTP status endpoint (0 = off)"),
+  http_port: int(
+    7180,
+    0,
+    65535,
+    "HTTP port: /discover, /metrics, /healthz, /readyz, /status (0 = off)",
+  ),
   node_timeout_ms: int(1000, 50, 600_000, "A node silent this long is dead (master: failover)"),
   recovery_grace_ms: int(
     5000,
@@ -316,6 +333,16 @@ export const CLIENT_SCHEMA = {
     pattern: ENDPOINT,
     hint: "tcp://HOST:PORT",
   }),
+  ws: str(
+    "",
+    "WebSocket URL of a node (ws://HOST:HTTP_PORT/ws): when set, the client speaks WebSocket to it instead of ZeroMQ to `node`",
+    { pattern: WS_URL, hint: "ws://HOST:PORT/ws" },
+  ),
+  transport: oneOf(
+    "zmq",
+    ["zmq", "ws"] as const,
+    "zmq: ZeroMQ to client ports; ws: WebSocket to /ws on HTTP ports (`ws`, or the http_port of the node a registry names)",
+  ),
   want_master: bool(false, "Ask the registry for the master rather than the least-loaded node"),
   heartbeat_interval_ms: int(1000, 10, 600_000, "Ping the node after this long without traffic"),
   server_timeout_ms: int(3000, 50, 600_000, "Node silent this long counts as gone: reconnect"),

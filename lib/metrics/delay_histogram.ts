@@ -45,12 +45,19 @@ export const DELAY_BUCKETS: number = DELAY_EDGES_MS.length + 1;
  */
 export class DelayHistogram {
   readonly #counts = new Uint32Array(DELAY_BUCKETS);
+  #sum = 0;
 
   /** Records one delay in ms (negative counts as 0). */
   record(ms: number): void {
     let i = 0;
     while (i < DELAY_EDGES_MS.length && ms > DELAY_EDGES_MS[i]) i++;
     this.#counts[i]++;
+    if (ms > 0) this.#sum += ms;
+  }
+
+  /** The sum of every delay recorded, ms (negative ones as 0): a Prometheus histogram's `_sum`. */
+  get sum(): number {
+    return this.#sum;
   }
 
   /** The counts per bucket since the start (a copy). */

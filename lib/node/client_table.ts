@@ -2,18 +2,23 @@ import { LivenessTracker } from "../heartbeat/mod.ts";
 import type { WireFormat } from "../protocol/mod.ts";
 
 /**
- * One client connection (a ZeroMQ peer): how many client ids it carries and what it may still spend.
+ * One client connection (a ZeroMQ peer or a WebSocket): the client ids it carries and what it may
+ * still spend.
  * Budgets are token buckets refilled with the time: `work` in work units (a request costs at least
  * 1; it may go negative after an expensive request, and the connection then waits until it is
  * positive again), `newUsers` in logins that create a user.
  */
 export interface ConnectionEntry {
-  /** The ZeroMQ routing id of the connection. */
+  /** The connection's peer id: a ZeroMQ routing id, or a WebSocket's (see `ws_plane.ts`). */
   readonly peer: Uint8Array;
-  /** The routing id as a map key. */
+  /** The peer id as a map key. */
   readonly key: string;
+  /** The transport it came over (the `transport` label of metrics); set by the node. */
+  transport: string;
   /** Client ids bound to this connection now. */
-  ids: number;
+  readonly clientIds: Set<string>;
+  /** True once its transport saw it close ({@linkcode ClientTable.disconnect}): nothing moves here. */
+  closed: boolean;
   /** Work units left in the connection's bucket, and when it was last refilled (ms). */
   work: number;
   workAt: number;
@@ -23,6 +28,16 @@ export interface ConnectionEntry {
   /** Refusals answered in the current second, and when that second began (ms). */
   refusals: number;
   refusalsAt: number;
+}
+
+/** What {@linkcode ClientTable.countByTransport} counts for one transport. */
+export interface TransportCounts {
+  /** Connections known (not yet expired). */
+  connections: number;
+  /** Client ids bound to them. */
+  clientIds: number;
+  /** Client ids logged in as a user. */
+  sessions: number;
 }
 
 /** What a node knows about one client id (logged in or not). */
@@ -92,8 +107,8 @@ export interface ClientTableOptions {
 }
 
 /**
- * The clients a node serves: connections (ZeroMQ peers) and the client ids each carries, their
- * sessions, budgets and liveness. A client id is bound to one connection at a time. While it has a
+ * The clients a node serves: connections (ZeroMQ peers, WebSockets) and the client ids each
+ * carries, their sessions, budgets and liveness. A client id is bound to one connection at a time. While it has a
  * session or a login in flight, a request under that id from another connection is `foreign`: it is
  * not the client's, so it touches neither session nor budget nor liveness of the id, and only a resume
  * with the session token moves the id ({@linkcode ClientTable.move}). A guessed or leaked client id
@@ -124,7 +139,7 @@ export class ClientTable {
     return this.#entries.size;
   }
 
-  /** Connections (ZeroMQ peers) known. */
+  /** Connections (ZeroMQ peers and WebSockets) known. */
   get peers(): number {
     return this.#connections.size;
   }
@@ -150,6 +165,26 @@ export class ClientTable {
   }
 
   /**
+   * Connections, client ids and sessions (logged-in client ids) by transport: a pass over every
+   * connection and client id, for a metrics scrape, never for the request path.
+   */
+  countByTransport(): Map<string, TransportCounts> {
+    const counts = new Map<string, TransportCounts>();
+    const of = (transport: string) => {
+      let c = counts.get(transport);
+      if (!c) counts.set(transport, c = { connections: 0, clientIds: 0, sessions: 0 });
+      return c;
+    };
+    for (const connection of this.#connections.values()) of(connection.transport).connections++;
+    for (const entry of this.#entries.values()) {
+      const c = of(entry.connection.transport);
+      c.clientIds++;
+      if (entry.userId !== 0) c.sessions++;
+    }
+    return counts;
+  }
+
+  /**
    * Records a message from `peer` before it is even decoded: the connection's liveness, and one work
    * unit from its bucket. Beyond the bucket, the refusals of one second up to the same budget are
    * answered (`answer`), the rest dropped, so a flood costs the node little more than reading it.
@@ -162,7 +197,9 @@ export class ClientTable {
       connection = {
         peer,
         key,
-        ids: 0,
+        transport: "zmq",
+        clientIds: new Set(),
+        closed: false,
         work: capacity(o.maxRequestsPerConnection, 0.1),
         workAt: now,
         newUsers: capacity(o.maxNewUsersPerConnection, 1),
@@ -207,7 +244,9 @@ export class ClientTable {
     let entry = this.#entries.get(clientId);
     let fresh = false;
     if (!entry) {
-      if (connection.ids >= o.maxIdsPerConnection) return { type: "full", scope: "connection" };
+      if (connection.clientIds.size >= o.maxIdsPerConnection) {
+        return { type: "full", scope: "connection" };
+      }
       if (this.#entries.size >= o.maxClients) return { type: "full", scope: "node" };
       entry = {
         clientId,
@@ -221,13 +260,13 @@ export class ClientTable {
         readLane: -1,
         readAfter: 0,
       };
-      connection.ids++;
+      connection.clientIds.add(clientId);
       this.#entries.set(clientId, entry);
       fresh = true;
     } else if (entry.connection !== connection) {
       // An id without a session carries nothing to steal: it follows whoever uses it.
       if (entry.userId !== 0 || entry.loginInFlight) return { type: "foreign", entry };
-      if (connection.ids >= o.maxIdsPerConnection) return { type: "full", scope: "connection" };
+      if (!this.hasRoom(connection)) return { type: "full", scope: "connection" };
       this.#rebind(entry, connection);
     }
     entry.format = format;
@@ -261,7 +300,7 @@ export class ClientTable {
 
   /** True when `connection` may take one more client id. */
   hasRoom(connection: ConnectionEntry): boolean {
-    return connection.ids < this.#options.maxIdsPerConnection;
+    return connection.clientIds.size < this.#options.maxIdsPerConnection;
   }
 
   /** Moves a client id to `connection` (a resume with its session token from there succeeded). */
@@ -271,8 +310,8 @@ export class ClientTable {
   }
 
   #rebind(entry: ClientEntry, connection: ConnectionEntry): void {
-    entry.connection.ids--;
-    connection.ids++;
+    entry.connection.clientIds.delete(entry.clientId);
+    connection.clientIds.add(entry.clientId);
     entry.connection = connection;
   }
 
@@ -296,8 +335,33 @@ export class ClientTable {
     this.bind(entry, 0);
     this.#entries.delete(clientId);
     this.#liveness.remove(clientId);
-    entry.connection.ids--;
+    entry.connection.clientIds.delete(clientId);
     return entry;
+  }
+
+  /**
+   * Forgets a connection its transport saw close (a WebSocket; ZeroMQ tells no routing id when a
+   * peer goes) with every client id bound to it, and returns those entries as they were, so that
+   * their users may linger for a resume. The connection is marked `closed`.
+   */
+  disconnect(peer: Uint8Array): ClientEntry[] {
+    const key = peerToKey(peer);
+    const connection = this.#connections.get(key);
+    if (!connection) return [];
+    this.#connections.delete(key);
+    this.#connectionLiveness.remove(key);
+    connection.closed = true;
+    const out: ClientEntry[] = [];
+    for (const clientId of connection.clientIds) {
+      const entry = this.#entries.get(clientId);
+      if (!entry) continue;
+      this.#entries.delete(clientId);
+      this.#liveness.remove(clientId);
+      out.push({ ...entry });
+      this.bind(entry, 0);
+    }
+    connection.clientIds.clear();
+    return out;
   }
 
   /**
@@ -310,7 +374,7 @@ export class ClientTable {
       const entry = this.#entries.get(clientId);
       if (!entry) continue;
       this.#entries.delete(clientId);
-      entry.connection.ids--;
+      entry.connection.clientIds.delete(clientId);
       out.push({ ...entry });
       this.bind(entry, 0);
     }
@@ -318,7 +382,7 @@ export class ClientTable {
       const connection = this.#connections.get(key);
       if (!connection) continue;
       // Its client ids expire on their own clock; the connection goes once it carries none.
-      if (connection.ids > 0) this.#connectionLiveness.touch(key, now);
+      if (connection.clientIds.size > 0) this.#connectionLiveness.touch(key, now);
       else this.#connections.delete(key);
     }
     return out;
@@ -338,8 +402,10 @@ function refill(tokens: number, at: number, now: number, rate: number, seconds: 
   return elapsed > 0 ? Math.min(full, tokens + (elapsed * rate) / 1000) : tokens;
 }
 
-/** A routing id as a map key. */
+/** A peer id as a map key. */
 export function peerToKey(peer: Uint8Array): string {
+  // A WebSocket's 256-byte id in one native call; a ZeroMQ id (5 bytes) is quicker in the loop.
+  if (peer.length > 16) return String.fromCharCode.apply(null, peer as unknown as number[]);
   let s = "";
   for (let i = 0; i < peer.length; i++) s += String.fromCharCode(peer[i]);
   return s;

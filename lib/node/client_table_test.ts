@@ -53,7 +53,7 @@ Deno.test("admit() creates an entry for a new client, not logged in, bound to it
   assert.equal(result.entry.connection, connection);
   assert.equal(connection.peer, PEER_1);
   assert.equal(connection.key, peerToKey(PEER_1));
-  assert.equal(connection.ids, 1);
+  assert.equal(connection.clientIds.size, 1);
   assert.equal(result.entry.userId, 0);
   assert.equal(result.entry.format, "json");
   assert.equal(clients.get(A), result.entry);
@@ -85,8 +85,8 @@ Deno.test("admit() binds a client id to one connection while it has a session", 
     const moved = ok(admit(clients, A, PEER_2, 5));
     assert.equal(moved.entry, entry);
     assert.equal(entry.connection.peer, PEER_2);
-    assert.equal(home.ids, 0);
-    assert.equal(entry.connection.ids, 1);
+    assert.equal(home.clientIds.size, 0);
+    assert.equal(entry.connection.clientIds.size, 1);
     ok(admit(clients, A, PEER_1, 6));
     assert.equal(entry.connection, home);
   });
@@ -121,8 +121,8 @@ Deno.test("move() hands a client id to another connection", () => {
   const before = entry.connection;
   clients.move(entry, other, 5);
   assert.equal(entry.connection, other);
-  assert.equal(before.ids, 0);
-  assert.equal(other.ids, 1);
+  assert.equal(before.clientIds.size, 0);
+  assert.equal(other.clientIds.size, 1);
   assert.equal(ok(admit(clients, A, PEER_2, 6)).entry.userId, 7);
   assert.equal(admit(clients, A, PEER_1, 7).type, "foreign");
 });
@@ -241,7 +241,7 @@ Deno.test("remove() forgets a client and its session", () => {
   assert.equal(clients.remove(A), entry);
   assert.equal(clients.holds(entry), false);
   assert.equal(entry.userId, 0);
-  assert.equal(entry.connection.ids, 0);
+  assert.equal(entry.connection.clientIds.size, 0);
   assert.equal(clients.get(A), undefined);
   assert.equal(clients.connections, 0);
   assert.equal(clients.sessions, 0);

@@ -27,12 +27,33 @@ import { queryReply } from "./_replies.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
 import { READ_CIRCLE, READ_RECT, type ReadRequest, type ReadWorkers } from "./read_workers.ts";
+import {
+  RequestMetrics,
+  type Transport,
+  type TransportFigures,
+  UNPARSED_OP,
+  ZMQ_TRANSPORT,
+} from "./request_metrics.ts";
 
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export type { NodeCounters } from "./node_counters.ts";
 
-/** Sends one frame to a client connection; false when the transport dropped it. */
-export type SendFn = (peer: Uint8Array, frame: Uint8Array) => boolean;
+/**
+ * Sends one frame to a client connection, encoded in `format` (a WebSocket sends JSON as a text
+ * message); false when the transport dropped it.
+ */
+export type SendFn = (peer: Uint8Array, frame: Uint8Array, format: WireFormat) => boolean;
+
+/** Options of {@linkcode GameNode.handleFrame}. */
+export interface FrameOptions {
+  /**
+   * The frame's format when its transport says (a WebSocket: text messages are JSON, binary ones
+   * protobuf); default: detected from the bytes (a frame starting with `{` is JSON).
+   */
+  format?: WireFormat;
+  /** The transport it came over, for metrics (default `zmq`). */
+  transport?: Transport;
+}
 
 /** Load figures for status replies and registry reports. */
 export interface NodeLoadFigures {
@@ -52,6 +73,10 @@ interface Origin {
   readonly own: boolean;
   readonly clientId: string;
   readonly requestId: number;
+  /** The request's op and transport, and when it arrived: its reply is timed against that. */
+  readonly op: string;
+  readonly figures: TransportFigures;
+  readonly at: number;
 }
 
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
@@ -100,6 +125,10 @@ export class GameNode {
   readonly tickLate: DelayHistogram;
   /** How late each tick's timer fired after the time it was set for (event-loop lag). */
   readonly loopLag: DelayHistogram;
+  /** How long ticks take (the master's and single node's world step; a slave's applied updates). */
+  readonly tickDuration: DelayHistogram;
+  /** Requests by transport, reply times by op and transport, errors by code. */
+  readonly requests: RequestMetrics = new RequestMetrics();
 
   #role: Role;
   #epoch = 0;
@@ -139,6 +168,10 @@ export class GameNode {
     d: 0,
     clientId: "",
   };
+  /** The transport of the frame being handled (for replies sent before its origin is known). */
+  #figures: TransportFigures;
+  /** When the frame being handled arrived. */
+  #receivedAt = 0;
 
   /** Creates a node core from its config. */
   constructor(options: GameNodeOptions, now = 0) {
@@ -171,6 +204,8 @@ export class GameNode {
     this.ticks = this.#tickMonitor.ticks;
     this.tickLate = this.#tickMonitor.tickLate;
     this.loopLag = this.#tickMonitor.loopLag;
+    this.tickDuration = this.#tickMonitor.tickDuration;
+    this.#figures = this.requests.of(ZMQ_TRANSPORT);
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
     this.#writeTarget = {
@@ -285,10 +320,18 @@ export class GameNode {
     };
   }
 
-  /** Handles one message from a client connection. Never throws. */
-  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number): void {
+  /**
+   * Handles one message from a client connection that arrived at `now`, over the transport
+   * `options.transport` names (the label of its metrics; default the ZeroMQ port). Never throws.
+   */
+  handleFrame(peer: Uint8Array, frames: Uint8Array[], now: number, options?: FrameOptions): void {
+    const transport = options?.transport ?? ZMQ_TRANSPORT;
     this.#counters.requests++;
     this.#now = now;
+    this.#receivedAt = now;
+    let figures = this.#figures;
+    if (figures.transport !== transport) figures = this.#figures = this.requests.of(transport);
+    figures.requests++;
     // A connection that does not read its replies gets no more work done for it until it does.
     if (this.#backlogBytes !== undefined && this.#backlogBytes(peer) > this.#stallBytes) {
       this.#counters.stalled++;
@@ -301,10 +344,15 @@ export class GameNode {
         return;
       }
       this.#counters.rateLimited++;
-      this.#refuse(peer, frames, "RATE_LIMITED", this.#refusals.connectionRate);
+      this.#refuse(peer, frames, {
+        code: "RATE_LIMITED",
+        message: this.#refusals.connectionRate,
+        format: options?.format,
+      });
       return;
     }
     const connection = admitted.connection;
+    connection.transport = transport;
     const frame = frames[frames.length - 1];
     // Big frames cost reading, copying and decoding: a unit per BYTES_PER_UNIT.
     if (frame && frame.length > BYTES_PER_UNIT) {
@@ -314,7 +362,7 @@ export class GameNode {
       this.#counters.badFrames++;
       this.#replyError(
         peer,
-        "binary",
+        options?.format ?? "binary",
         "",
         0,
         "BAD_FRAME",
@@ -322,7 +370,7 @@ export class GameNode {
       );
       return;
     }
-    const format = detectFormat(frame);
+    const format = options?.format ?? detectFormat(frame);
     if (frame.length > this.#config.clients.max_frame_bytes) {
       this.#counters.badFrames++;
       this.#replyError(
@@ -373,7 +421,18 @@ export class GameNode {
     const own = result.type === "ok";
     if (!own) this.#counters.foreign++;
     else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
-    const origin: Origin = { peer, format, connection, entry, own, clientId, requestId };
+    const origin: Origin = {
+      peer,
+      format,
+      connection,
+      entry,
+      own,
+      clientId,
+      requestId,
+      op: request.op,
+      figures,
+      at: now,
+    };
     try {
       this.#dispatch(origin, request, envelope, now);
     } catch (err) {
@@ -387,13 +446,18 @@ export class GameNode {
   }
 
   /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
-  #refuse(peer: Uint8Array, frames: Uint8Array[], code: ErrorCode, message: string): void {
+  #refuse(
+    peer: Uint8Array,
+    frames: Uint8Array[],
+    refusal: { code: ErrorCode; message: string; format: WireFormat | undefined },
+  ): void {
+    const { code, message } = refusal;
     const frame = frames[frames.length - 1];
     let clientId = "";
     let requestId = 0;
-    let format: WireFormat = "binary";
+    let format: WireFormat = refusal.format ?? "binary";
     if (frames.length === 1 && frame && frame.length <= this.#config.clients.max_frame_bytes) {
-      format = detectFormat(frame);
+      format = refusal.format ?? detectFormat(frame);
       try {
         const envelope = decodeEnvelope(frame, format);
         clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
@@ -486,13 +550,17 @@ export class GameNode {
     readers.submit(entry.readLane, read);
   }
 
-  /** A reader's answer: its work is charged and its frame sent where the query came from. */
+  /**
+   * A reader's answer: its work is charged, its frame (encoded by the reader in the request's
+   * format) sent where the query came from over the same send path as any reply, and timed.
+   */
   readonly #readReply = (ticket: number, total: number, _version: number, frame: Uint8Array) => {
     const origin = this.#reads.get(ticket);
     if (origin === undefined) return;
     this.#reads.delete(ticket);
     this.#chargeQuery(origin, total);
-    if (!this.#send(origin.peer, frame)) this.#counters.dropped++;
+    if (!this.#send(origin.peer, frame, origin.format)) this.#counters.dropped++;
+    this.#timed(origin);
   };
 
   /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
@@ -747,7 +815,8 @@ export class GameNode {
       entry.loginInFlight = false;
       const loggedIn = reply.loginReply?.userId ?? 0;
       if (loggedIn !== 0) {
-        if (held) {
+        // A resume from a connection that closed meanwhile moves nothing there: the user lingers.
+        if (held && !origin.connection.closed) {
           if (!origin.own) this.clients.move(entry, origin.connection, this.#now);
           const before = { userId: entry.userId, generation: entry.generation };
           this.clients.bind(entry, loggedIn, generation ?? this.state.generation(loggedIn) ?? 0);
@@ -769,8 +838,30 @@ export class GameNode {
         this.clients.bind(entry, 0);
       }
     }
-    if (reply.error) this.#counters.errors++;
+    if (reply.error) this.#countError(reply.error.code ?? "INTERNAL");
     this.#sendEnvelope(origin.peer, origin.format, reply);
+    this.#timed(origin);
+  }
+
+  /**
+   * A transport saw a connection close (a WebSocket; ZeroMQ tells no routing id when a peer goes):
+   * its client ids are forgotten at once, and their users linger `clients.session_linger_ms` for a
+   * resume, like those of a client gone silent.
+   */
+  dropConnection(peer: Uint8Array, now: number): void {
+    this.#now = now;
+    for (const gone of this.clients.disconnect(peer)) {
+      if (!gone.userId) {
+        logger.debug("Client {clientId} disconnected", { clientId: gone.clientId });
+        continue;
+      }
+      logger.info("Client {clientId} disconnected (user {userId} kept {ms} ms for a resume)", {
+        clientId: gone.clientId,
+        userId: gone.userId,
+        ms: this.#config.clients.session_linger_ms,
+      });
+      this.#lingering.linger(gone.userId, { generation: gone.generation, now });
+    }
   }
 
   /** Runs one world tick (authoritative roles) and the periodic housekeeping. */
@@ -835,10 +926,22 @@ export class GameNode {
     body.clientId = origin.clientId;
     body.requestId = origin.requestId;
     this.#sendEnvelope(origin.peer, origin.format, body);
+    this.#timed(origin);
   }
 
   #deny(origin: Origin, code: ErrorCode, message: string): void {
-    this.#replyError(origin.peer, origin.format, origin.clientId, origin.requestId, code, message);
+    this.#countError(code);
+    this.#reply(origin, { error: { code, message } });
+  }
+
+  /** Records the time from a request's receipt to its reply, by op and transport. */
+  #timed(origin: Origin): void {
+    this.requests.answered(origin.figures, origin.op, performance.now() - origin.at);
+  }
+
+  #countError(code: ErrorCode): void {
+    this.#counters.errors++;
+    this.requests.error(code);
   }
 
   #replyError(
@@ -849,12 +952,14 @@ export class GameNode {
     code: ErrorCode,
     message: string,
   ): void {
-    this.#counters.errors++;
+    // Only for a message answered before any op ran, while it is being handled.
+    this.#countError(code);
     this.#sendEnvelope(peer, format, { clientId, requestId, error: { code, message } });
+    this.requests.answered(this.#figures, UNPARSED_OP, performance.now() - this.#receivedAt);
   }
 
   #sendEnvelope(peer: Uint8Array, format: WireFormat, envelope: Envelope): void {
-    if (!this.#send(peer, encodeEnvelope(envelope, format))) this.#counters.dropped++;
+    if (!this.#send(peer, encodeEnvelope(envelope, format), format)) this.#counters.dropped++;
   }
 }
 

@@ -341,3 +341,67 @@ Deno.test("a login whose client never learns the outcome leaves its user to expi
     assert.deepEqual(asked, [[7, 3]]);
   });
 });
+
+Deno.test("dropConnection() forgets a closed connection's clients; their users linger for a resume", async (t) => {
+  const h = new Harness((c) => (c.clients.session_linger_ms = 1000));
+  const login = h.login(A, PEER_1, 0);
+  h.login(B, PEER_1, 0);
+  h.login(C, PEER_2, 0);
+
+  await t.step("the connection's client ids go at once, the others stay", () => {
+    h.node.dropConnection(PEER_1, 10);
+    assert.equal(h.node.clients.get(A), undefined);
+    assert.equal(h.node.clients.get(B), undefined);
+    assert.equal(h.node.clients.get(C)?.userId, 3);
+    assert.equal(h.node.load().sessions, 1);
+    assert.equal(h.node.clients.peers, 1);
+    h.node.dropConnection(PEER_1, 10); // a second close changes nothing
+  });
+
+  await t.step("a resume from another connection within the linger time keeps the user", () => {
+    const reply = h.call(
+      A,
+      PEER_3,
+      { login: { userId: login.userId, sessionToken: login.sessionToken } },
+      500,
+    );
+    assert.equal(reply.loginReply?.resumed, true);
+    h.node.tick(900);
+    assert.equal(h.node.state.world.size, 3);
+  });
+
+  await t.step("a user nobody resumed expires after the linger time", () => {
+    h.node.tick(1011);
+    assert.equal(h.node.state.world.size, 2, "B's user expired");
+    assert.ok(h.node.state.world.has(login.userId!), "A's resumed user stays");
+  });
+});
+
+Deno.test("dropConnection() while a resume from that connection is in flight leaves the user to linger", () => {
+  const { h, forwarded } = slaveHarness((c) => (c.clients.session_linger_ms = 1000));
+  h.node.handleFrame(PEER_1, [encodeEnvelope({ clientId: A, requestId: 1, login: {} })], 0);
+  loginDone(forwarded[0], 7, 1);
+  const token = "ab".repeat(16);
+  h.node.handleFrame(PEER_2, [
+    encodeEnvelope({ clientId: A, requestId: 2, login: { userId: 7, sessionToken: token } }),
+  ], 1);
+  h.node.dropConnection(PEER_2, 2);
+  loginDone(forwarded[1], 7, 2);
+  // Still bound to the first connection, which never closed: nothing moved to a closed one.
+  assert.equal(h.node.clients.get(A)?.connection.peer, PEER_1);
+  assert.equal(h.node.counters.abandonedLogins, 1);
+});
+
+Deno.test("handleFrame() with a format from the transport decodes and answers in that format", () => {
+  const h = new Harness();
+  const json = new TextEncoder().encode(JSON.stringify({ client_id: A, request_id: 1, ping: {} }));
+  const start = h.sent.length;
+  h.node.handleFrame(PEER_1, [json], 0, { format: "binary" });
+  const asBinary = decodeEnvelope(h.sent[start].frame, "binary");
+  assert.equal(asBinary.error?.code, "BAD_FRAME", "a binary WebSocket message is protobuf");
+  h.node.handleFrame(PEER_1, [json], 0, { format: "json" });
+  const asJson = decodeEnvelope(h.sent[start + 1].frame, "json");
+  assert.ok(asJson.pong, JSON.stringify(asJson));
+  h.node.handleFrame(PEER_1, [new TextEncoder().encode("not json")], 0, { format: "json" });
+  assert.equal(decodeEnvelope(h.sent[start + 2].frame, "json").error?.code, "BAD_FRAME");
+});

@@ -1,6 +1,6 @@
 /**
  * The game node: request handling for every role (single, master, slave), the client table, and the
- * server that wires them to sockets and the tick loop; its cluster side lives in `./cluster/`, its
+ * server that wires them to sockets (ZeroMQ, and WebSockets at `/ws` on the HTTP port) and the tick loop; its cluster side lives in `./cluster/`, its
  * replicated state in `lib/state/`.
  *
  * ```ts
@@ -12,8 +12,15 @@
  *
  * @module
  */
-export { type AdmitResult, type ClientEntry, ClientTable, peerToKey } from "./client_table.ts";
 export {
+  type AdmitResult,
+  type ClientEntry,
+  ClientTable,
+  peerToKey,
+  type TransportCounts,
+} from "./client_table.ts";
+export {
+  type FrameOptions,
   GameNode,
   type GameNodeOptions,
   type NodeLoadFigures,
@@ -30,4 +37,14 @@ export {
   ReadWorkers,
   type ReadWorkersOptions,
 } from "./read_workers.ts";
-export { NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { type ConnectionsByTransport, NodeServer, type NodeServerOptions } from "./node_server.ts";
+export { nodeRoutes } from "./node_http.ts";
+export { nodeMetrics } from "./node_metrics.ts";
+export {
+  RequestMetrics,
+  type Transport,
+  type TransportFigures,
+  UNPARSED_OP,
+  ZMQ_TRANSPORT,
+} from "./request_metrics.ts";
+export { isWebSocketPeer, WS_PEER_BYTES, type WsCounts, WsPlane } from "./ws_plane.ts";

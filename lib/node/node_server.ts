@@ -7,6 +7,8 @@ import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { ReadWorkers } from "./read_workers.ts";
 import { nodeRoutes } from "./node_http.ts";
+import { type TransportFigures, ZMQ_TRANSPORT } from "./request_metrics.ts";
+import { isWebSocketPeer, noWsCounts, type WsCounts, WsPlane } from "./ws_plane.ts";
 import { formatPosition, Journal, type RecoveryReport } from "../persist/mod.ts";
 
 const logger = log("node");
@@ -19,9 +21,15 @@ export interface NodeServerOptions {
   pump?: Pump;
 }
 
+/** Client connections by transport: open now, opened and closed since the start. */
+export interface ConnectionsByTransport {
+  zmq: { open: number; accepted: number; disconnects: number };
+  ws: WsCounts;
+}
+
 /**
- * A running game node: the client socket, the tick loop and (in cluster mode) the registry link and
- * replication, wired around a {@linkcode GameNode}.
+ * A running game node: the client socket, the WebSocket port (on the HTTP port), the tick loop and
+ * (in cluster mode) the registry link and replication, wired around a {@linkcode GameNode}.
  */
 export class NodeServer implements AsyncDisposable {
   /** The request-handling core. */
@@ -35,11 +43,15 @@ export class NodeServer implements AsyncDisposable {
   readonly #cluster: ClusterCoordinator | undefined;
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
+  readonly #ws: WsPlane | undefined;
   readonly #closed: Promise<void>;
+  #startedAt: number;
   #failure: Error | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
+  #lastTickAt = 0;
+  #ticking = false;
   #closing = false;
 
   private constructor(
@@ -48,9 +60,15 @@ export class NodeServer implements AsyncDisposable {
     pump: Pump,
     ownsPump: boolean,
     socket: RouterSocket,
-    planes: { cluster?: ClusterCoordinator; single?: SinglePlane; journal?: Journal },
+    planes: {
+      cluster?: ClusterCoordinator;
+      single?: SinglePlane;
+      journal?: Journal;
+      ws?: WsPlane;
+    },
   ) {
     this.#config = config;
+    this.#ws = planes.ws;
     this.#cluster = planes.cluster;
     this.#single = planes.single;
     this.#journal = planes.journal;
@@ -59,6 +77,7 @@ export class NodeServer implements AsyncDisposable {
     this.#ownsPump = ownsPump;
     this.#socket = socket;
     this.clientPort = socket.port;
+    this.#startedAt = performance.now();
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -78,16 +97,39 @@ export class NodeServer implements AsyncDisposable {
     const single = config.mode === "single"
       ? new SinglePlane({ config, persists: config.data_dir !== "" })
       : undefined;
-    const sendRef: { socket?: RouterSocket } = {};
+    const sendRef: {
+      socket?: RouterSocket;
+      zmq?: TransportFigures;
+      ws?: WsPlane;
+      wsFigures?: TransportFigures;
+    } = {};
     const serverRef: { server?: NodeServer } = {};
     const readers = startReaders(config);
+    // A reply goes back over the transport its request came in on: the peer id tells which.
     const node = new GameNode({
       config,
-      send: (peer, frame) => sendRef.socket?.send(peer, frame) ?? false,
+      send: (peer, frame, format) => {
+        if (isWebSocketPeer(peer)) {
+          const sent = sendRef.ws?.send(peer, frame, format) ?? false;
+          if (sent) sendRef.wsFigures!.bytesSent += frame.length;
+          return sent;
+        }
+        const sent = sendRef.socket?.send(peer, frame) ?? false;
+        if (sent) sendRef.zmq!.bytesSent += frame.length;
+        return sent;
+      },
       writePath: cluster?.writePath ?? single?.writePath,
-      backlogBytes: (peer) => sendRef.socket?.backlogBytes(peer) ?? 0,
+      backlogBytes: (peer) =>
+        isWebSocketPeer(peer)
+          ? sendRef.ws?.backlogBytes(peer) ?? 0
+          : sendRef.socket?.backlogBytes(peer) ?? 0,
       readers,
     }, performance.now());
+    const zmq = sendRef.zmq = node.requests.of(ZMQ_TRANSPORT);
+    // WebSocket clients come in through the HTTP port, when there is one.
+    const ws = config.http_port > 0 ? new WsPlane(node, config) : undefined;
+    sendRef.ws = ws;
+    sendRef.wsFigures = node.requests.of("ws");
     let journal: Journal | undefined;
     let socket: RouterSocket;
     try {
@@ -100,7 +142,10 @@ export class NodeServer implements AsyncDisposable {
       socket = await RouterSocket.bind(
         pump,
         bindEndpoint(config.bind, config.client_port),
-        (peer, frames) => node.handleFrame(peer, frames, performance.now()),
+        (peer, frames) => {
+          for (const frame of frames) zmq.bytesReceived += frame.length;
+          node.handleFrame(peer, frames, performance.now(), { transport: ZMQ_TRANSPORT });
+        },
         // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
         {
           // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
@@ -126,22 +171,25 @@ export class NodeServer implements AsyncDisposable {
       cluster,
       single,
       journal,
+      ws,
     });
     serverRef.server = server;
-    if (cluster) {
-      try {
-        await cluster.join(node, socket.port, journal);
-      } catch (err) {
-        readers?.close();
-        socket.close();
-        await journal?.close();
-        if (!options.pump) await pump[Symbol.asyncDispose]();
-        throw err;
-      }
+    try {
+      // Before registering: /healthz and /readyz answer (not ready) while the registry decides.
+      if (config.http_port > 0) server.#serveHttp();
+      await cluster?.join(node, socket.port, journal);
+    } catch (err) {
+      readers?.close();
+      // Idempotent: join() has closed the cluster side already when no registry accepted the node.
+      await cluster?.close();
+      await server.#http?.shutdown();
+      socket.close();
+      await journal?.close();
+      if (!options.pump) await pump[Symbol.asyncDispose]();
+      throw err;
     }
     if (readers) server.#closed.then(() => readers.close());
     server.#startTicking();
-    if (config.http_port > 0) server.#serveHttp();
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
     logger.info("Node {nodeId} ({mode}) listening for clients on tcp://{host}:{port}", {
       nodeId: config.node_id,
@@ -156,23 +204,60 @@ export class NodeServer implements AsyncDisposable {
    * The node's counters with the client socket's: replies the transport dropped because a
    * connection's backlog was full (`overflowed`) or its peer was gone (`unroutable`), client
    * connections opened (`accepted`) and closed (`disconnects`: by the client, or by the node for a
-   * frame over `clients.frame_disconnect_bytes`).
+   * frame over `clients.frame_disconnect_bytes`); and the same of the WebSocket port (`ws…`, see
+   * {@linkcode WsCounts}).
    */
   get counters(): Record<string, number> {
     const socket = this.#socket.stats;
     const connections = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
     return {
       ...this.node.counters,
       overflowed: socket.overflowed,
       unroutable: socket.unroutable,
       accepted: connections.accepted,
       disconnects: connections.disconnected,
+      wsAccepted: ws?.accepted ?? 0,
+      wsDisconnects: ws?.disconnects ?? 0,
+      wsTooLarge: ws?.tooLarge ?? 0,
+      wsIdleClosed: ws?.idleClosed ?? 0,
+      wsOverflowed: ws?.overflowed ?? 0,
+      wsUnroutable: ws?.unroutable ?? 0,
     };
+  }
+
+  /** The node's id (`node_id`). */
+  get nodeId(): string {
+    return this.#config.node_id;
+  }
+
+  /** Client connections by transport (ZeroMQ's open count is accepted minus closed). */
+  get transports(): ConnectionsByTransport {
+    const zmq = this.#socket.connectionCounts;
+    const ws = this.#ws?.counts;
+    return {
+      zmq: {
+        open: zmq.accepted - zmq.disconnected,
+        accepted: zmq.accepted,
+        disconnects: zmq.disconnected,
+      },
+      ws: ws ? { ...ws } : noWsCounts(),
+    };
+  }
+
+  /** The WebSocket client port (`/ws` on the HTTP port); undefined while `http_port` is 0. */
+  get ws(): WsPlane | undefined {
+    return this.#ws;
   }
 
   /** The error that stopped the node (its journal failed), if one did. */
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /** The node's config, as it started. */
+  get config(): Readonly<NodeConfig> {
+    return this.#config;
   }
 
   /** The node's journal (with a `data_dir`). */
@@ -185,6 +270,34 @@ export class NodeServer implements AsyncDisposable {
     return this.#cluster;
   }
 
+  /**
+   * Liveness at `now` (performance.now() ms): the tick loop ran within the last second or five
+   * ticks, whichever is longer; false once closing. `reason` says why, for `/healthz`.
+   */
+  health(now: number): { ok: boolean; reason: string } {
+    if (this.#closing) return { ok: false, reason: "Shutting down" };
+    if (!this.#ticking) return { ok: true, reason: "Starting: registering with the registry" };
+    const tickMs = this.#config.world.tick_time * 1000;
+    // Before the first tick, the loop counts from when it started.
+    const last = this.#lastTickAt || this.#startedAt;
+    const age = now - last;
+    const limit = Math.max(1000, 5 * tickMs);
+    return age <= limit
+      ? { ok: true, reason: `Ticking (last tick ${Math.round(age)} ms ago)` }
+      : { ok: false, reason: `No tick for ${Math.round(age)} ms (limit ${limit} ms)` };
+  }
+
+  /**
+   * Readiness for clients, for `/readyz`: a single node once listening; a cluster node registered
+   * with a registry and master, or a slave replicating its master live (see
+   * {@linkcode ClusterCoordinator.readiness}).
+   */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.#closing) return { ready: false, reason: "Shutting down" };
+    if (this.#cluster) return this.#cluster.readiness();
+    return { ready: true, reason: `Single node listening on port ${this.clientPort}` };
+  }
+
   /** Resolves once the server has stopped. */
   get closed(): Promise<void> {
     return this.#closed;
@@ -192,6 +305,8 @@ export class NodeServer implements AsyncDisposable {
 
   #startTicking(): void {
     const tickMs = this.#config.world.tick_time * 1000;
+    this.#ticking = true;
+    this.#startedAt = performance.now();
     this.#nextTickAt = performance.now() + tickMs;
     let timerDue = this.#nextTickAt;
     const run = () => {
@@ -208,6 +323,7 @@ export class NodeServer implements AsyncDisposable {
         logger.error("Tick failed: {error}", { error: (err as Error)?.stack ?? String(err) });
       }
       const end = performance.now();
+      this.#lastTickAt = end;
       // A slave measures the updates it applies instead (see SlavePlane).
       if (this.node.authoritative) this.node.recordTick(end - start, end);
       this.#nextTickAt += tickMs;
@@ -254,6 +370,7 @@ export class NodeServer implements AsyncDisposable {
     await this.#cluster?.close();
     this.#single?.close();
     await this.#journal?.close();
+    this.#ws?.close();
     await this.#http?.shutdown();
     this.#socket.close();
     if (this.#ownsPump) await this.#pump[Symbol.asyncDispose]();

@@ -14,6 +14,8 @@ export class TickMonitor {
   readonly tickLate: DelayHistogram = new DelayHistogram();
   /** How late each tick's timer fired after the time it was set for (event-loop lag). */
   readonly loopLag: DelayHistogram = new DelayHistogram();
+  /** How long each tick took, since the start (a Prometheus histogram; `ticks` keeps the window). */
+  readonly tickDuration: DelayHistogram = new DelayHistogram();
   readonly #tickMs: number;
   #lastOverloadLog = -Infinity;
 
@@ -32,6 +34,7 @@ export class TickMonitor {
   /** Counts one tick duration and warns (at most every 5 s) when ticks run late on average. */
   record(durationMs: number, now: number): void {
     this.ticks.record(durationMs);
+    this.tickDuration.record(durationMs);
     const tickMs = this.#tickMs;
     if (durationMs > tickMs && now - this.#lastOverloadLog > 5000) {
       const summary = this.ticks.last;

@@ -22,6 +22,14 @@ export interface NodeRecord {
   alive: boolean;
   diedAt: number | null;
   deathReason: string | null;
+  /**
+   * Clients discovery sent here lately, decaying with DISCOVERY_DECAY_MS (optional: 0): a burst of
+   * discoveries between two load reports spreads over the nodes instead of all going to the one
+   * that looked least loaded at the last report.
+   */
+  sent?: number;
+  /** When `sent` was last updated (registry time, ms). */
+  sentAt?: number;
 }
 
 /** The node's address with the role the registry gave it. */

@@ -30,14 +30,20 @@ export function loadBand(loadFactor: number): number {
   return Math.floor(loadFactor * 20);
 }
 
-/** Discovery order, best first: lowest `loadFactor` band, then fewest connections, then `nodeId`. */
-export function compareForDiscovery(a: Ranked, b: Ranked): number {
+/**
+ * Discovery order, best first: lowest `loadFactor` band, then fewest connections (counting `sent`,
+ * the clients discovery sent there since, which its reports may not show yet), then `nodeId`.
+ */
+export function compareForDiscovery(
+  a: Ranked & { sent?: number },
+  b: Ranked & { sent?: number },
+): number {
   const la = loadBand(a.load.loadFactor);
   const lb = loadBand(b.load.loadFactor);
   if (la !== lb) return la < lb ? -1 : 1;
-  if (a.load.connections !== b.load.connections) {
-    return a.load.connections < b.load.connections ? -1 : 1;
-  }
+  const ca = a.load.connections + (a.sent ?? 0);
+  const cb = b.load.connections + (b.sent ?? 0);
+  if (ca !== cb) return ca < cb ? -1 : 1;
   return compareIds(a.nodeId, b.nodeId);
 }
 

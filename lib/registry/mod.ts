@@ -100,3 +100,5 @@ export type {
 } from "./types.ts";
 export { SentinelOptionsError } from "./errors.ts";
 export { RegistryServer, type RegistryServerOptions } from "./registry_server.ts";
+export { DISCOVER_CORS_HEADERS, type DiscoverBody, registryRoutes } from "./registry_http.ts";
+export { newRegistryCounters, type RegistryCounters, registryMetrics } from "./registry_metrics.ts";

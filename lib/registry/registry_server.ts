@@ -14,8 +14,12 @@ import {
 import { bindEndpoint, type RegistryConfig, startupClusterCurve } from "../config/mod.ts";
 import { log, logMessage } from "../log/mod.ts";
 import { Sentinel } from "./sentinel.ts";
-import type { NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
+import type { DiscoverResult, NodeAddress, NodeLoad, Role, SentinelAction } from "./types.ts";
 import { type HttpPlane, serveRoutes } from "../http/mod.ts";
+import { ClusterEvents } from "./cluster_events.ts";
+import { dashboardRoutes } from "./dashboard_routes.ts";
+import { newRegistryCounters, type RegistryCounters } from "./registry_metrics.ts";
+import { registryRoutes } from "./registry_http.ts";
 
 const logger = log("registry");
 
@@ -44,20 +48,37 @@ export class RegistryServer implements AsyncDisposable {
   #resolveClosed!: () => void;
   #closing = false;
   #http: HttpPlane | undefined;
-  readonly #counters = { badFrames: 0, discoveries: 0 };
+  readonly #startedAt = Date.now();
+  /** Recent registrations, deaths, elections and role changes, for the dashboard's timeline. */
+  readonly events: ClusterEvents;
+  /** What the server counted since it started (read by `/metrics` and `/status`). */
+  readonly counters: RegistryCounters = newRegistryCounters();
+  /** The id this registry gives itself in elections (`host:cluster_port`; the metrics' label). */
+  readonly registryId: string;
+  readonly #tickMs: number;
+  #lastTickAt: number;
+  /** The epoch of the last election round started (rounds are counted once, not per prepare). */
+  #roundEpoch = 0;
 
   private constructor(
     sentinel: Sentinel,
-    cluster: RouterSocket,
-    discovery: RouterSocket,
-    tickMs: number,
+    sockets: { cluster: RouterSocket; discovery: RouterSocket },
+    options: { tickMs: number; registryId: string },
   ) {
     this.sentinel = sentinel;
-    this.#cluster = cluster;
-    this.#discovery = discovery;
-    this.clusterPort = cluster.port;
-    this.discoveryPort = discovery.port;
-    this.#timer = setInterval(() => this.#apply(this.sentinel.tick(performance.now())), tickMs);
+    this.registryId = options.registryId;
+    this.#cluster = sockets.cluster;
+    this.#discovery = sockets.discovery;
+    this.clusterPort = sockets.cluster.port;
+    this.discoveryPort = sockets.discovery.port;
+    this.#tickMs = options.tickMs;
+    this.#lastTickAt = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.#lastTickAt = now;
+      this.#apply(this.sentinel.tick(now));
+    }, options.tickMs);
+    this.events = new ClusterEvents(this.#startedAt);
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -67,11 +88,12 @@ export class RegistryServer implements AsyncDisposable {
     options: RegistryServerOptions,
   ): Promise<RegistryServer> {
     const curve = startupClusterCurve(config.curve, [config.bind, config.host]);
+    const registryId = `${config.host}:${config.cluster_port}`;
     const sentinel = new Sentinel({
       nodeTimeoutMs: config.node_timeout_ms,
       recoveryGraceMs: config.recovery_grace_ms,
       electionTimeoutMs: config.election_timeout_ms,
-      registryId: `${config.host}:${config.cluster_port}`,
+      registryId,
       now: performance.now(),
     });
     const ref: { server?: RegistryServer } = {};
@@ -93,7 +115,10 @@ export class RegistryServer implements AsyncDisposable {
       cluster.close();
       throw err;
     }
-    const server = new RegistryServer(sentinel, cluster, discovery, config.tick_ms);
+    const server = new RegistryServer(sentinel, { cluster, discovery }, {
+      tickMs: config.tick_ms,
+      registryId,
+    });
     ref.server = server;
     if (config.http_port > 0) server.#serveHttp(config);
     options.signal?.addEventListener("abort", () => server.close(), { once: true });
@@ -114,13 +139,58 @@ export class RegistryServer implements AsyncDisposable {
     return this.#closed;
   }
 
+  /**
+   * The node a client should use (the least-loaded live one, or the master with `wantMaster`), as
+   * the discovery port and `/discover` answer it; counted by `transport`.
+   */
+  discover(wantMaster: boolean, transport: "zmq" | "http"): DiscoverResult {
+    const result = this.sentinel.discover({ wantMaster }, performance.now());
+    let counts = this.counters.discoveries.get(transport);
+    if (!counts) this.counters.discoveries.set(transport, counts = { node: 0, none: 0 });
+    counts[result.type]++;
+    return result;
+  }
+
+  /**
+   * Liveness at `now` (performance.now() ms): the sentinel's tick ran within the last second or
+   * ten ticks, whichever is longer; false once closing.
+   */
+  health(now: number): { ok: boolean; reason: string } {
+    if (this.#closing) return { ok: false, reason: "Shutting down" };
+    const age = now - this.#lastTickAt;
+    const limit = Math.max(1000, 10 * this.#tickMs);
+    return age <= limit
+      ? { ok: true, reason: `Ticking (last sweep ${Math.round(age)} ms ago)` }
+      : { ok: false, reason: `No sweep for ${Math.round(age)} ms (limit ${limit} ms)` };
+  }
+
+  /**
+   * Readiness: the registry has a view of the cluster once a node has registered and its recovery
+   * grace (rebuilding the cluster from registrations after a start) is over.
+   */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.#closing) return { ready: false, reason: "Shutting down" };
+    const view = this.sentinel.snapshot();
+    if (view.members === null) return { ready: false, reason: "No node has registered yet" };
+    if (view.recovering) {
+      return { ready: false, reason: "Recovering: rebuilding the cluster from registrations" };
+    }
+    const alive = view.nodes.filter((n) => n.alive).length;
+    return {
+      ready: true,
+      reason: `${alive} of ${view.members.length} members alive, master ${
+        view.masterId ?? "none"
+      } at epoch ${view.epoch}`,
+    };
+  }
+
   /** Handles a node's message. Never throws. */
   onClusterFrame(peer: Uint8Array, frames: Uint8Array[]): void {
     let message: ClusterMessage;
     try {
       message = decodeCluster(frames[frames.length - 1]);
     } catch (err) {
-      this.#counters.badFrames++;
+      this.counters.badFrames++;
       this.#cluster.send(peer, encodeCluster({ error: errorOf(err) }));
       return;
     }
@@ -198,7 +268,7 @@ export class RegistryServer implements AsyncDisposable {
           );
       }
     } catch (err) {
-      this.#counters.badFrames++;
+      this.counters.badFrames++;
       this.#cluster.send(peer, encodeCluster({ error: errorOf(err) }));
     }
   }
@@ -239,11 +309,7 @@ export class RegistryServer implements AsyncDisposable {
           "The registry's client port answers discover (and ping) only",
         );
       }
-      this.#counters.discoveries++;
-      const result = this.sentinel.discover(
-        { wantMaster: envelope.discover?.wantMaster === true },
-        performance.now(),
-      );
+      const result = this.discover(envelope.discover?.wantMaster === true, "zmq");
       const reply = result.type === "node"
         ? { clientId, requestId, discoverReply: { node: toWireAddress(result.node) } }
         : {
@@ -253,7 +319,7 @@ export class RegistryServer implements AsyncDisposable {
         };
       this.#discovery.send(peer, encodeEnvelope(reply, format));
     } catch (err) {
-      this.#counters.badFrames++;
+      this.counters.badFrames++;
       this.#discovery.send(
         peer,
         encodeEnvelope({ clientId, requestId, error: errorOf(err) }, format),
@@ -262,6 +328,10 @@ export class RegistryServer implements AsyncDisposable {
   }
 
   #apply(actions: SentinelAction[]): void {
+    // Anything but a routine report ack may come with a change worth a line on the timeline.
+    if (actions.some((a) => a.type !== "report_ack")) {
+      this.events.observe(this.sentinel.snapshot(), Date.now());
+    }
     for (const action of actions) {
       switch (action.type) {
         case "log":
@@ -290,6 +360,7 @@ export class RegistryServer implements AsyncDisposable {
           });
           break;
         case "convert_to_master":
+          this.counters.promotions++;
           logger.info("Promoting {nodeId} to master at epoch {epoch}", {
             nodeId: action.nodeId,
             epoch: action.epoch,
@@ -300,6 +371,7 @@ export class RegistryServer implements AsyncDisposable {
           });
           break;
         case "change_master":
+          this.counters.masterChanges++;
           this.#sendTo(action.peer, {
             epoch: action.epoch,
             changeMaster: { master: toWireAddress(action.master) },
@@ -312,6 +384,10 @@ export class RegistryServer implements AsyncDisposable {
           });
           break;
         case "prepare":
+          if (action.epoch !== this.#roundEpoch) {
+            this.#roundEpoch = action.epoch;
+            this.counters.electionRounds++;
+          }
           this.#sendTo(action.peer, {
             epoch: action.epoch,
             prepare: { registryId: action.registryId },
@@ -333,11 +409,16 @@ export class RegistryServer implements AsyncDisposable {
       name: "Registry",
       host: config.host,
     }, {
-      "/status": () => Response.json({ ...this.sentinel.snapshot(), counters: this.#counters }),
+      ...registryRoutes(this),
+      ...dashboardRoutes({
+        registryId: this.registryId,
+        startedAt: this.#startedAt,
+        events: this.events,
+      }),
     });
   }
 
-  /** The bound HTTP port (status); undefined while `http_port` is 0. */
+  /** The bound HTTP port (status, metrics, health, discovery); undefined while `http_port` is 0. */
   get httpPort(): number | undefined {
     return this.#http?.port;
   }

@@ -373,7 +373,10 @@ export class Sentinel {
     return this.#sweep(this.#advance(now));
   }
 
-  /** Picks a node for a client; reads the state without changing it. */
+  /**
+   * Picks a node for a client, and remembers it sent one there (decaying over DISCOVERY_DECAY_MS):
+   * a burst of clients between two load reports spreads over the nodes.
+   */
   discover(input: DiscoverInput, now: number): DiscoverResult {
     const t = Number.isFinite(now) ? Math.max(now, this.#lastNow ?? now) : this.#lastNow ?? 0;
     if (input.wantMaster) {
@@ -385,11 +388,13 @@ export class Sentinel {
     let best: NodeRecord | undefined;
     for (const r of this.#nodes.values()) {
       if (!this.#live(r, t) || !(r.load.loadFactor < 1)) continue;
+      r.sent = sentNow(r, t);
+      r.sentAt = t;
       if (best === undefined || compareForDiscovery(r, best) < 0) best = r;
     }
-    return best === undefined
-      ? { type: "none", reason: "no node available" }
-      : { type: "node", node: addressOf(best) };
+    if (best === undefined) return { type: "none", reason: "no node available" };
+    best.sent = (best.sent ?? 0) + 1;
+    return { type: "node", node: addressOf(best) };
   }
 
   /** Every node as the registry sees it, dead ones included, by node id. */
@@ -694,4 +699,16 @@ export class Sentinel {
   #leadership(): Leadership {
     return { master: this.#master(), masterEpoch: this.#masterEpoch, epoch: this.#epoch };
   }
+}
+
+/**
+ * How long a client discovery sent to a node keeps counting there (ms): about the time it takes to
+ * connect and show in the node's next load report.
+ */
+const DISCOVERY_DECAY_MS = 1000;
+
+/** `r.sent` decayed to time `t`. */
+function sentNow(r: NodeRecord, t: number): number {
+  if (!r.sent || r.sentAt === undefined) return 0;
+  return r.sent * Math.exp(-Math.max(0, t - r.sentAt) / DISCOVERY_DECAY_MS);
 }

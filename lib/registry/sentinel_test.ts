@@ -63,6 +63,31 @@ Deno.test("discover() names the least-loaded live node under load factor 1, or t
   });
 });
 
+Deno.test("discover() spreads a burst of clients over equally loaded nodes", () => {
+  const s = make();
+  cluster(s, 0, {
+    s1: { loadFactor: 0.1, connections: 0 },
+    s2: { loadFactor: 0.1, connections: 0 },
+  }, {
+    master: { loadFactor: 0.1, connections: 0 },
+  });
+  // 300 clients ask before any node reports again: each gets a third, not all the first.
+  const sent = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    const found = s.discover({}, 50);
+    assert.equal(found.type, "node");
+    const id = found.type === "node" ? found.node.nodeId ?? "" : "";
+    sent.set(id, (sent.get(id) ?? 0) + 1);
+  }
+  assert.deepEqual([...sent.values()].sort(), [100, 100, 100], JSON.stringify([...sent]));
+  // The reports decide again once they show the clients (what was sent fades as they come).
+  rep(s, "s1", 900, { load: { loadFactor: 0.1, connections: 150 } });
+  rep(s, "s2", 900, { load: { loadFactor: 0.1, connections: 100 } });
+  rep(s, "m1", 900, { load: { loadFactor: 0.1, connections: 120 } });
+  const next = s.discover({}, 900);
+  assert.deepEqual(next.type === "node" ? next.node.nodeId : "", "s2");
+});
+
 // --- status, housekeeping, options ---------------------------------------------------------------
 
 Deno.test("snapshot() shows each node's load, role, liveness, the members and the cluster epoch", () => {

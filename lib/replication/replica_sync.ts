@@ -188,6 +188,11 @@ export class ReplicaSync {
     return this.#masterId;
   }
 
+  /** When the last update applied or snapshot restored arrived (the time handed in; 0 before any). */
+  get lastUpdateAt(): number {
+    return this.#lastUpdateAt;
+  }
+
   /** Updates buffered while awaiting a snapshot. */
   get buffered(): number {
     return this.#buffer.length;

@@ -29,6 +29,7 @@ export const ZMQ_EVENT_DISCONNECTED = 0x0200;
 const ZMQ_DONTWAIT = 1;
 const ZMQ_SNDMORE = 2;
 const ZMQ_ROUTING_ID = 5;
+const ZMQ_RCVMORE = 13;
 const ZMQ_FD = 14;
 const ZMQ_EVENTS = 15;
 const ZMQ_LINGER = 17;
@@ -65,6 +66,7 @@ const SYMBOLS = {
   zmq_connect: { parameters: ["pointer", "buffer"], result: "i32" },
   zmq_socket_monitor: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   zmq_send: { parameters: ["pointer", "buffer", "usize", "i32"], result: "i32" },
+  zmq_recv: { parameters: ["pointer", "buffer", "usize", "i32"], result: "i32" },
   zmq_msg_init: { parameters: ["buffer"], result: "i32" },
   zmq_msg_recv: { parameters: ["buffer", "pointer", "i32"], result: "i32" },
   zmq_msg_data: { parameters: ["buffer"], result: "pointer" },
@@ -227,11 +229,20 @@ export class Libzmq {
   }
 }
 
+/** Largest `maxMessageSize` for which a socket receives into a buffer of its own (see receive()). */
+const RECEIVE_BUFFER_MAX = 4 * 1024 * 1024;
+
 /** One libzmq socket, used only through non-blocking calls. */
 export class NativeSocket {
   readonly #zmq: Libzmq;
   readonly #handle: Deno.PointerObject;
   #closed = false;
+  /**
+   * With a known `maxMessageSize` (no frame can be larger), frames are received straight into this
+   * buffer with zmq_recv and copied out: two FFI calls a frame instead of seven with a zmq_msg_t.
+   */
+  #receiveBuffer: Uint8Array | undefined;
+  #receiveLength = 0n;
 
   constructor(zmq: Libzmq, handle: Deno.PointerObject) {
     this.#zmq = zmq;
@@ -260,6 +271,11 @@ export class NativeSocket {
     zmq.setInt(h, ZMQ_RCVHWM, options.receiveHwm);
     if (options.maxMessageSize !== undefined) {
       zmq.setInt64(h, ZMQ_MAXMSGSIZE, options.maxMessageSize);
+      const size = options.maxMessageSize;
+      if (size > 0 && size <= RECEIVE_BUFFER_MAX) {
+        this.#receiveBuffer = new Uint8Array(size);
+        this.#receiveLength = BigInt(size);
+      }
     }
     if (options.routingId !== undefined) {
       zmq.setBytes(h, ZMQ_ROUTING_ID, encoder.encode(options.routingId));
@@ -329,6 +345,7 @@ export class NativeSocket {
    */
   receive(): Uint8Array[] | undefined {
     if (this.#closed) return undefined;
+    if (this.#receiveBuffer !== undefined) return this.#receiveInto(this.#receiveBuffer);
     const z = this.#zmq.z;
     const msg = this.#zmq.msg;
     let frames: Uint8Array[] | undefined;
@@ -354,6 +371,28 @@ export class NativeSocket {
         z.zmq_msg_close(msg);
       }
       if (more === 0) return frames;
+    }
+  }
+
+  /** receive() through `buffer`, which holds any frame libzmq lets in (ZMQ_MAXMSGSIZE). */
+  #receiveInto(buffer: Uint8Array): Uint8Array[] | undefined {
+    const z = this.#zmq.z;
+    const h = this.#handle;
+    let frames: Uint8Array[] | undefined;
+    for (;;) {
+      const size = z.zmq_recv(h, buffer, this.#receiveLength, ZMQ_DONTWAIT);
+      if (size < 0) {
+        const errno = z.zmq_errno();
+        if (errno === EINTR) continue;
+        if (frames === undefined && errno === EAGAIN) return undefined;
+        throw this.#zmq.error("zmq_recv", errno);
+      }
+      if (size > buffer.length) {
+        // Cannot happen below ZMQ_MAXMSGSIZE; never hand out a truncated frame as a whole one.
+        throw this.#zmq.error("zmq_recv: frame larger than the socket's maxMessageSize", 0);
+      }
+      (frames ??= []).push(buffer.slice(0, size));
+      if (this.#zmq.getInt(h, ZMQ_RCVMORE) === 0) return frames;
     }
   }
 

@@ -18,6 +18,7 @@ import {
 } from "./world_snapshot.ts";
 import { worldStats } from "./world_stats.ts";
 import type { WorldViews } from "./world_view.ts";
+import { worldDensity } from "./world_density.ts";
 
 /** Largest user id (ids are uint32 > 0). */
 export const MAX_USER_ID = 0xffffffff;
@@ -396,6 +397,14 @@ export class World {
    */
   checkInvariants(): void {
     checkWorldInvariants(this.#layout());
+  }
+
+  /**
+   * Counts the users in a coarse `cols` × `rows` grid over the world into `out` (row-major, row 0
+   * at y = 0) and returns the total: one pass over the pool, for heat maps, not for the hot path.
+   */
+  density(cols: number, rows: number, out: Uint32Array): number {
+    return worldDensity(this.#layout(), { cols, rows }, out);
   }
 
   /** Sizes of the world's structures (allocates a small object; not for the hot path). */

@@ -100,6 +100,7 @@ export class NemesisCluster implements AsyncDisposable {
       bind: p.address,
       cluster_port: p.ports.cluster,
       discovery_port: p.ports.discovery,
+      http_port: 0,
       node_timeout_ms: 1000,
       recovery_grace_ms: 3000,
       election_timeout_ms: 1500,
@@ -124,6 +125,7 @@ export class NemesisCluster implements AsyncDisposable {
       client_port: p.ports.client,
       cluster_port: p.ports.cluster,
       publish_port: p.ports.publish,
+      http_port: 0,
       registry: this.registries.map((r) => {
         const rp = this.#place(r);
         return `tcp://${rp.address}:${rp.ports.cluster}`;

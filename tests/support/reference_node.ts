@@ -17,6 +17,7 @@ import {
   ProtocolError,
   type Request,
   type RequestLimits,
+  type WireFormat,
 } from "../../lib/protocol/mod.ts";
 import { GameState } from "../../lib/state/mod.ts";
 import { World } from "../../lib/world/mod.ts";
@@ -47,11 +48,18 @@ export interface ReferenceCounts {
   reads: number;
 }
 
+/** How a message came: its format when the transport says (WebSocket text or binary). */
+export interface MessageKind {
+  /** Default: detected from the bytes, as over ZeroMQ. */
+  format?: WireFormat;
+}
+
 /** Classifies one message as the node's request handling would, with the node's limits. */
 export function classify(
   frames: Uint8Array[],
   config: NodeConfig,
   limits: RequestLimits,
+  kind: MessageKind = {},
 ): Classification {
   const rejected = (code: ErrorCode, clientId = "", requestId = 0): Classification => ({
     kind: "rejected",
@@ -61,7 +69,7 @@ export function classify(
   });
   if (frames.length !== 1) return rejected("BAD_FRAME");
   const frame = frames[0];
-  const format = detectFormat(frame);
+  const format = kind.format ?? detectFormat(frame);
   if (frame.length > config.clients.max_frame_bytes) return rejected("FRAME_TOO_LARGE");
   let envelope: Envelope;
   try {
@@ -180,11 +188,17 @@ export class ReferenceNode {
 
   /**
    * Checks the node's `reply` to the message `frames` sent on connection `lane`, and the node's
-   * checksums around its handling of it; then applies the message to the reference. Throws an
+   * checksums around its handling of it (and the message's format, when its transport said it);
+   * then applies the message to the reference. Throws an
    * assertion error naming the message when anything differs.
    */
-  check(frames: Uint8Array[], lane: number, reply: Envelope, node: Checksums): void {
-    const seen = this.classifyFrames(frames);
+  check(
+    frames: Uint8Array[],
+    lane: number,
+    reply: Envelope,
+    node: Checksums & MessageKind,
+  ): void {
+    const seen = this.classifyFrames(frames, node);
     const what = `${describe(frames)} → ${JSON.stringify(reply)}`;
     assert.equal(reply.requestId ?? 0, seen.requestId, `request id not echoed: ${what}`);
     assert.equal(reply.clientId ?? "", seen.clientId, `client id not echoed: ${what}`);
@@ -209,8 +223,8 @@ export class ReferenceNode {
   }
 
   /** {@linkcode classify} with this node's config. */
-  classifyFrames(frames: Uint8Array[]): Classification {
-    return classify(frames, this.#config, this.#limits);
+  classifyFrames(frames: Uint8Array[], kind: MessageKind = {}): Classification {
+    return classify(frames, this.#config, this.#limits, kind);
   }
 
   /** Applies an accepted request; returns the error code the node must refuse it with, if any. */

@@ -10,7 +10,7 @@ import {
 } from "../../config/mod.ts";
 import { log } from "../../log/mod.ts";
 import type { Journal, Position } from "../../persist/mod.ts";
-import type { ReplicaSyncStats } from "../../replication/mod.ts";
+import type { ReplicaSyncState, ReplicaSyncStats } from "../../replication/mod.ts";
 import type { GameNode, WritePath } from "../game_node.ts";
 import { MasterPlane } from "./master_plane.ts";
 import { SlavePlane } from "./slave_plane.ts";
@@ -19,6 +19,31 @@ import { registerWithAny } from "./register_with_any.ts";
 import { DurablePromise } from "./durable_promise.ts";
 
 const logger = log("cluster");
+
+/** The cluster side's figures since the node started (see {@linkcode ClusterCoordinator.stats}). */
+export interface ClusterStats {
+  /** Changes between master and slave. */
+  roleChanges: number;
+  /** Election promises granted, and refused (an epoch not above the one promised). */
+  promisesGranted: number;
+  promisesRefused: number;
+  /** As master: updates published, their bytes, snapshots sent, writes slaves forwarded here. */
+  updatesPublished: number;
+  bytesPublished: number;
+  snapshotsServed: number;
+  forwardedExecuted: number;
+  /** As master: writes applied and waiting for replica acks (0 as slave). */
+  pendingAcks: number;
+  /** As slave: client writes forwarded to the master, and replication bytes received. */
+  forwardedWrites: number;
+  bytesReceived: number;
+  /** True while a slave following a master. */
+  following: boolean;
+  /** Where replication stands (meaningful while following). */
+  syncState: ReplicaSyncState;
+  /** When the last update was applied as slave (performance.now() ms; 0 before any). */
+  lastUpdateAt: number;
+}
 
 /**
  * The cluster side of a game node. It owns the registry link, the two planes and the node's durable
@@ -52,6 +77,7 @@ export class ClusterCoordinator implements AsyncDisposable {
   /** One link per registry: every registry hears from this node and may coordinate elections. */
   #links: RegistryLink[] = [];
   #closed = false;
+  readonly #counts = { roleChanges: 0, promisesGranted: 0, promisesRefused: 0 };
 
   /** The write path a {@linkcode GameNode} in this cluster is built with. */
   readonly writePath: WritePath = {
@@ -196,6 +222,59 @@ export class ClusterCoordinator implements AsyncDisposable {
     return this.#slave?.replicaStats;
   }
 
+  /** What the cluster side did since the node started: for metrics, read when scraped. */
+  get stats(): ClusterStats {
+    const master = this.#master?.stats;
+    const slave = this.#slave?.stats;
+    const lastUpdateAt = this.#slave?.lastUpdateAt ?? 0;
+    return {
+      ...this.#counts,
+      updatesPublished: master?.updatesPublished ?? 0,
+      bytesPublished: master?.bytesPublished ?? 0,
+      snapshotsServed: master?.snapshotsServed ?? 0,
+      forwardedExecuted: master?.forwardedWrites ?? 0,
+      pendingAcks: this.#node?.authoritative ? this.#master?.pendingAcks ?? 0 : 0,
+      forwardedWrites: slave?.forwardedWrites ?? 0,
+      bytesReceived: slave?.bytesReceived ?? 0,
+      following: this.#node?.authoritative === false && this.#slave?.master !== undefined,
+      syncState: this.#slave?.syncState ?? "need_snapshot",
+      lastUpdateAt,
+    };
+  }
+
+  /**
+   * Whether this node can serve its part of the cluster, and why: registered with a registry, and
+   * either master (not fenced) or a slave replicating its master live (holding a current snapshot).
+   */
+  readiness(): { ready: boolean; reason: string } {
+    const node = this.#node;
+    if (!this.#joined || !node || !this.#master || !this.#slave) {
+      return { ready: false, reason: "Not registered with any registry yet" };
+    }
+    if (this.#closed) return { ready: false, reason: "Leaving the cluster" };
+    if (node.authoritative) {
+      return this.#master.canAcknowledge
+        ? { ready: true, reason: `Master at epoch ${node.epoch}` }
+        : { ready: false, reason: "Master fenced: no contact with the registry or any slave" };
+    }
+    const master = this.#slave.master;
+    if (!master) return { ready: false, reason: "No master to follow yet" };
+    const state = this.#slave.syncState;
+    if (state !== "live") {
+      return {
+        ready: false,
+        reason: state === "awaiting_snapshot"
+          ? `Waiting for a snapshot from ${master.nodeId}`
+          : `Not replicating from ${master.nodeId} yet`,
+      };
+    }
+    return {
+      ready: true,
+      reason:
+        `Slave replicating live from ${master.nodeId} (epoch ${node.epoch}, seq ${node.lastSeq})`,
+    };
+  }
+
   /** The highest epoch this node promised or followed. */
   get promised(): number {
     return this.#durable.epoch;
@@ -271,6 +350,8 @@ export class ClusterCoordinator implements AsyncDisposable {
   #onPrepare(epoch: number, registryId: string, reply: (promise: PromiseReply) => void): void {
     const { node } = this.#planes();
     const granted = epoch > this.#durable.epoch && this.#promise(epoch, "election round");
+    if (granted) this.#counts.promisesGranted++;
+    else this.#counts.promisesRefused++;
     if (granted && node.authoritative) {
       // Promising a newer epoch ends this master's term now: nothing more is acknowledged by it.
       this.#stepDown(`promised epoch ${epoch} to an election`);
@@ -327,6 +408,7 @@ export class ClusterCoordinator implements AsyncDisposable {
     node.becomeMaster(epoch);
     this.#remember();
     if (wasMaster) return;
+    this.#counts.roleChanges++;
     slave.stop("The master changed; the write may not have been applied, retry it");
     master.begin();
     logger.info("Now MASTER at epoch {epoch} ({why}); {users} users, continuing from seq {seq}", {
@@ -342,6 +424,7 @@ export class ClusterCoordinator implements AsyncDisposable {
     const { node, master } = this.#planes();
     if (!node.authoritative) return;
     logger.warn("Stepping down as master of epoch {epoch}: {why}", { epoch: node.epoch, why });
+    this.#counts.roleChanges++;
     node.becomeSlave("", node.epoch);
     master.end("This node stepped down from master; the write may not have been applied");
   }

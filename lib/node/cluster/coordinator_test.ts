@@ -23,6 +23,7 @@ function nodeConfig(
   c.client_port = 0;
   c.cluster_port = 0;
   c.publish_port = 0;
+  c.http_port = 0;
   c.registry = [registry.endpoint];
   c.state_file = `${dir.path}/${nodeId}.state.json`;
   c.data_dir = `${dir.path}/${nodeId}.data`;

@@ -15,6 +15,18 @@ import type { GameNode } from "../game_node.ts";
 
 const logger = log("cluster");
 
+/** What a {@linkcode MasterPlane} counts, since the node started. */
+export interface MasterPlaneStats {
+  /** Replication updates published (one per tick as master). */
+  updatesPublished: number;
+  /** Bytes of those updates. */
+  bytesPublished: number;
+  /** Snapshots sent to slaves. */
+  snapshotsServed: number;
+  /** Writes slaves forwarded here. */
+  forwardedWrites: number;
+}
+
 /** The topic every replication update is published under. */
 export const UPDATE_TOPIC = "u";
 
@@ -57,6 +69,12 @@ export class MasterPlane {
   readonly #publishedAt = new Map<number, number>();
   readonly #removedReplicas = new Set<string>();
   #fenced = false;
+  readonly #stats: MasterPlaneStats = {
+    updatesPublished: 0,
+    bytesPublished: 0,
+    snapshotsServed: 0,
+    forwardedWrites: 0,
+  };
 
   /** Creates the plane over the node's bound cluster sockets. */
   constructor(options: MasterPlaneOptions) {
@@ -82,6 +100,16 @@ export class MasterPlane {
   /** False while fenced: the master refuses writes until contact returns. */
   get canAcknowledge(): boolean {
     return !this.#fenced;
+  }
+
+  /** What this plane did since the node started (for metrics). */
+  get stats(): Readonly<MasterPlaneStats> {
+    return this.#stats;
+  }
+
+  /** Writes applied and waiting until enough replicas (and the disk) hold them. */
+  get pendingAcks(): number {
+    return this.#acks.pending;
   }
 
   /** The replicas whose acks count now. */
@@ -162,6 +190,8 @@ export class MasterPlane {
       masterId: this.#config.node_id,
     });
     this.#publisher.publish(UPDATE_TOPIC, update);
+    this.#stats.updatesPublished++;
+    this.#stats.bytesPublished += update.length;
     this.#publishedAt.set(seq, now);
     this.#publishedAt.delete(seq - 500);
     const journal = this.#journal;
@@ -189,6 +219,7 @@ export class MasterPlane {
       },
     });
     for (const peer of this.#snapshotWaiters) this.#router.send(peer, reply);
+    this.#stats.snapshotsServed += this.#snapshotWaiters.length;
     logger.info("Sent snapshot at seq {seq} ({bytes} bytes, {users} users) to {count} slave(s)", {
       seq,
       bytes: reply.length,
@@ -273,6 +304,7 @@ export class MasterPlane {
               forwardReply: { reply: envelope, userGeneration: generation ?? 0 },
             }),
           );
+        this.#stats.forwardedWrites++;
         node.executeForwarded(request, message.forwardRequest?.userId ?? 0, reply);
         return;
       }

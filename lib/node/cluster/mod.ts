@@ -13,15 +13,20 @@
  *
  * @module
  */
-export { ClusterCoordinator } from "./coordinator.ts";
+export { ClusterCoordinator, type ClusterStats } from "./coordinator.ts";
 export { RegistrationError, StateFileError } from "./errors.ts";
-export { MasterPlane, type MasterPlaneOptions, UPDATE_TOPIC } from "./master_plane.ts";
+export {
+  MasterPlane,
+  type MasterPlaneOptions,
+  type MasterPlaneStats,
+  UPDATE_TOPIC,
+} from "./master_plane.ts";
 export {
   type NodeIdentity,
   type RegistryCommand,
   RegistryLink,
   type RegistryLinkOptions,
 } from "./registry_link.ts";
-export { SlavePlane, type SlavePlaneOptions } from "./slave_plane.ts";
+export { SlavePlane, type SlavePlaneOptions, type SlavePlaneStats } from "./slave_plane.ts";
 export { DurablePromise } from "./durable_promise.ts";
 export { readStateFile, type RememberedState, writeStateFile } from "./state_file.ts";

@@ -21,6 +21,14 @@ import { UPDATE_TOPIC } from "./master_plane.ts";
 
 const logger = log("cluster");
 
+/** What a {@linkcode SlavePlane} counts, since the node started. */
+export interface SlavePlaneStats {
+  /** Client writes forwarded to the master. */
+  forwardedWrites: number;
+  /** Bytes of replication updates received. */
+  bytesReceived: number;
+}
+
 /** Options of {@linkcode SlavePlane}. */
 export interface SlavePlaneOptions {
   config: NodeConfig;
@@ -65,6 +73,7 @@ export class SlavePlane {
    */
   readonly #abandoned = new Map<number, number>();
   #nextForwardId = 1;
+  readonly #stats: SlavePlaneStats = { forwardedWrites: 0, bytesReceived: 0 };
 
   /** Creates the plane; it connects once told to {@linkcode SlavePlane.follow} a master. */
   constructor(options: SlavePlaneOptions) {
@@ -105,6 +114,16 @@ export class SlavePlane {
   /** Replication's counters (updates applied, snapshots asked for and restored, drifts). */
   get replicaStats(): ReplicaSyncStats {
     return this.#sync.stats;
+  }
+
+  /** What this plane counted since the node started (for metrics). */
+  get stats(): Readonly<SlavePlaneStats> {
+    return this.#stats;
+  }
+
+  /** When the last update applied or snapshot restored arrived (performance.now() ms; 0 before any). */
+  get lastUpdateAt(): number {
+    return this.#sync.lastUpdateAt;
   }
 
   /** Writes forwarded and not answered yet. */
@@ -208,6 +227,7 @@ export class SlavePlane {
       },
     }));
     if (!sent) return false;
+    this.#stats.forwardedWrites++;
     this.#forwards.set(id, {
       write,
       deadline: performance.now() + this.#config.cluster.forward_timeout_ms,
@@ -293,6 +313,7 @@ export class SlavePlane {
   }
 
   #onUpdate(payload: Uint8Array): void {
+    this.#stats.bytesReceived += payload.length;
     let update;
     try {
       update = decodeUpdate(payload);
