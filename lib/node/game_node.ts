@@ -107,6 +107,12 @@ export interface GameNodeOptions {
 const logger = log("node");
 
 /**
+ * Idle client ids looked at per tick: a burst (every client of a crowd that connected at once going
+ * quiet together) is spread over ticks instead of stalling one.
+ */
+const IDLE_EXPIRY_BUDGET = 500;
+
+/**
  * A game node's request handling, independent of sockets and timers: frames in (with the time),
  * replies out through `send`. Holds the world, the client table and the write path of its role.
  * Its role, epoch and sequence change only through its own methods ({@linkcode GameNode.becomeMaster},
@@ -872,14 +878,19 @@ export class GameNode {
       this.state.step();
       this.#tick++;
     }
-    for (const gone of this.clients.expireIdle(now)) {
-      logger.info("Client {clientId} silent for {ms} ms: dropped{user}", {
+    for (const gone of this.clients.expireIdle(now, IDLE_EXPIRY_BUDGET)) {
+      // A client id without a user going quiet is not news (load balancers' probes, clients that
+      // used an id once): at info level a burst of them cost a tick tens of ms in log lines.
+      const fields = {
         clientId: gone.clientId,
         ms: this.#config.clients.idle_timeout_ms,
         user: gone.userId
           ? ` (user ${gone.userId} kept ${this.#config.clients.session_linger_ms} ms for a resume)`
           : "",
-      });
+      };
+      const message = "Client {clientId} silent for {ms} ms: dropped{user}";
+      if (gone.userId) logger.info(message, fields);
+      else logger.debug(message, fields);
       // At the generation this client held it: if the user was resumed elsewhere since (its client
       // moved to another node), it is someone's again and must not expire.
       if (gone.userId) this.#lingering.linger(gone.userId, { generation: gone.generation, now });
