@@ -10,6 +10,7 @@ import { WorldViewReader } from "../world/mod.ts";
 import { RING_WAKE, SharedRing } from "./shared_ring.ts";
 import { queryReplySize, type ReplyUsers, writeQueryReply } from "./_query_reply_encoder.ts";
 import {
+  emptyReadRequest,
   READ_BATCH,
   READ_RAW,
   READ_RECT,
@@ -45,18 +46,7 @@ export function runReader(setup: ReaderSetup, signal: () => void): void {
     count: 0,
     total: 0,
   };
-  const request: ReadRequest = {
-    ticket: 0,
-    kind: 0,
-    format: "binary",
-    requestId: 0,
-    minVersion: 0,
-    a: 0,
-    b: 0,
-    c: 0,
-    d: 0,
-    clientId: "",
-  };
+  const request: ReadRequest = emptyReadRequest();
   let answered = 0;
   const wake = () => {
     // One message per batch of replies: the node's thread clears the flag before it drains.

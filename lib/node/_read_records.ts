@@ -55,6 +55,22 @@ export interface ReadRequest {
   idLength?: number;
 }
 
+/** A request with every field zero, for a caller to fill in place and reuse. */
+export function emptyReadRequest(): ReadRequest {
+  return {
+    ticket: 0,
+    kind: 0,
+    format: "binary",
+    requestId: 0,
+    minVersion: 0,
+    a: 0,
+    b: 0,
+    c: 0,
+    d: 0,
+    clientId: "",
+  };
+}
+
 /** Puts a request into `ring`; false when the ring is full (or the client id too long for it). */
 export function writeRequest(ring: SharedRing, r: ReadRequest): boolean {
   const id = r.clientId;

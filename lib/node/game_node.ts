@@ -15,6 +15,7 @@ import {
 import { log } from "../log/mod.ts";
 import type { DelayHistogram, TickStats, TickSummary } from "../metrics/mod.ts";
 import type { NodeConfig } from "../config/mod.ts";
+import type { WorldOptions } from "../world/mod.ts";
 import { type ClientEntry, ClientTable, type ConnectionEntry } from "./client_table.ts";
 import { GameState } from "../state/mod.ts";
 import { ChecksumBatch } from "./checksum_batch.ts";
@@ -26,7 +27,13 @@ import { applyWrite, type WriteTarget } from "./_apply_write.ts";
 import { queryReply } from "./_replies.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
-import { READ_CIRCLE, READ_RECT, type ReadRequest, type ReadWorkers } from "./read_workers.ts";
+import {
+  emptyReadRequest,
+  READ_CIRCLE,
+  READ_RECT,
+  type ReadRequest,
+  type ReadWorkers,
+} from "./read_workers.ts";
 import {
   RequestMetrics,
   type Transport,
@@ -53,6 +60,19 @@ export interface FrameOptions {
   format?: WireFormat;
   /** The transport it came over, for metrics (default `zmq`). */
   transport?: Transport;
+}
+
+/** The world's options from a node's config (the node's world, its readers' and test replicas'). */
+export function worldOptionsOf(config: NodeConfig): WorldOptions {
+  const w = config.world;
+  return {
+    width: w.width,
+    height: w.height,
+    cellSize: w.cell_size,
+    maxUsers: w.max_users,
+    maxSpeed: w.max_speed,
+    initialMoney: w.initial_money,
+  };
 }
 
 /** Load figures for status replies and registry reports. */
@@ -162,18 +182,7 @@ export class GameNode {
   #nextTicket = 1;
   #nextLane = 0;
   /** Reused for every read handed to the readers (they copy it). */
-  readonly #read: ReadRequest = {
-    ticket: 0,
-    kind: 0,
-    format: "binary",
-    requestId: 0,
-    minVersion: 0,
-    a: 0,
-    b: 0,
-    c: 0,
-    d: 0,
-    clientId: "",
-  };
+  readonly #read: ReadRequest = emptyReadRequest();
   /** The transport of the frame being handled (for replies sent before its origin is known). */
   #figures: TransportFigures;
   /** When the frame being handled arrived. */
@@ -189,14 +198,7 @@ export class GameNode {
     this.#stallBytes = c.clients.max_backlog_bytes / 2;
     // A cluster node acts as master only once elected: until the registry says, it follows nobody.
     this.#role = c.mode === "single" ? "ROLE_SINGLE" : "ROLE_SLAVE";
-    this.state = new GameState({
-      width: c.world.width,
-      height: c.world.height,
-      cellSize: c.world.cell_size,
-      maxUsers: c.world.max_users,
-      maxSpeed: c.world.max_speed,
-      initialMoney: c.world.initial_money,
-    }, c.world.tick_time);
+    this.state = new GameState(worldOptionsOf(c), c.world.tick_time);
     this.clients = new ClientTable({
       idleTimeoutMs: c.clients.idle_timeout_ms,
       maxClients: c.clients.max_clients,

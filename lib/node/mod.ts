@@ -26,6 +26,7 @@ export {
   type NodeLoadFigures,
   requestLimits,
   type SendFn,
+  worldOptionsOf,
 } from "./game_node.ts";
 export type { ForwardedWrite, WritePath } from "./write_path.ts";
 export {

@@ -2,7 +2,7 @@ import { Pump, RouterSocket } from "../transport/mod.ts";
 import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
 import { log } from "../log/mod.ts";
 import { type HttpPlane, serveRoutes } from "../http/mod.ts";
-import { GameNode } from "./game_node.ts";
+import { GameNode, worldOptionsOf } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { ReadWorkers } from "./read_workers.ts";
@@ -446,18 +446,10 @@ function logRecovery(
 function startReaders(config: NodeConfig): ReadWorkers | undefined {
   const count = config.clients.read_workers;
   if (count === 0) return undefined;
-  const w = config.world;
   logger.info("Queries are answered by {count} reader worker(s)", { count });
   return ReadWorkers.start({
     count,
-    world: {
-      width: w.width,
-      height: w.height,
-      cellSize: w.cell_size,
-      maxUsers: w.max_users,
-      maxSpeed: w.max_speed,
-      initialMoney: w.initial_money,
-    },
-    maxResults: w.max_query_results,
+    world: worldOptionsOf(config),
+    maxResults: config.world.max_query_results,
   });
 }

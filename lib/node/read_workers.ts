@@ -15,7 +15,14 @@ import {
   writeRequest,
 } from "./_read_records.ts";
 
-export { READ_BATCH, READ_CIRCLE, READ_RAW, READ_RECT, type ReadRequest } from "./_read_records.ts";
+export {
+  emptyReadRequest,
+  READ_BATCH,
+  READ_CIRCLE,
+  READ_RAW,
+  READ_RECT,
+  type ReadRequest,
+} from "./_read_records.ts";
 
 /** Bytes of each request ring. */
 const INPUT_BYTES = 1 << 20;

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { NodeConfig } from "../../lib/config/mod.ts";
-import { requestLimits } from "../../lib/node/mod.ts";
+import { requestLimits, worldOptionsOf } from "../../lib/node/mod.ts";
 import {
   decodeEnvelope,
   detectFormat,
@@ -120,14 +120,7 @@ export class ReferenceNode {
     this.#config = config;
     this.#limits = requestLimits(config);
     const w = config.world;
-    this.state = new GameState({
-      width: w.width,
-      height: w.height,
-      cellSize: w.cell_size,
-      maxUsers: w.max_users,
-      maxSpeed: w.max_speed,
-      initialMoney: w.initial_money,
-    }, w.tick_time);
+    this.state = new GameState(worldOptionsOf(config), w.tick_time);
     this.#out = new Uint32Array(w.max_query_results);
     if (config.clients.read_workers > 0) this.#view = this.#copyWorld();
   }
@@ -153,15 +146,7 @@ export class ReferenceNode {
   }
 
   #copyWorld(): World {
-    const w = this.#config.world;
-    return World.fromSnapshot(this.state.world.snapshot(), {
-      width: w.width,
-      height: w.height,
-      cellSize: w.cell_size,
-      maxUsers: w.max_users,
-      maxSpeed: w.max_speed,
-      initialMoney: w.initial_money,
-    });
+    return World.fromSnapshot(this.state.world.snapshot(), worldOptionsOf(this.#config));
   }
 
   /** True when `world` gives `reply` to `query`: the same total and users (as a set), same state. */
