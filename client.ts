@@ -32,6 +32,10 @@ const COMMAND = {
     node: { field: "node", doc: "Node endpoint, tcp://HOST:PORT" },
     ws: { field: "ws", doc: "Node WebSocket URL, ws://HOST:HTTP_PORT/ws (instead of --node)" },
     transport: { field: "transport", doc: "zmq or ws (ws with --registry: the node's HTTP port)" },
+    "zmq-engine": {
+      field: "zmq_engine",
+      doc: "libzmq (default) or zmtp: ZeroMQ in TypeScript over Deno TCP",
+    },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },

@@ -6,6 +6,7 @@
  * @module
  */
 import { DealerSocket, type Pump } from "../transport/mod.ts";
+import { ZmtpDealer } from "../zmtp/mod.ts";
 import type { NodeAddress, WireFormat } from "../protocol/mod.ts";
 import { type ClientConfig, ConfigError, connectEndpoint } from "../config/mod.ts";
 
@@ -21,6 +22,8 @@ export interface ClientTransport {
 export interface TransportOptions {
   /** Runs the ZeroMQ socket (unused for WebSockets). */
   pump: Pump;
+  /** ZeroMQ through the TypeScript ZMTP over Deno's TCP (default) or through libzmq. */
+  zmqEngine?: "libzmq" | "zmtp";
   /** The format frames are in: a WebSocket sends JSON as text messages, protobuf as binary ones. */
   format: WireFormat;
   /** A frame from the node. */
@@ -62,9 +65,18 @@ export function nodeEndpoint(node: NodeAddress, transport: "zmq" | "ws"): string
   return `ws://${host.includes(":") ? `[${host}]` : host}:${node.httpPort}/ws`;
 }
 
-/** Opens a link to `endpoint`: a WebSocket for `ws://`/`wss://` URLs, else a ZeroMQ DEALER. */
+/**
+ * Opens a link to `endpoint`: a WebSocket for `ws://`/`wss://` URLs, else a ZeroMQ DEALER (the
+ * TypeScript one over Deno's TCP, or libzmq's with `zmqEngine: "libzmq"`).
+ */
 export function openTransport(endpoint: string, options: TransportOptions): ClientTransport {
   if (isWebSocketUrl(endpoint)) return new WebSocketTransport(endpoint, options);
+  if (options.zmqEngine !== "libzmq") {
+    const dealer = ZmtpDealer.connect(endpoint, {
+      onMessage: (frames) => options.onFrame(frames[frames.length - 1]),
+    });
+    return { send: (frame) => dealer.send(frame), close: () => dealer.close() };
+  }
   const socket = DealerSocket.connect(
     options.pump,
     endpoint,

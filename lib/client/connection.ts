@@ -240,6 +240,7 @@ export class Connection implements AsyncDisposable {
     const link: ClientTransport = openTransport(endpoint, {
       pump: this.#pump,
       format: this.#format,
+      zmqEngine: this.#config.zmq_engine,
       onFrame: (frame) => this.#onFrame(frame),
       // A WebSocket says when it closes: no need to wait for the silence.
       onClose: (reason) => {

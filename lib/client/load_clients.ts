@@ -117,7 +117,12 @@ export class LoadClients {
     const m = transportOf(options.config) === "ws"
       ? n
       : connectionCount(n, options.load.connections, options.load.clients_per_connection);
-    const backlog = Math.max(4096, options.load.max_in_flight * 8);
+    // A lane queues its clients' due ops; one client's lane (per-client) needs few slots, and
+    // thousands of lanes each holding 4,096 would cost the generator hundreds of MB.
+    const backlog = Math.min(
+      Math.max(4096, options.load.max_in_flight * 8),
+      Math.max(64, Math.ceil(n / m) * 64),
+    );
     for (let i = 0; i < m; i++) {
       const ownId = crypto.randomUUID();
       const lane: LoadLane = new LoadLane({

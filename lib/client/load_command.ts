@@ -59,6 +59,11 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
     node: { field: "node", doc: "Node endpoint, tcp://HOST:PORT" },
     ws: { field: "ws", doc: "Node WebSocket URL, ws://HOST:HTTP_PORT/ws (one socket per client)" },
     transport: { field: "transport", doc: "zmq or ws (ws with --registry: the nodes' HTTP ports)" },
+    "zmq-engine": {
+      field: "zmq_engine",
+      doc:
+        "libzmq (default) or zmtp: ZeroMQ in TypeScript over Deno TCP, much cheaper per connection",
+    },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },
     "log-level": { field: "log_level", doc: "debug, info, warning or error" },

@@ -4,7 +4,8 @@
  * `--endpoint=tcp://127.0.0.1:PORT --count=N` round trips over `--sockets` DEALERs with
  * `--inflight` requests outstanding per socket (pipelining). Prints `P <n>` every `--progress`
  * replies, then one `RESULT {json}` line with throughput, latency percentiles and pump counters.
- * `--mode=native` runs one sequential DEALER on zeromq's own `await receive()` instead of the pump.
+ * `--mode=native` runs one sequential DEALER on zeromq's own `await receive()` instead of the pump;
+ * `--engine=zmtp` runs the DEALERs on our ZMTP over Deno's TCP (`lib/zmtp/`) instead of libzmq.
  * Exits 2 if replies are lost or duplicated, 3 at `--max-seconds`.
  *
  * @module
@@ -25,6 +26,7 @@ import {
   printLine,
   quantile,
 } from "./child_util.ts";
+import { ZmtpDealer } from "../../../lib/zmtp/mod.ts";
 
 const flags = parseFlags(Deno.args);
 const endpoint = flags.get("endpoint") ?? "";
@@ -76,27 +78,46 @@ if (flags.get("mode") === "native") {
   dealer.close();
 } else {
   const { promise: finished, resolve } = Promise.withResolvers<void>();
-  const pump = new Pump({
-    wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
-    sockets: (flags.get("backend") ?? "auto") as PumpSocketMode,
-    idleDelayMs: numberFlag(flags, "idle-delay-ms", 1),
-    busyWindowMs: numberFlag(flags, "busy-window-ms", 2),
-  });
-  const dealers: DealerSocket[] = [];
-  for (let s = 0; s < sockets; s++) {
-    const dealer = DealerSocket.connect(pump, endpoint, (frames) => {
-      onReply(frames[0]);
-      if (next < count) dealer.send(request(next++));
-      if (done === count) resolve();
+  /** Each reply sends the next request on the same socket, until `count` were sent. */
+  const onFrame = (send: (frame: Uint8Array) => unknown) => (frame: Uint8Array) => {
+    onReply(frame);
+    if (next < count) send(request(next++));
+    if (done === count) resolve();
+  };
+  let pump: Pump | undefined;
+  const dealers: { send(frame: Uint8Array): unknown; close(): void }[] = [];
+  if (flags.get("engine") === "zmtp") {
+    for (let s = 0; s < sockets; s++) {
+      const dealer: ZmtpDealer = ZmtpDealer.connect(endpoint, {
+        onMessage: (frames) => reply(frames[0]),
+      });
+      const reply = onFrame((f) => dealer.send(f));
+      dealers.push(dealer);
+    }
+  } else {
+    pump = new Pump({
+      wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
+      sockets: (flags.get("backend") ?? "auto") as PumpSocketMode,
+      idleDelayMs: numberFlag(flags, "idle-delay-ms", 1),
+      busyWindowMs: numberFlag(flags, "busy-window-ms", 2),
     });
-    dealers.push(dealer);
+    for (let s = 0; s < sockets; s++) {
+      const dealer: DealerSocket = DealerSocket.connect(
+        pump,
+        endpoint,
+        (frames) => reply(frames[0]),
+      );
+      const reply = onFrame((f) => dealer.send(f));
+      dealers.push(dealer);
+    }
   }
   for (let w = 0; w < inflight; w++) {
     for (const dealer of dealers) if (next < count) dealer.send(request(next++));
   }
   await finished;
-  pumpStats = pump.stats;
-  await pump[Symbol.asyncDispose]();
+  for (const dealer of dealers) dealer.close();
+  pumpStats = pump?.stats;
+  await pump?.[Symbol.asyncDispose]();
 }
 
 const elapsedMs = performance.now() - started;

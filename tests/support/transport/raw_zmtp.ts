@@ -1,57 +1,15 @@
 /**
- * A ZeroMQ DEALER spoken by hand over a plain TCP connection (ZMTP 3.0, NULL security), for tests
+ * A ZeroMQ DEALER spoken by hand over a plain TCP connection (ZMTP 3.1, NULL security; the framing of `lib/zmtp/`), for tests
  * of peers that misbehave the way a hand-written client in any language can: it sends frames and
  * reads what the server sends back only when asked — or never.
  *
  * @module
  */
 
-/** The greeting of a ZMTP 3.0 client with the NULL mechanism (64 bytes). */
-function greeting(): Uint8Array {
-  const g = new Uint8Array(64);
-  g[0] = 0xff;
-  g[9] = 0x7f;
-  g[10] = 3; // version 3.0
-  g[11] = 0;
-  g.set(new TextEncoder().encode("NULL"), 12);
-  return g;
-}
+import { frame as frameBytes, greeting, readyCommand } from "../../../lib/zmtp/mod.ts";
 
 /** A READY command announcing a DEALER, with no routing id (the ROUTER picks one). */
-function ready(): Uint8Array {
-  const encoder = new TextEncoder();
-  const name = encoder.encode("READY");
-  const key = encoder.encode("Socket-Type");
-  const value = encoder.encode("DEALER");
-  const body = new Uint8Array(1 + name.length + 1 + key.length + 4 + value.length);
-  let at = 0;
-  body[at++] = name.length;
-  body.set(name, at);
-  at += name.length;
-  body[at++] = key.length;
-  body.set(key, at);
-  at += key.length;
-  new DataView(body.buffer).setUint32(at, value.length);
-  at += 4;
-  body.set(value, at);
-  return frameBytes(body, 0x04);
-}
-
-/** One ZMTP frame: flags (0x02 added for a long size), size, body. */
-function frameBytes(body: Uint8Array, flags = 0): Uint8Array {
-  if (body.length < 256) {
-    const out = new Uint8Array(2 + body.length);
-    out[0] = flags;
-    out[1] = body.length;
-    out.set(body, 2);
-    return out;
-  }
-  const out = new Uint8Array(9 + body.length);
-  out[0] = flags | 0x02;
-  new DataView(out.buffer).setBigUint64(1, BigInt(body.length));
-  out.set(body, 9);
-  return out;
-}
+const ready = () => readyCommand({ "Socket-Type": "DEALER" });
 
 /** A DEALER over plain TCP that never reads unless told to. */
 export class RawDealer implements AsyncDisposable {
