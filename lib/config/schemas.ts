@@ -117,6 +117,11 @@ export const NODE_SCHEMA = {
     max_query_results: int(1000, 1, 100_000, "Most users one query or aoe reply lists"),
   }, "The world"),
   clients: group({
+    zmq_engine: oneOf(
+      "zmtp",
+      ["zmtp", "libzmq"] as const,
+      "What serves the ZeroMQ client port: zmtp (ZMTP 3.1 in TypeScript on Deno's TCP: about half the CPU per request with one connection per client) or libzmq (a libzmq ROUTER socket)",
+    ),
     idle_timeout_ms: int(
       10_000,
       100,

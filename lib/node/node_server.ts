@@ -1,5 +1,6 @@
-import { Pump, RouterSocket } from "../transport/mod.ts";
-import { bindEndpoint, type NodeConfig } from "../config/mod.ts";
+import { Pump } from "../transport/mod.ts";
+import type { NodeConfig } from "../config/mod.ts";
+import { bindClientPort, type ClientSocket } from "./client_port.ts";
 import { log } from "../log/mod.ts";
 import { type HttpPlane, serveRoutes } from "../http/mod.ts";
 import { GameNode, worldOptionsOf } from "./game_node.ts";
@@ -39,7 +40,7 @@ export class NodeServer implements AsyncDisposable {
   readonly #config: NodeConfig;
   readonly #pump: Pump;
   readonly #ownsPump: boolean;
-  readonly #socket: RouterSocket;
+  readonly #socket: ClientSocket;
   readonly #cluster: ClusterCoordinator | undefined;
   readonly #single: SinglePlane | undefined;
   readonly #journal: Journal | undefined;
@@ -59,7 +60,7 @@ export class NodeServer implements AsyncDisposable {
     node: GameNode,
     pump: Pump,
     ownsPump: boolean,
-    socket: RouterSocket,
+    socket: ClientSocket,
     planes: {
       cluster?: ClusterCoordinator;
       single?: SinglePlane;
@@ -98,7 +99,7 @@ export class NodeServer implements AsyncDisposable {
       ? new SinglePlane({ config, persists: config.data_dir !== "" })
       : undefined;
     const sendRef: {
-      socket?: RouterSocket;
+      socket?: ClientSocket;
       zmq?: TransportFigures;
       ws?: WsPlane;
       wsFigures?: TransportFigures;
@@ -131,7 +132,7 @@ export class NodeServer implements AsyncDisposable {
     sendRef.ws = ws;
     sendRef.wsFigures = node.requests.of("ws");
     let journal: Journal | undefined;
-    let socket: RouterSocket;
+    let socket: ClientSocket;
     try {
       journal = config.data_dir
         ? openJournal(config, node, (error) => {
@@ -139,24 +140,12 @@ export class NodeServer implements AsyncDisposable {
         })
         : undefined;
       single?.attach(node, journal);
-      socket = await RouterSocket.bind(
+      socket = await bindClientPort(
         pump,
-        bindEndpoint(config.bind, config.client_port),
+        config,
         (peer, frames) => {
           for (const frame of frames) zmq.bytesReceived += frame.length;
           node.handleFrame(peer, frames, performance.now(), { transport: ZMQ_TRANSPORT });
-        },
-        // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
-        {
-          // Up to here a frame too large is answered (FRAME_TOO_LARGE); beyond, ZeroMQ hangs up.
-          maxMessageSize: Math.max(
-            config.clients.max_frame_bytes,
-            config.clients.frame_disconnect_bytes,
-          ),
-          batchSends: true,
-          sendHwm: config.clients.send_hwm,
-          maxBacklogBytes: config.clients.max_backlog_bytes,
-          countConnections: true,
         },
       );
     } catch (err) {

@@ -38,15 +38,22 @@ export interface ZmtpDealerOptions {
   readBufferSize?: number;
 }
 
-/** `tcp://HOST:PORT` → host and port (IPv6 hosts in brackets). */
-export function parseTcpEndpoint(endpoint: string): { hostname: string; port: number } {
+/**
+ * `tcp://HOST:PORT` → host and port (IPv6 hosts in brackets). To connect (default) the port must be
+ * 1–65535 and `*` means this machine; to `bind`, port 0 means any free one and `*` every interface.
+ * Throws RangeError otherwise.
+ */
+export function parseTcpEndpoint(
+  endpoint: string,
+  { bind = false } = {},
+): { hostname: string; port: number } {
   const m = /^tcp:\/\/(\[[^\]]+\]|[^:/\s]+):(\d{1,5})$/.exec(endpoint);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) {
+  if (!m || !(port >= (bind ? 0 : 1) && port < 65536)) {
     throw new RangeError(`not a tcp://HOST:PORT endpoint: ${endpoint}`);
   }
   const host = m[1].startsWith("[") ? m[1].slice(1, -1) : m[1];
-  return { hostname: host === "*" ? "127.0.0.1" : host, port };
+  return { hostname: host === "*" ? (bind ? "0.0.0.0" : "127.0.0.1") : host, port };
 }
 
 const HELLO = (() => {

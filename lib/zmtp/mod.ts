@@ -17,6 +17,7 @@
  * @module
  */
 export { parseTcpEndpoint, ZmtpDealer, type ZmtpDealerOptions } from "./dealer.ts";
+export { type ZmtpConnectionCounts, ZmtpRouter, type ZmtpRouterOptions } from "./router.ts";
 export {
   checkGreeting,
   commandFrame,
