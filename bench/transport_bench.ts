@@ -7,13 +7,14 @@
  * Also the CPU an idle pump burns (from /proc/self/stat). Prints a table, then one JSON line last.
  * `--quick` (CI): one short round, a few seconds. Every loop is bounded in count and time.
  *
- * Our stack as shipped is the node's ROUTER on the pump with clients on the TypeScript ZMTP DEALER
- * (`lib/zmtp/`); the row "pump both" has libzmq DEALERs on the pump as clients.
+ * Our stack as shipped speaks ZMTP on Deno's TCP at both ends (`lib/zmtp/`: the node's client port
+ * and the clients); the row "pump both" is libzmq through FFI on the pump at both ends (the
+ * `libzmq` engine, and the cluster's own sockets).
  *
  * Criteria (full and `--quick`): our pipelined round trips per second are at least 0.70× those of
  * zeromq.js under Node.js in the same run, and our sequential round trip's p50 at most theirs
  * (ratio ≥ 1.0); exit code 1 otherwise. Where CI requires the FFI paths
- * (`GAMESERVER_TEST_FFI=required`) the "deno + pump" stack is started with epoll waits and FFI
+ * (`GAMESERVER_TEST_FFI=required`) the "pump both" stack is started with epoll waits and FFI
  * sockets explicitly, so a missing FFI fails the run instead of measuring the fallback under
  * that name.
  *
@@ -69,13 +70,13 @@ const denoChild = (script: string, ...flags: string[]) => [
 ];
 
 const stacks: Record<string, Stack> = {
-  // Ours as shipped: the node's ROUTER on the pump, clients on the TypeScript ZMTP DEALER.
+  // Ours as shipped: the node's client port and the clients speak ZMTP on Deno's TCP.
   deno: {
-    name: required ? "deno: pump (ffi) + zmtp" : "deno: pump + zmtp",
-    server: denoChild("echo_server.ts", ...ffiFlags),
+    name: "deno: zmtp both",
+    server: denoChild("echo_server.ts", "--engine=zmtp"),
     client: denoChild("echo_client.ts", "--engine=zmtp"),
   },
-  // The same server with libzmq DEALERs on the pump (clients' `--zmq-engine=libzmq`).
+  // libzmq through FFI on the pump at both ends (`zmq_engine: libzmq`; the cluster's sockets).
   pump: {
     name: required ? "deno: pump (ffi) both" : "deno: pump both",
     server: denoChild("echo_server.ts", ...ffiFlags),

@@ -174,7 +174,7 @@ export const NODE_SCHEMA = {
       100,
       1,
       1_000_000,
-      "Replies ZeroMQ queues per connection (a client reading them slower gets the rest from the node's backlog)",
+      "Replies queued per connection before max_backlog_bytes counts (a client reading them slower gets the rest from the node's backlog)",
     ),
     max_backlog_bytes: int(
       1_048_576,

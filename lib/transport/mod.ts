@@ -11,8 +11,9 @@
  *   on a 2-core machine starves zeromq's I/O threads). Elsewhere it falls back to polling: re-poll
  *   via `setImmediate` while traffic flowed in the last `busyWindowMs`, a `idleDelayMs` timer
  *   otherwise. `wait: "epoll" | "timer"` forces a mode; `pump.stats.mode` tells which is in use.
- * - **Calling libzmq**: plain (non-CURVE) ROUTER and DEALER sockets, the hot client plane, call
- *   libzmq directly through Deno FFI — the libzmq inside zeromq.js's own addon, opened a second
+ * - **Calling libzmq**: plain (non-CURVE) ROUTER and DEALER sockets (the cluster's forwarding and
+ *   registry links; the client plane with `zmq_engine: libzmq` — by default it speaks ZMTP itself,
+ *   see `lib/zmtp/`) call libzmq directly through Deno FFI — the libzmq inside zeromq.js's own addon, opened a second
  *   time — without zeromq.js's N-API calls, promises and Buffers: half the server CPU per round
  *   trip (`deno task bench:transport`: 12 against 25 µs). CURVE sockets (their ZAP handler lives in zeromq.js's context) and PUB/SUB use
  *   zeromq.js. Without `--allow-ffi` everything uses zeromq.js; `sockets: "ffi" | "zeromq.js"`

@@ -3,7 +3,8 @@
  *
  * Prints `READY <port>` once bound, echoes every message to its sender, and exits when stdin
  * closes or after `--max-seconds`. `--mode=native` uses zeromq's own `await receive()` loop
- * instead of the pump (for the native wake-up probe).
+ * instead of the pump (for the native wake-up probe); `--engine=zmtp` our ZMTP ROUTER on Deno's TCP
+ * (`lib/zmtp/`, the node's client port).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
   type PumpWaitMode,
   RouterSocket,
 } from "../../../lib/transport/mod.ts";
+import { ZmtpRouter } from "../../../lib/zmtp/mod.ts";
 import { exitAfter, exitWithParent, numberFlag, parseFlags, printLine } from "./child_util.ts";
 
 const flags = parseFlags(Deno.args);
@@ -31,6 +33,11 @@ if (flags.get("mode") === "native") {
     const message = await router.receive();
     await router.send(message);
   }
+} else if (flags.get("engine") === "zmtp") {
+  const server: ZmtpRouter = ZmtpRouter.bind(endpoint, (peer, frames) => {
+    server.send(peer, frames);
+  });
+  printLine(`READY ${server.port}`);
 } else {
   const pump = new Pump({
     wait: (flags.get("wait") ?? "auto") as PumpWaitMode,
