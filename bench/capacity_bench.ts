@@ -84,6 +84,8 @@ Usage: deno task bench:capacity [flags]
   --budget=S          Stop searching after this many seconds (default 3600)
   --no-breakdown      Skip the in-process per-request cost breakdown
   --read-workers=N    Start the node with N reader workers (clients.read_workers; default 0)
+  --node-engine=E     What serves the node's ZeroMQ client port: zmtp (default) or libzmq
+                      (clients.zmq_engine)
   -h, --help          This help
 
 Exit code 0 when the largest passing count reaches the target; 1 when it does not or a run could
@@ -111,6 +113,8 @@ interface BenchOptions extends RunShape {
   breakdown: boolean;
   sensitivity: boolean;
   readWorkers: number;
+  /** The node's `clients.zmq_engine`. */
+  nodeEngine: "zmtp" | "libzmq";
 }
 
 function parseOptions(args: string[]): BenchOptions | undefined {
@@ -134,6 +138,7 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       "no-breakdown": { type: "boolean" },
       "no-sensitivity": { type: "boolean" },
       "read-workers": { type: "string" },
+      "node-engine": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -179,14 +184,24 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     breakdown: values["no-breakdown"] !== true,
     sensitivity: !quick && values["no-sensitivity"] !== true,
     readWorkers: Math.round(num(values["read-workers"], 0, 0)),
+    nodeEngine: engineOf(values["node-engine"]),
   };
+}
+
+function engineOf(value: string | undefined): "zmtp" | "libzmq" {
+  if (value === undefined || value === "zmtp" || value === "libzmq") return value ?? "zmtp";
+  throw new RangeError(`--node-engine must be zmtp or libzmq, not ${value}`);
 }
 
 /**
  * A fresh single-mode node on a free loopback port (its HTTP port too, for WebSocket clients), with
  * `readWorkers` reader workers (`clients.read_workers`).
  */
-function nodeStarter(transport: "zmq" | "ws", readWorkers = 0): StartTarget {
+function nodeStarter(
+  transport: "zmq" | "ws",
+  readWorkers = 0,
+  engine: "zmtp" | "libzmq" = "zmtp",
+): StartTarget {
   return async (clients: number) => {
     const port = freePort();
     const http = transport === "ws" ? freePort() : 0;
@@ -202,6 +217,8 @@ function nodeStarter(transport: "zmq" | "ws", readWorkers = 0): StartTarget {
       `world.max_users=${Math.max(200_000, clients * 2)}`,
       "--set",
       `clients.read_workers=${readWorkers}`,
+      "--set",
+      `clients.zmq_engine=${engine}`,
     ]);
     try {
       await node.waitFor(/listening for clients/, 20_000);
@@ -234,7 +251,7 @@ interface Search {
 async function search(opts: BenchOptions, mode: Mode, started: number): Promise<Search> {
   const quick = opts.quick;
   const target = mode === "per-client" ? opts.perClientTarget : opts.target;
-  const start = nodeStarter(opts.transport, opts.readWorkers);
+  const start = nodeStarter(opts.transport, opts.readWorkers, opts.nodeEngine);
   const connectionsFor = (clients: number) => mode === "per-client" ? clients : opts.connections;
   const run = (index: number, clients: number, connections = connectionsFor(clients)) =>
     runStep(index, clients, { ...opts, connections, criteria: CRITERIA, start });
@@ -244,7 +261,7 @@ async function search(opts: BenchOptions, mode: Mode, started: number): Promise<
       mode === "multiplexed" ? `, ${opts.connections} connections` : ", one connection per client"
     }): start ${opts.start} clients, ×${opts.growth} until a count fails, then bisect to ±${opts.precision}; ` +
       `${opts.runs} run(s) per count, judged on medians; ${opts.warmup} s warm-up + ${opts.measure} s measured per run; ` +
-      `${opts.readWorkers} read worker(s); load average ${loadAverage()}`,
+      `${opts.readWorkers} read worker(s); node engine ${opts.nodeEngine}; load average ${loadAverage()}`,
   );
   console.log(padRow(STEP_HEADER));
   const steps: Step[] = [];
@@ -382,6 +399,7 @@ async function main(args: string[]): Promise<number> {
     pass,
     transport: opts.transport,
     read_workers: opts.readWorkers,
+    node_engine: opts.nodeEngine,
     runs_per_count: opts.runs,
     criteria: CRITERIA,
     max_clients_multiplexed: byMode("multiplexed")?.best?.clients,
