@@ -42,7 +42,10 @@ export class LivenessTracker<K> {
   /** Records traffic from `key` at `now`; starts tracking it if new. */
   touch(key: K, now: number): void {
     const known = this.#lastSeen.has(key);
-    this.#lastSeen.set(key, now);
+    // Whole milliseconds: a small integer is stored in the map as is, a fraction would be a new
+    // heap number per touch, which thousands of peers keep alive across young-generation
+    // collections.
+    this.#lastSeen.set(key, Math.floor(now));
     if (!known) this.#file(key, now);
   }
 

@@ -1,6 +1,7 @@
 /**
  * The node's ZeroMQ client port, served by one of two engines (`clients.zmq_engine`): the
- * TypeScript ZMTP ROUTER on Deno's TCP (`zmtp`, default) or a libzmq ROUTER on the pump (`libzmq`).
+ * TypeScript ZMTP ROUTER on raw sockets (`zmtp`, default; where it cannot run — not Linux, no FFI —
+ * the node says so and uses libzmq) or a libzmq ROUTER on the pump (`libzmq`).
  * Both hand each message to the node as `(peer, frames)` and take replies the same way.
  *
  * @module
@@ -38,30 +39,37 @@ export async function bindClientPort(
   const clients = config.clients;
   // Up to max_frame_bytes a frame too large is answered (FRAME_TOO_LARGE); beyond, a hang-up.
   const maxMessageSize = Math.max(clients.max_frame_bytes, clients.frame_disconnect_bytes);
-  if (clients.zmq_engine === "libzmq") {
-    return await RouterSocket.bind(pump, endpoint, onMessage, {
-      maxMessageSize,
-      // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
-      batchSends: true,
-      sendHwm: clients.send_hwm,
-      maxBacklogBytes: clients.max_backlog_bytes,
-      countConnections: true,
-    });
+  const options = {
+    maxMessageSize,
+    sendHwm: clients.send_hwm,
+    maxBacklogBytes: clients.max_backlog_bytes,
+    onError: (error: Error) => {
+      // A client breaking the protocol is routine (its connection is closed); a throw of the
+      // node's own handler is a bug.
+      if (error instanceof ZmtpProtocolError) {
+        logger.debug("Client connection closed: {message}", { message: error.message });
+      } else logger.error("Client message failed: {message}", { message: error.message, error });
+    },
+  };
+  let router: ZmtpRouter | undefined;
+  if (clients.zmq_engine === "zmtp") {
+    try {
+      router = ZmtpRouter.bind(endpoint, onMessage, options);
+    } catch (error) {
+      throw new BindError(endpoint, { cause: error });
+    }
+    if (router !== undefined) return router;
+    logger.warning(
+      "The zmtp client port needs Linux, --allow-ffi and an address to bind ({bind}): libzmq serves it",
+      { bind: config.bind },
+    );
   }
-  try {
-    return ZmtpRouter.bind(endpoint, onMessage, {
-      maxMessageSize,
-      sendHwm: clients.send_hwm,
-      maxBacklogBytes: clients.max_backlog_bytes,
-      onError: (error) => {
-        // A client breaking the protocol is routine (its connection is closed); a throw of the
-        // node's own handler is a bug.
-        if (error instanceof ZmtpProtocolError) {
-          logger.debug("Client connection closed: {message}", { message: error.message });
-        } else logger.error("Client message failed: {message}", { message: error.message, error });
-      },
-    });
-  } catch (error) {
-    throw new BindError(endpoint, { cause: error });
-  }
+  return await RouterSocket.bind(pump, endpoint, onMessage, {
+    maxMessageSize,
+    // Replies go out after each burst of requests: one zeromq I/O wake-up per burst.
+    batchSends: true,
+    sendHwm: clients.send_hwm,
+    maxBacklogBytes: clients.max_backlog_bytes,
+    countConnections: true,
+  });
 }

@@ -60,6 +60,8 @@ export { DealerSocket, type DealerSocketOptions } from "./dealer_socket.ts";
 export { PublisherSocket, type PublisherSocketOptions } from "./publisher_socket.ts";
 export { SubscriberSocket, type SubscriberSocketOptions } from "./subscriber_socket.ts";
 export type { SocketBase } from "./socket_base.ts";
+/** An epoll set waited on off the event loop (Linux + FFI); also used by `lib/zmtp/`'s raw sockets. */
+export { EpollWaiter } from "./_epoll.ts";
 export { curveAvailable, type CurveKeyPair, generateCurveKeyPair } from "./curve.ts";
 export type {
   CurveClientKeys,

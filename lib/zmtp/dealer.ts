@@ -202,7 +202,7 @@ export class ZmtpDealer {
     try {
       while (this.#queue.length > 0 && this.#conn === conn) {
         const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
-        this.#queue = [];
+        this.#queue.length = 0; // the same array: nothing new for a long-lived dealer to point to
         this.#queuedBytes = 0;
         await writeAll(conn, batch);
       }

@@ -34,9 +34,9 @@ if (flags.get("mode") === "native") {
     await router.send(message);
   }
 } else if (flags.get("engine") === "zmtp") {
-  const server: ZmtpRouter = ZmtpRouter.bind(endpoint, (peer, frames) => {
-    server.send(peer, frames);
-  });
+  const bound = ZmtpRouter.bind(endpoint, (peer, frames) => void server.send(peer, frames));
+  if (bound === undefined) throw new Error("--engine=zmtp needs Linux and --allow-ffi");
+  const server: ZmtpRouter = bound;
   printLine(`READY ${server.port}`);
 } else {
   const pump = new Pump({
