@@ -34,7 +34,8 @@ const COMMAND = {
     transport: { field: "transport", doc: "zmq or ws (ws with --registry: the node's HTTP port)" },
     "zmq-engine": {
       field: "zmq_engine",
-      doc: "libzmq (default) or zmtp: ZeroMQ in TypeScript over Deno TCP",
+      doc:
+        "zmtp (default: ZMTP in TypeScript on Deno TCP), epoll (raw sockets: thousands of connections) or libzmq",
     },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },

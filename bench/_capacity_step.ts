@@ -198,6 +198,8 @@ async function runOnce(
     ...target.generatorArgs,
     `--clients=${clients}`,
     `--connections=${shape.connections}`,
+    // Raw sockets for the generator's thousands of connections (Deno TCP's pending reads slow its GC).
+    "--zmq-engine=epoll",
     `--duration=${duration}`,
     `--warmup=${shape.warmup}`,
     "--query-rate=1",

@@ -6,7 +6,7 @@
  * @module
  */
 import { DealerSocket, type Pump } from "../transport/mod.ts";
-import { ZmtpDealer } from "../zmtp/mod.ts";
+import { RawZmtpDealer, ZmtpDealer, type ZmtpDealerOptions } from "../zmtp/mod.ts";
 import type { NodeAddress, WireFormat } from "../protocol/mod.ts";
 import { type ClientConfig, ConfigError, connectEndpoint } from "../config/mod.ts";
 
@@ -22,8 +22,8 @@ export interface ClientTransport {
 export interface TransportOptions {
   /** Runs the ZeroMQ socket (unused for WebSockets). */
   pump: Pump;
-  /** ZeroMQ through the TypeScript ZMTP over Deno's TCP (default) or through libzmq. */
-  zmqEngine?: "libzmq" | "zmtp";
+  /** ZeroMQ through the TypeScript ZMTP on Deno's TCP (default), on raw sockets, or libzmq. */
+  zmqEngine?: "zmtp" | "epoll" | "libzmq";
   /** The format frames are in: a WebSocket sends JSON as text messages, protobuf as binary ones. */
   format: WireFormat;
   /** A frame from the node. */
@@ -67,14 +67,18 @@ export function nodeEndpoint(node: NodeAddress, transport: "zmq" | "ws"): string
 
 /**
  * Opens a link to `endpoint`: a WebSocket for `ws://`/`wss://` URLs, else a ZeroMQ DEALER (the
- * TypeScript one over Deno's TCP, or libzmq's with `zmqEngine: "libzmq"`).
+ * TypeScript one on Deno's TCP, on a raw socket with `zmqEngine: "epoll"`, or libzmq's).
  */
 export function openTransport(endpoint: string, options: TransportOptions): ClientTransport {
   if (isWebSocketUrl(endpoint)) return new WebSocketTransport(endpoint, options);
   if (options.zmqEngine !== "libzmq") {
-    const dealer = ZmtpDealer.connect(endpoint, {
+    const zmtp: ZmtpDealerOptions = {
       onMessage: (frames) => options.onFrame(frames[frames.length - 1]),
-    });
+    };
+    // epoll where raw sockets work (Linux, FFI, an address), else Deno's TCP.
+    const dealer =
+      (options.zmqEngine === "epoll" ? RawZmtpDealer.connect(endpoint, zmtp) : undefined) ??
+        ZmtpDealer.connect(endpoint, zmtp);
     return { send: (frame) => dealer.send(frame), close: () => dealer.close() };
   }
   const socket = DealerSocket.connect(

@@ -62,7 +62,7 @@ export const LOAD_COMMAND: CommandSpec<typeof LOAD_SCHEMA> = {
     "zmq-engine": {
       field: "zmq_engine",
       doc:
-        "libzmq (default) or zmtp: ZeroMQ in TypeScript over Deno TCP, much cheaper per connection",
+        "zmtp (default), epoll (raw sockets in one epoll set: far less CPU and GC for thousands of connections) or libzmq",
     },
     registry: { field: "registry", doc: "Registry discovery endpoints, comma-separated" },
     format: { field: "format", doc: "binary or json" },

@@ -18,6 +18,7 @@
  */
 export { parseTcpEndpoint, ZmtpDealer, type ZmtpDealerOptions } from "./dealer.ts";
 export { type ZmtpConnectionCounts, ZmtpRouter, type ZmtpRouterOptions } from "./router.ts";
+export { type Dealer, RawZmtpDealer } from "./raw_dealer.ts";
 export {
   checkGreeting,
   commandFrame,

@@ -5,7 +5,8 @@
  * `--inflight` requests outstanding per socket (pipelining). Prints `P <n>` every `--progress`
  * replies, then one `RESULT {json}` line with throughput, latency percentiles and pump counters.
  * `--mode=native` runs one sequential DEALER on zeromq's own `await receive()` instead of the pump;
- * `--engine=zmtp` runs the DEALERs on our ZMTP over Deno's TCP (`lib/zmtp/`) instead of libzmq.
+ * `--engine=zmtp` runs the DEALERs on our ZMTP over Deno's TCP (`lib/zmtp/`) instead of libzmq,
+ * `--engine=epoll` on raw sockets in one epoll set.
  * Exits 2 if replies are lost or duplicated, 3 at `--max-seconds`.
  *
  * @module
@@ -26,7 +27,7 @@ import {
   printLine,
   quantile,
 } from "./child_util.ts";
-import { ZmtpDealer } from "../../../lib/zmtp/mod.ts";
+import { type Dealer, RawZmtpDealer, ZmtpDealer } from "../../../lib/zmtp/mod.ts";
 
 const flags = parseFlags(Deno.args);
 const endpoint = flags.get("endpoint") ?? "";
@@ -86,9 +87,13 @@ if (flags.get("mode") === "native") {
   };
   let pump: Pump | undefined;
   const dealers: { send(frame: Uint8Array): unknown; close(): void }[] = [];
-  if (flags.get("engine") === "zmtp") {
+  const engine = flags.get("engine");
+  if (engine === "zmtp" || engine === "epoll") {
     for (let s = 0; s < sockets; s++) {
-      const dealer: ZmtpDealer = ZmtpDealer.connect(endpoint, {
+      const connect = engine === "epoll"
+        ? (e: string, o: { onMessage: (f: Uint8Array[]) => void }) => RawZmtpDealer.connect(e, o)!
+        : (e: string, o: { onMessage: (f: Uint8Array[]) => void }) => ZmtpDealer.connect(e, o);
+      const dealer: Dealer = connect(endpoint, {
         onMessage: (frames) => reply(frames[0]),
       });
       const reply = onFrame((f) => dealer.send(f));

@@ -1,0 +1,147 @@
+/**
+ * One raw ZMTP connection on the process's {@linkcode Reactor}: reads parsed as they arrive, writes
+ * queued and sent once per burst (what the kernel does not take waits, bounded by its owner), and
+ * closing. Both ends use it: the ROUTER's peers and the DEALER.
+ *
+ * @module
+ */
+import { EAGAIN, EINTR, type Reactor, type Ready } from "./_reactor.ts";
+import { concat, type ZmtpEvent, ZmtpParser, ZmtpProtocolError } from "./codec.ts";
+
+const ENOTCONN = 107;
+/** Reads per readiness, so one busy peer cannot hold the loop. */
+const MAX_READS = 16;
+const buffer = new Uint8Array(65_536);
+
+/** Streams with queued bytes, written after the current burst. */
+let dirty: RawStream[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(delayMs = 0): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  if (delayMs === 0) queueMicrotask(flushAll);
+  else setTimeout(flushAll, delayMs);
+}
+
+function flushAll(): void {
+  flushScheduled = false;
+  const list = dirty;
+  dirty = [];
+  let blocked = false;
+  for (const s of list) {
+    s.dirty = false;
+    if (!s.flush()) blocked = true;
+  }
+  // A peer whose kernel buffer is full (it reads slowly, or is still connecting) is tried again
+  // shortly; such peers are few, so no writability events are asked for.
+  if (blocked) scheduleFlush(5);
+}
+
+/** A raw connection: parser in, queue out. */
+export class RawStream implements Ready {
+  readonly fd: number;
+  readonly #reactor: Reactor;
+  readonly #parser: ZmtpParser;
+  readonly #onClose: (error: Error | undefined) => void;
+  #slot = 0;
+  closed = false;
+  dirty = false;
+  /** Messages and bytes queued and not yet taken by the kernel. */
+  queuedMessages = 0;
+  queuedBytes = 0;
+  #queue: Uint8Array[] = [];
+
+  /**
+   * Watches `fd` (connected or connecting). `onEvent` gets what the peer sends (what it throws
+   * closes the stream); `onClose` is told once when the stream ends, with the reason if it failed.
+   */
+  constructor(
+    reactor: Reactor,
+    fd: number,
+    maxFrameSize: number,
+    onEvent: (event: ZmtpEvent) => void,
+    onClose: (error: Error | undefined) => void,
+  ) {
+    this.fd = fd;
+    this.#reactor = reactor;
+    this.#parser = new ZmtpParser(maxFrameSize, onEvent);
+    this.#onClose = onClose;
+    const slot = reactor.add(fd, this);
+    if (slot === undefined) {
+      this.closed = true;
+      reactor.close(fd, 0);
+      queueMicrotask(() => onClose(new Error("the socket could not be watched")));
+    } else this.#slot = slot;
+  }
+
+  /** Queues bytes to write after the current burst. */
+  write(bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.#queue.push(bytes);
+    this.queuedMessages++;
+    this.queuedBytes += bytes.length;
+    if (!this.dirty) {
+      this.dirty = true;
+      dirty.push(this);
+    }
+    scheduleFlush();
+  }
+
+  /** Writes what the kernel takes; false when some is left (tried again shortly). */
+  flush(): boolean {
+    if (this.closed || this.#queue.length === 0) return true;
+    const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
+    const messages = this.#queue.length;
+    const n = this.#reactor.send(this.fd, batch);
+    if (n < 0 && n !== -EAGAIN && n !== -EINTR && n !== -ENOTCONN) {
+      this.close(new Error(`write failed: errno ${-n}`));
+      return true;
+    }
+    const written = Math.max(0, n);
+    // The same array either way: a long-lived stream points to no new object between bursts.
+    this.#queue.length = 0;
+    if (written === batch.length) {
+      this.queuedMessages -= messages;
+      this.queuedBytes -= batch.length;
+      return true;
+    }
+    this.#queue.push(written === 0 ? batch : batch.subarray(written));
+    this.queuedMessages -= messages - 1;
+    this.queuedBytes -= written;
+    this.dirty = true;
+    dirty.push(this);
+    return false;
+  }
+
+  /** Reads what is there and parses it (the reactor calls this when `fd` is ready). */
+  onReady(): void {
+    for (let reads = 0; reads < MAX_READS && !this.closed; reads++) {
+      const n = this.#reactor.recv(this.fd, buffer);
+      if (n === 0) return this.close(new Error("the peer closed the connection"));
+      if (n < 0) {
+        if (n === -EAGAIN || n === -EINTR) return;
+        return this.close(new Error(`read failed: errno ${-n}`));
+      }
+      try {
+        this.#parser.push(buffer.subarray(0, n));
+      } catch (error) {
+        return this.close(error instanceof Error ? error : new ZmtpProtocolError(String(error)));
+      }
+      if (n < buffer.length) return;
+    }
+    // Queued sends (replies to what was just read) go out with the burst.
+    if (this.dirty) scheduleFlush();
+  }
+
+  /** Closes the connection; `onClose` hears `error` (undefined: closed by its owner). */
+  close(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#queue.length = 0;
+    this.queuedMessages = 0;
+    this.queuedBytes = 0;
+    this.#reactor.close(this.fd, this.#slot);
+    this.#onClose(error);
+  }
+}
