@@ -47,7 +47,7 @@ export class RawStream implements Ready {
   #slot = 0;
   closed = false;
   dirty = false;
-  /** Messages and bytes queued and not yet taken by the kernel. */
+  /** Messages queued since the kernel last took everything, and the bytes it has not taken. */
   queuedMessages = 0;
   queuedBytes = 0;
   #queue: Uint8Array[] = [];
@@ -92,7 +92,6 @@ export class RawStream implements Ready {
   flush(): boolean {
     if (this.closed || this.#queue.length === 0) return true;
     const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
-    const messages = this.#queue.length;
     const n = this.#reactor.send(this.fd, batch);
     if (n < 0 && n !== -EAGAIN && n !== -EINTR && n !== -ENOTCONN) {
       this.close(new Error(`write failed: errno ${-n}`));
@@ -102,12 +101,13 @@ export class RawStream implements Ready {
     // The same array either way: a long-lived stream points to no new object between bursts.
     this.#queue.length = 0;
     if (written === batch.length) {
-      this.queuedMessages -= messages;
-      this.queuedBytes -= batch.length;
+      this.queuedMessages = 0;
+      this.queuedBytes = 0;
       return true;
     }
+    // The messages of a batch the kernel took part of all still count as queued, so a peer that
+    // stops reading reaches its owner's message bound (sendHwm) and then its byte bound.
     this.#queue.push(written === 0 ? batch : batch.subarray(written));
-    this.queuedMessages -= messages - 1;
     this.queuedBytes -= written;
     this.dirty = true;
     dirty.push(this);

@@ -199,6 +199,30 @@ export class ZmtpParser {
   }
 }
 
+/**
+ * What a DEALER does with a command from its peer: `"ready"` for a READY from a ROUTER or DEALER,
+ * the PONG to send for a PING, undefined for anything else. Throws {@linkcode ZmtpProtocolError}
+ * for an ERROR (the peer refused the handshake) or a READY from a socket a DEALER cannot talk to.
+ */
+export function dealerCommand(name: string, data: Uint8Array): "ready" | Uint8Array | undefined {
+  switch (name) {
+    case "READY": {
+      const type = readyProperties(data)["Socket-Type"];
+      if (type !== "ROUTER" && type !== "DEALER") {
+        throw new ZmtpProtocolError(`a DEALER cannot talk to a ${type ?? "nameless"} socket`);
+      }
+      return "ready";
+    }
+    case "ERROR":
+      throw new ZmtpProtocolError("the peer refused the handshake");
+    case "PING":
+      // PING: TTL (2 bytes), then up to 16 bytes of context, echoed in the PONG.
+      return commandFrame("PONG", data.subarray(2));
+    default:
+      return undefined; // PONG and commands a DEALER does not use
+  }
+}
+
 /** The metadata properties of a READY command's data. Throws on a malformed one. */
 export function readyProperties(data: Uint8Array): Record<string, string> {
   const out: Record<string, string> = {};

@@ -11,15 +11,13 @@
  * @module
  */
 import {
-  commandFrame,
   concat,
+  dealerCommand,
   greeting,
   messageFrames,
   readyCommand,
-  readyProperties,
   type ZmtpEvent,
   ZmtpParser,
-  ZmtpProtocolError,
 } from "./codec.ts";
 
 /** Options of {@linkcode ZmtpDealer.connect}. */
@@ -171,28 +169,14 @@ export class ZmtpDealer {
       return;
     }
     if (event.type !== "command") return;
-    switch (event.name) {
-      case "READY": {
-        const type = readyProperties(event.data)["Socket-Type"];
-        if (type !== "ROUTER" && type !== "DEALER") {
-          throw new ZmtpProtocolError(`a DEALER cannot talk to a ${type ?? "nameless"} socket`);
-        }
-        this.#ready = true;
-        if (this.#queue.length > 0 && !this.#writing) this.#flush(conn);
-        return;
-      }
-      case "ERROR":
-        throw new ZmtpProtocolError(`the peer refused the handshake`);
-      case "PING": {
-        // PING: TTL (2 bytes) then up to 16 bytes of context, echoed in the PONG.
-        const pong = commandFrame("PONG", event.data.subarray(2));
-        this.#queue.unshift(pong);
-        this.#queuedBytes += pong.length;
-        if (this.#ready && !this.#writing) this.#flush(conn);
-        return;
-      }
-      default:
-        return; // PONG and commands we do not use.
+    const action = dealerCommand(event.name, event.data);
+    if (action === "ready") {
+      this.#ready = true;
+      if (this.#queue.length > 0 && !this.#writing) this.#flush(conn);
+    } else if (action !== undefined) {
+      this.#queue.unshift(action);
+      this.#queuedBytes += action.length;
+      if (this.#ready && !this.#writing) this.#flush(conn);
     }
   }
 

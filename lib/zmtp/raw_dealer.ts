@@ -13,14 +13,12 @@
 import { Reactor, sockaddr } from "./_reactor.ts";
 import { RawStream } from "./_stream.ts";
 import {
-  commandFrame,
   concat,
+  dealerCommand,
   greeting,
   messageFrames,
   readyCommand,
-  readyProperties,
   type ZmtpEvent,
-  ZmtpProtocolError,
 } from "./codec.ts";
 import { parseTcpEndpoint, type ZmtpDealerOptions } from "./dealer.ts";
 
@@ -133,20 +131,13 @@ export class RawZmtpDealer implements Dealer {
       return;
     }
     if (event.type !== "command") return;
-    if (event.name === "READY") {
-      const type = readyProperties(event.data)["Socket-Type"];
-      if (type !== "ROUTER" && type !== "DEALER") {
-        throw new ZmtpProtocolError(`a DEALER cannot talk to a ${type ?? "nameless"} socket`);
-      }
+    const action = dealerCommand(event.name, event.data);
+    if (action === "ready") {
       this.#ready = true;
       for (const bytes of this.#waiting) stream.write(bytes);
       this.#waiting = [];
       this.#waitingBytes = 0;
-    } else if (event.name === "ERROR") {
-      throw new ZmtpProtocolError("the peer refused the handshake");
-    } else if (event.name === "PING") {
-      stream.write(commandFrame("PONG", event.data.subarray(2)));
-    }
+    } else if (action !== undefined) stream.write(action);
   }
 
   #retry(error: Error): void {
