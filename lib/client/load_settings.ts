@@ -13,7 +13,7 @@ export const LOAD_GROUP = group({
   connections: int(
     0,
     0,
-    10_000,
+    100_000,
     "Connections the clients share (0 = one per 250 clients, ≤ 64); more when needed to keep within clients_per_connection",
   ),
   clients_per_connection: int(
