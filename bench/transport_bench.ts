@@ -7,9 +7,9 @@
  * Also the CPU an idle pump burns (from /proc/self/stat). Prints a table, then one JSON line last.
  * `--quick` (CI): one short round, a few seconds. Every loop is bounded in count and time.
  *
- * Our stack as shipped speaks ZMTP on Deno's TCP at both ends (`lib/zmtp/`: the node's client port
- * and the clients); the row "pump both" is libzmq through FFI on the pump at both ends (the
- * `libzmq` engine, and the cluster's own sockets).
+ * Our stack as shipped speaks ZMTP itself at both ends (`lib/zmtp/`): the node's client port on raw
+ * sockets in one epoll set, the client on Deno's TCP. The row "pump both" is libzmq through FFI on
+ * the pump at both ends (the `libzmq` engine, and the cluster's own sockets).
  *
  * Criteria (full and `--quick`): our pipelined round trips per second are at least 0.70× those of
  * zeromq.js under Node.js in the same run, and our sequential round trip's p50 at most theirs
@@ -70,7 +70,7 @@ const denoChild = (script: string, ...flags: string[]) => [
 ];
 
 const stacks: Record<string, Stack> = {
-  // Ours as shipped: the node's client port and the clients speak ZMTP on Deno's TCP.
+  // Ours as shipped: the node's client port (raw sockets) and a client (Deno's TCP) speak ZMTP.
   deno: {
     name: "deno: zmtp both",
     server: denoChild("echo_server.ts", "--engine=zmtp"),

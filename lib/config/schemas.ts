@@ -120,7 +120,7 @@ export const NODE_SCHEMA = {
     zmq_engine: oneOf(
       "zmtp",
       ["zmtp", "libzmq"] as const,
-      "What serves the ZeroMQ client port: zmtp (ZMTP 3.1 in TypeScript on Deno's TCP: about half the CPU per request with one connection per client) or libzmq (a libzmq ROUTER socket)",
+      "What serves the ZeroMQ client port: zmtp (ZMTP 3.1 in TypeScript on raw sockets in one epoll set: about half the CPU per request with one connection per client; needs Linux and --allow-ffi, else the node warns and uses libzmq) or libzmq (a libzmq ROUTER socket)",
     ),
     idle_timeout_ms: int(
       10_000,

@@ -1,10 +1,11 @@
 /**
- * ZMTP 3.1 (ZeroMQ's wire protocol) in TypeScript over Deno's TCP, for clients: a DEALER that talks
- * to any ZeroMQ ROUTER with the NULL mechanism, costing one TCP stream per connection instead of a
- * libzmq socket. The load generator uses it to hold thousands of client connections
- * (`--zmq-engine=zmtp`); the node's own sockets stay libzmq (`lib/transport/`).
+ * ZMTP 3.1 (ZeroMQ's wire protocol, NULL mechanism) in TypeScript: the node's client port
+ * (`ZmtpRouter`, raw sockets in one epoll set through FFI) and the clients' DEALERs (`ZmtpDealer` on
+ * Deno's TCP, the shortest round trip for one connection; `RawZmtpDealer` on raw sockets, for
+ * thousands of connections in one process such as the load generator). They talk to any ZeroMQ
+ * peer; the cluster's own sockets stay libzmq (`lib/transport/`).
  *
- * ```ts ignore
+ ```ts ignore
  * import { ZmtpDealer } from "./mod.ts";
  *
  * const dealer = ZmtpDealer.connect("tcp://127.0.0.1:7000", {

@@ -3,7 +3,7 @@
  *
  * Prints `READY <port>` once bound, echoes every message to its sender, and exits when stdin
  * closes or after `--max-seconds`. `--mode=native` uses zeromq's own `await receive()` loop
- * instead of the pump (for the native wake-up probe); `--engine=zmtp` our ZMTP ROUTER on Deno's TCP
+ * instead of the pump (for the native wake-up probe); `--engine=zmtp` our ZMTP ROUTER on raw sockets
  * (`lib/zmtp/`, the node's client port).
  *
  * @module
