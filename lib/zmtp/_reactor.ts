@@ -12,8 +12,8 @@
  */
 import { EpollWaiter } from "../transport/mod.ts";
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+const AF_INET = 2;
+const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
@@ -24,7 +24,7 @@ const TCP_NODELAY = 1;
 const MSG_NOSIGNAL = 0x4000;
 export const EAGAIN = 11;
 export const EINTR = 4;
-export const EINPROGRESS = 115;
+const EINPROGRESS = 115;
 export const EADDRINUSE = 98;
 
 const SYMBOLS = {
