@@ -58,6 +58,8 @@ export class Reactor {
   readonly #handlers = new Map<number, { fd: number; handler: Ready }>();
   readonly #ready: number[] = [];
   #nextSlot = 1;
+  #recvLength = -1;
+  #recvSize = 0n;
   #running: Promise<void> | undefined;
 
   private constructor(libc: Libc, waiter: EpollWaiter) {
@@ -146,7 +148,12 @@ export class Reactor {
 
   /** Reads into `buffer`: bytes read, 0 at the end of the stream, -errno on failure. */
   recv(fd: number, buffer: Uint8Array): number {
-    const n = Number(this.#libc.recv(fd, buffer, BigInt(buffer.length), 0));
+    // Every read goes into the same buffer: its size as a bigint is made once, not per read.
+    if (buffer.length !== this.#recvLength) {
+      this.#recvLength = buffer.length;
+      this.#recvSize = BigInt(buffer.length);
+    }
+    const n = Number(this.#libc.recv(fd, buffer, this.#recvSize, 0));
     return n >= 0 ? n : -this.errno();
   }
 

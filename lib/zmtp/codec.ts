@@ -51,6 +51,11 @@ export function checkGreeting(g: Uint8Array): { major: number; minor: number } {
   return { major, minor: g[11] };
 }
 
+/** What a peer of `socketType` sends first with the NULL mechanism: our greeting, then READY. */
+export function hello(socketType: "DEALER" | "ROUTER"): Uint8Array {
+  return concat([greeting(), readyCommand({ "Socket-Type": socketType })]);
+}
+
 /** A command frame `name` with `data` after it. */
 export function commandFrame(name: string, data: Uint8Array = new Uint8Array()): Uint8Array {
   const n = encoder.encode(name);

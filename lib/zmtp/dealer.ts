@@ -13,9 +13,8 @@
 import {
   concat,
   dealerCommand,
-  greeting,
+  hello,
   messageFrames,
-  readyCommand,
   type ZmtpEvent,
   ZmtpParser,
 } from "./codec.ts";
@@ -54,14 +53,7 @@ export function parseTcpEndpoint(
   return { hostname: host === "*" ? (bind ? "0.0.0.0" : "127.0.0.1") : host, port };
 }
 
-const HELLO = (() => {
-  const g = greeting();
-  const r = readyCommand({ "Socket-Type": "DEALER" });
-  const out = new Uint8Array(g.length + r.length);
-  out.set(g);
-  out.set(r, g.length);
-  return out;
-})();
+const HELLO = hello("DEALER");
 
 /** A DEALER connection to one ZeroMQ peer. */
 export class ZmtpDealer {

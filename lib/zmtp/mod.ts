@@ -26,6 +26,7 @@ export {
   concat,
   frame,
   greeting,
+  hello,
   messageFrames,
   readyCommand,
   readyProperties,

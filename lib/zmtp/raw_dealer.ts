@@ -12,17 +12,10 @@
  */
 import { Reactor, sockaddr } from "./_reactor.ts";
 import { RawStream } from "./_stream.ts";
-import {
-  concat,
-  dealerCommand,
-  greeting,
-  messageFrames,
-  readyCommand,
-  type ZmtpEvent,
-} from "./codec.ts";
+import { dealerCommand, hello, messageFrames, type ZmtpEvent } from "./codec.ts";
 import { parseTcpEndpoint, type ZmtpDealerOptions } from "./dealer.ts";
 
-const HELLO = concat([greeting(), readyCommand({ "Socket-Type": "DEALER" })]);
+const HELLO = hello("DEALER");
 
 /** What both DEALERs offer. */
 export interface Dealer {

@@ -22,11 +22,9 @@
  */
 import {
   commandFrame,
-  concat,
   frame,
-  greeting,
+  hello,
   messageFrames,
-  readyCommand,
   readyProperties,
   type ZmtpEvent,
   ZmtpProtocolError,
@@ -57,7 +55,7 @@ export interface ZmtpConnectionCounts {
   disconnected: number;
 }
 
-const HELLO = concat([greeting(), readyCommand({ "Socket-Type": "ROUTER" })]);
+const HELLO = hello("ROUTER");
 const PEER_TYPES = new Set(["DEALER", "REQ", "ROUTER"]);
 
 /** A connected peer: its stream, routing id and handshake state. */

@@ -27,7 +27,12 @@ import {
   printLine,
   quantile,
 } from "./child_util.ts";
-import { type Dealer, RawZmtpDealer, ZmtpDealer } from "../../../lib/zmtp/mod.ts";
+import {
+  type Dealer,
+  RawZmtpDealer,
+  ZmtpDealer,
+  type ZmtpDealerOptions,
+} from "../../../lib/zmtp/mod.ts";
 
 const flags = parseFlags(Deno.args);
 const endpoint = flags.get("endpoint") ?? "";
@@ -89,10 +94,9 @@ if (flags.get("mode") === "native") {
   const dealers: { send(frame: Uint8Array): unknown; close(): void }[] = [];
   const engine = flags.get("engine");
   if (engine === "zmtp" || engine === "epoll") {
+    const connect = (e: string, o: ZmtpDealerOptions): Dealer =>
+      engine === "epoll" ? RawZmtpDealer.connect(e, o)! : ZmtpDealer.connect(e, o);
     for (let s = 0; s < sockets; s++) {
-      const connect = engine === "epoll"
-        ? (e: string, o: { onMessage: (f: Uint8Array[]) => void }) => RawZmtpDealer.connect(e, o)!
-        : (e: string, o: { onMessage: (f: Uint8Array[]) => void }) => ZmtpDealer.connect(e, o);
       const dealer: Dealer = connect(endpoint, {
         onMessage: (frames) => reply(frames[0]),
       });

@@ -6,10 +6,7 @@
  * @module
  */
 
-import { frame as frameBytes, greeting, readyCommand } from "../../../lib/zmtp/mod.ts";
-
-/** A READY command announcing a DEALER, with no routing id (the ROUTER picks one). */
-const ready = () => readyCommand({ "Socket-Type": "DEALER" });
+import { frame as frameBytes, hello } from "../../../lib/zmtp/mod.ts";
 
 /** A DEALER over plain TCP that never reads unless told to. */
 export class RawDealer implements AsyncDisposable {
@@ -29,8 +26,8 @@ export class RawDealer implements AsyncDisposable {
     const conn = await Deno.connect({ hostname, port });
     const dealer = new RawDealer(conn);
     try {
-      await dealer.#write(greeting());
-      await dealer.#write(ready());
+      // The greeting, then READY announcing a DEALER with no routing id (the ROUTER picks one).
+      await dealer.#write(hello("DEALER"));
       await dealer.#readHandshake();
     } catch (error) {
       dealer.close();
