@@ -142,7 +142,10 @@ export class LoadClients {
     }
     for (let c = 0; c < n; c++) {
       const lane = this.lanes[c % m];
-      this.#sessions.push(new ClientSession(lane.connection));
+      // A client alone on its connection heartbeats as itself, as a game client does; sharing one,
+      // the connection's heartbeats carry an id of their own.
+      const clientId = m === n ? lane.ownId : crypto.randomUUID();
+      this.#sessions.push(new ClientSession(lane.connection, clientId));
       lane.queueLogin(c);
     }
   }
