@@ -15,7 +15,11 @@ const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
-const EPOLLIN = 0x001;
+const EPOLL_CTL_MOD = 3;
+/** Readable (or, with EPOLLHUP and EPOLLERR, which epoll always reports: closed or failed). */
+export const EPOLLIN = 0x001;
+/** Writable: the kernel takes bytes again (asked for only while a write waits). */
+export const EPOLLOUT = 0x004;
 /** The slot reported for the wake eventfd. */
 const WAKE_SLOT = 0xffffffff;
 const MAX_EVENTS = 256;
@@ -32,6 +36,9 @@ const SYMBOLS = {
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Told of one ready descriptor: its slot and epoll's event mask. */
+export type OnReady = (slot: number, events: number) => void;
 
 /** An epoll set of ZMQ_FDs keyed by slot numbers, plus a wake-up eventfd. */
 export class EpollWaiter {
@@ -100,6 +107,14 @@ export class EpollWaiter {
     return this.#libc.epoll_ctl(this.#epfd, EPOLL_CTL_ADD, fd, this.#ctl) === 0;
   }
 
+  /** Watches `fd` (added before) for readability, and for writability while `writable` holds. */
+  watchWritable(fd: number, slot: number, writable: boolean): boolean {
+    this.#ctlView.setUint32(0, writable ? EPOLLIN | EPOLLOUT : EPOLLIN, true);
+    this.#ctlView.setUint32(this.#dataOffset, slot, true);
+    this.#ctlView.setUint32(this.#dataOffset + 4, 0, true);
+    return this.#libc.epoll_ctl(this.#epfd, EPOLL_CTL_MOD, fd, this.#ctl) === 0;
+  }
+
   /** Stops watching `fd` (call before the socket owning it is closed). */
   remove(fd: number): void {
     if (this.#closed) return;
@@ -107,10 +122,10 @@ export class EpollWaiter {
   }
 
   /**
-   * Waits up to `timeoutMs` for any watched fd; calls `onReady(slot)` for each ready one (not
-   * for wake-ups). Resolves early on `wake()`.
+   * Waits up to `timeoutMs` for any watched fd; calls `onReady(slot, events)` for each ready one
+   * (not for wake-ups; `events` is epoll's mask). Resolves early on `wake()`.
    */
-  async wait(timeoutMs: number, onReady: (slot: number) => void): Promise<void> {
+  async wait(timeoutMs: number, onReady: OnReady): Promise<void> {
     if (this.#closed) return;
     this.#waiting = true;
     let count: number;
@@ -132,19 +147,20 @@ export class EpollWaiter {
   }
 
   /** Collects the fds that are ready right now, without waiting (a cheap synchronous call). */
-  poll(onReady: (slot: number) => void): void {
+  poll(onReady: OnReady): void {
     if (this.#closed || this.#waiting) return;
     const count = this.#libc.epoll_poll(this.#epfd, this.#events, MAX_EVENTS, 0);
     this.#report(count, onReady);
   }
 
-  #report(count: number, onReady: (slot: number) => void): void {
+  #report(count: number, onReady: OnReady): void {
+    const view = this.#eventsView;
     for (let i = 0; i < count; i++) {
-      const slot = this.#eventsView.getUint32(i * this.#stride + this.#dataOffset, true);
+      const slot = view.getUint32(i * this.#stride + this.#dataOffset, true);
       if (slot === WAKE_SLOT) {
         // A wake that arrived after its wait ended: clear it so epoll stops reporting it.
         this.#libc.read(this.#wakefd, this.#drain, 8n);
-      } else onReady(slot);
+      } else onReady(slot, view.getUint32(i * this.#stride, true));
     }
   }
 

@@ -61,7 +61,7 @@ export { PublisherSocket, type PublisherSocketOptions } from "./publisher_socket
 export { SubscriberSocket, type SubscriberSocketOptions } from "./subscriber_socket.ts";
 export type { SocketBase } from "./socket_base.ts";
 /** An epoll set waited on off the event loop (Linux + FFI); also used by `lib/zmtp/`'s raw sockets. */
-export { EpollWaiter } from "./_epoll.ts";
+export { EPOLLOUT, EpollWaiter } from "./_epoll.ts";
 export { curveAvailable, type CurveKeyPair, generateCurveKeyPair } from "./curve.ts";
 export type {
   CurveClientKeys,

@@ -10,7 +10,9 @@
  *
  * @module
  */
-import { EpollWaiter } from "../transport/mod.ts";
+import { EPOLLOUT, EpollWaiter } from "../transport/mod.ts";
+
+export { EPOLLOUT };
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -47,7 +49,8 @@ const ONE = Uint8Array.of(1, 0, 0, 0);
 
 /** What a registered descriptor's owner does when the descriptor is ready. */
 export interface Ready {
-  onReady(): void;
+  /** `events`: epoll's mask (EPOLLOUT set when it became writable, if that was asked for). */
+  onReady(events: number): void;
 }
 
 /** The process's raw sockets and their epoll loop. */
@@ -56,8 +59,11 @@ export class Reactor {
   readonly #libc: Libc;
   readonly #waiter: EpollWaiter;
   readonly #handlers = new Map<number, { fd: number; handler: Ready }>();
+  /** Slots ready in this round, and their event masks. */
   readonly #ready: number[] = [];
+  readonly #readyEvents: number[] = [];
   #nextSlot = 1;
+  #sends = 0;
   #recvLength = -1;
   #recvSize = 0n;
   #running: Promise<void> | undefined;
@@ -157,13 +163,19 @@ export class Reactor {
     return n >= 0 ? n : -this.errno();
   }
 
+  /** Calls of {@linkcode send} so far (tests check that a full peer is not retried). */
+  get sends(): number {
+    return this.#sends;
+  }
+
   /** Writes what the kernel takes of `bytes` now: bytes written, or -errno. */
   send(fd: number, bytes: Uint8Array): number {
+    this.#sends++;
     const n = Number(this.#libc.send(fd, bytes, BigInt(bytes.length), MSG_NOSIGNAL));
     return n >= 0 ? n : -this.errno();
   }
 
-  /** Watches `fd`; `handler.onReady()` runs whenever it is readable, closed or failed. */
+  /** Watches `fd`; `handler.onReady(events)` runs whenever it is readable, closed or failed. */
   add(fd: number, handler: Ready): number | undefined {
     const slot = this.#nextSlot;
     this.#nextSlot = this.#nextSlot >= 0xffff_fffe ? 1 : this.#nextSlot + 1;
@@ -171,6 +183,14 @@ export class Reactor {
     this.#handlers.set(slot, { fd, handler });
     this.#running ??= this.#run();
     return slot;
+  }
+
+  /**
+   * Asks (or stops asking) for `onReady` with EPOLLOUT once `fd` is writable: for a write the
+   * kernel did not take whole, instead of trying it again and again.
+   */
+  watchWritable(fd: number, slot: number, writable: boolean): void {
+    if (this.#handlers.has(slot)) this.#waiter.watchWritable(fd, slot, writable);
   }
 
   /** Stops watching and closes `fd`. */
@@ -181,20 +201,25 @@ export class Reactor {
   }
 
   async #run(): Promise<void> {
-    const onReady = (slot: number) => void this.#ready.push(slot);
+    const onReady = (slot: number, events: number) => {
+      this.#ready.push(slot);
+      this.#readyEvents.push(events);
+    };
     // Never inside add(): its caller has not finished setting up what the handler uses.
     await Promise.resolve();
     try {
       while (this.#handlers.size > 0) {
         this.#ready.length = 0;
+        this.#readyEvents.length = 0;
         this.#waiter.poll(onReady);
         if (this.#ready.length === 0) {
           await this.#waiter.wait(1000, onReady);
         }
-        for (const slot of this.#ready) {
+        for (let i = 0; i < this.#ready.length; i++) {
+          const slot = this.#ready[i];
           const entry = this.#handlers.get(slot);
           try {
-            entry?.handler.onReady();
+            entry?.handler.onReady(this.#readyEvents[i]);
           } catch (error) {
             // Owners handle their peers' faults; this is a bug. Report it and close that descriptor
             // (still ready, it would keep the loop spinning); the loop goes on.

@@ -1,11 +1,12 @@
 /**
  * One raw ZMTP connection on the process's {@linkcode Reactor}: reads parsed as they arrive, writes
- * queued and sent once per burst (what the kernel does not take waits, bounded by its owner), and
- * closing. Both ends use it: the ROUTER's peers and the DEALER.
+ * queued and sent once per burst, and closing. What the kernel does not take waits (bounded by the
+ * owner) until epoll says the socket is writable again: a peer that stops reading costs nothing
+ * until it reads. Both ends use it: the ROUTER's peers and the DEALER.
  *
  * @module
  */
-import { EAGAIN, EINTR, type Reactor, type Ready } from "./_reactor.ts";
+import { EAGAIN, EINTR, EPOLLOUT, type Reactor, type Ready } from "./_reactor.ts";
 import { concat, type ZmtpEvent, ZmtpParser, ZmtpProtocolError } from "./codec.ts";
 
 const ENOTCONN = 107;
@@ -17,25 +18,20 @@ const buffer = new Uint8Array(65_536);
 let dirty: RawStream[] = [];
 let flushScheduled = false;
 
-function scheduleFlush(delayMs = 0): void {
+function scheduleFlush(): void {
   if (flushScheduled) return;
   flushScheduled = true;
-  if (delayMs === 0) queueMicrotask(flushAll);
-  else setTimeout(flushAll, delayMs);
+  queueMicrotask(flushAll);
 }
 
 function flushAll(): void {
   flushScheduled = false;
   const list = dirty;
   dirty = [];
-  let blocked = false;
   for (const s of list) {
     s.dirty = false;
-    if (!s.flush()) blocked = true;
+    s.flush();
   }
-  // A peer whose kernel buffer is full (it reads slowly, or is still connecting) is tried again
-  // shortly; such peers are few, so no writability events are asked for.
-  if (blocked) scheduleFlush(5);
 }
 
 /** A raw connection: parser in, queue out. */
@@ -51,6 +47,8 @@ export class RawStream implements Ready {
   queuedMessages = 0;
   queuedBytes = 0;
   #queue: Uint8Array[] = [];
+  /** True while the kernel's buffer was full and epoll is asked to say when it is not. */
+  #awaitingWritable = false;
 
   /**
    * Watches `fd` (connected or connecting). `onEvent` gets what the peer sends (what it throws
@@ -75,21 +73,28 @@ export class RawStream implements Ready {
     } else this.#slot = slot;
   }
 
-  /** Queues bytes to write after the current burst. */
+  /** Queues bytes to write after the current burst (or once the socket is writable again). */
   write(bytes: Uint8Array): void {
     if (this.closed) return;
     this.#queue.push(bytes);
     this.queuedMessages++;
     this.queuedBytes += bytes.length;
-    if (!this.dirty) {
+    if (!this.dirty && !this.#awaitingWritable) {
       this.dirty = true;
       dirty.push(this);
+      scheduleFlush();
     }
-    scheduleFlush();
   }
 
-  /** Writes what the kernel takes; false when some is left (tried again shortly). */
-  flush(): boolean {
+  /** Writes what the kernel takes; what it leaves is written when epoll says it is writable. */
+  flush(): void {
+    if (this.#awaitingWritable || this.#write()) return;
+    this.#awaitingWritable = true;
+    this.#reactor.watchWritable(this.fd, this.#slot, true);
+  }
+
+  /** Writes the queue; true when nothing is left. */
+  #write(): boolean {
     if (this.closed || this.#queue.length === 0) return true;
     const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
     const n = this.#reactor.send(this.fd, batch);
@@ -109,13 +114,16 @@ export class RawStream implements Ready {
     // stops reading reaches its owner's message bound (sendHwm) and then its byte bound.
     this.#queue.push(written === 0 ? batch : batch.subarray(written));
     this.queuedBytes -= written;
-    this.dirty = true;
-    dirty.push(this);
     return false;
   }
 
-  /** Reads what is there and parses it (the reactor calls this when `fd` is ready). */
-  onReady(): void {
+  /** Writes what waited for room, then reads what is there (the reactor calls this when ready). */
+  onReady(events: number): void {
+    if (events & EPOLLOUT && this.#awaitingWritable && this.#write()) {
+      this.#awaitingWritable = false;
+      this.#reactor.watchWritable(this.fd, this.#slot, false);
+    }
+    if ((events & ~EPOLLOUT) === 0) return;
     for (let reads = 0; reads < MAX_READS && !this.closed; reads++) {
       const n = this.#reactor.recv(this.fd, buffer);
       if (n === 0) return this.close(new Error("the peer closed the connection"));

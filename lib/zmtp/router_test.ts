@@ -3,9 +3,10 @@ import { DealerSocket } from "../transport/mod.ts";
 import { TestPump } from "../../tests/support/transport/test_pump.ts";
 import { bytes, text, until } from "../../tests/support/transport/test_util.ts";
 import { RawDealer } from "../../tests/support/transport/raw_zmtp.ts";
-import { commandFrame, concat, greeting, readyCommand, ZmtpParser } from "./codec.ts";
+import { commandFrame, concat, frame, greeting, readyCommand, ZmtpParser } from "./codec.ts";
 import { ZmtpDealer } from "./dealer.ts";
 import { ZmtpRouter, type ZmtpRouterOptions } from "./router.ts";
+import { Reactor } from "./_reactor.ts";
 
 type Router = ZmtpRouter;
 
@@ -175,6 +176,53 @@ async function shut(router: Router): Promise<void> {
     }
   });
 }
+
+Deno.test("ZmtpRouter sends what a full peer could not take once it reads again, without retrying meanwhile", async () => {
+  let peer: Uint8Array | undefined;
+  const router = bindRouter("tcp://127.0.0.1:0", (p) => (peer ??= p), {
+    sendHwm: 1,
+    maxBacklogBytes: 256 << 20,
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.port });
+  try {
+    const got: number[] = [];
+    const parser = new ZmtpParser(1 << 20, (e) => {
+      if (e.type === "message") {
+        got.push(new DataView(e.frames[0].buffer, e.frames[0].byteOffset).getUint32(0));
+      }
+    });
+    await conn.write(
+      concat([greeting(), readyCommand({ "Socket-Type": "DEALER" }), frame(bytes("hi"))]),
+    );
+    await until(() => peer !== undefined, 10_000, "the peer's first message");
+    // 800 replies of 64 KB (52 MB): more than loopback's socket buffers hold while the peer reads
+    // nothing (up to 4 MB sent + 32 MB received here), so the rest waits in the router's queue.
+    const count = 800;
+    for (let i = 0; i < count; i++) {
+      const payload = new Uint8Array(64 * 1024);
+      new DataView(payload.buffer).setUint32(0, i);
+      assert.ok(router.send(peer!, payload), `reply ${i} queued`);
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1)); // let bursts reach the kernel
+    }
+    await until(() => router.backlogBytes(peer!) > 0, 10_000, "a backlog the kernel refused");
+    const reactor = Reactor.get()!;
+    const sendsBefore = reactor.sends;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(reactor.sends - sendsBefore, 0, "no write is tried while the peer reads nothing");
+    // The peer reads: every reply arrives, in order, and the queue empties.
+    const buffer = new Uint8Array(1 << 16);
+    while (got.length < count) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      parser.push(buffer.subarray(0, n));
+    }
+    assert.deepEqual(got, [...Array(count).keys()], "every reply, in order");
+    assert.equal(router.backlogBytes(peer!), 0);
+  } finally {
+    conn.close();
+    await shut(router);
+  }
+});
 
 Deno.test("ZmtpRouter binds IPv6 addresses, and declines a host name (the node then uses libzmq)", async () => {
   assert.equal(ZmtpRouter.bind("tcp://localhost:0", () => {}), undefined);
