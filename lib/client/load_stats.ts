@@ -189,6 +189,7 @@ export function summarize(stats: OpStats, seconds: number): OpSummary {
 export interface NodeFigures {
   node_id: string;
   role: string;
+  /** Client ids the node knows, logged in or not (its status calls them connections). */
   connections: number;
   sessions: number;
   users: number;
@@ -327,7 +328,7 @@ export function formatReport(report: LoadReport): string {
   );
   for (const n of report.nodes) {
     lines.push(
-      `node ${n.node_id} (${n.role}): connections ${n.connections}, sessions ${n.sessions} (max ${n.sessions_max}), users ${n.users}, ` +
+      `node ${n.node_id} (${n.role}): client ids ${n.connections}, sessions ${n.sessions} (max ${n.sessions_max}), users ${n.users}, ` +
         `tick p99 ${fixed(n.tick_p99_ms)} ms at the end (median ${
           fixed(n.tick_p99_ms_median)
         }, max ${fixed(n.tick_p99_ms_max)}), tick avg ${fixed(n.tick_avg_ms)} ms, ${

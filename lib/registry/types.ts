@@ -29,7 +29,7 @@ export interface NodeAddress {
 
 /** Load figures a node reports, as the proto `NodeLoad`. */
 export interface NodeLoad {
-  /** Client connections, logged in or not. */
+  /** Client ids the node knows (a connection carries one or more), logged in or not. */
   connections: number;
   /** Users in the node's world. */
   users: number;

@@ -114,7 +114,7 @@ export class RawZmtpDealer implements Dealer {
       },
     );
     this.#stream = stream;
-    // Sent as soon as the connection is up (the stream retries while it connects).
+    // Sent as soon as the connection is up (the stream waits for writability while it connects).
     stream.write(HELLO);
   }
 
