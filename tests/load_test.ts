@@ -5,16 +5,44 @@ import type { LoadReport } from "../lib/client/load_stats.ts";
 import { testClientConfig } from "./_clients.ts";
 import { eventually, freePort, Proc } from "./_harness.ts";
 
-Deno.test("client load drives 50 simulated clients against a real node and reports", async (t) => {
-  const port = freePort();
-  const endpoint = `tcp://127.0.0.1:${port}`;
-  await using node = new Proc("node", "main.ts", [
+/** A node on `port` with no persistence, once it listens for clients. */
+async function startNode(port: number): Promise<Proc> {
+  const node = new Proc("node", "main.ts", [
     `--port=${port}`,
     "--http-port=0",
     "--log-level=info",
     "--data-dir=",
   ]);
-  await node.waitFor(/listening for clients/);
+  try {
+    await node.waitFor(/listening for clients/);
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  return node;
+}
+
+/** The report of a load run that exits 0 within 20 s: the JSON of its last stdout line. */
+async function reportOf(load: Proc): Promise<LoadReport> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const status = await Promise.race([
+    load.status,
+    new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 20_000))),
+  ]).finally(() => clearTimeout(timer));
+  assert.ok(
+    status,
+    `load did not finish in time; last lines:\n${load.lines.slice(-10).join("\n")}`,
+  );
+  assert.equal(status.code, 0, load.lines.slice(-10).join("\n"));
+  const json = load.lines.findLast((l) => l.startsWith('{"load"'));
+  assert.ok(json, "no JSON line");
+  return (JSON.parse(json) as { load: LoadReport }).load;
+}
+
+Deno.test("client load drives 50 simulated clients against a real node and reports", async (t) => {
+  const port = freePort();
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  await using _node = await startNode(port);
 
   await using load = new Proc("load", "client.ts", [
     "load",
@@ -51,20 +79,7 @@ Deno.test("client load drives 50 simulated clients against a real node and repor
   });
 
   await t.step("it exits 0 with a report whose last stdout line is the JSON", async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      load.status,
-      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 20_000))),
-    ]).finally(() => clearTimeout(timer));
-    assert.ok(
-      status,
-      `load did not finish in time; last lines:\n${load.lines.slice(-10).join("\n")}`,
-    );
-    assert.equal(status.code, 0, load.lines.slice(-10).join("\n"));
-    const json = load.lines.findLast((l) => l.startsWith('{"load"'));
-    assert.ok(json, "no JSON line");
-    const report = (JSON.parse(json) as { load: LoadReport }).load;
-
+    const report = await reportOf(load);
     assert.equal(report.clients, 50);
     assert.equal(report.logged_in, 50);
     assert.equal(report.connections, 3);
@@ -104,6 +119,27 @@ Deno.test("client load drives 50 simulated clients against a real node and repor
       probe.close();
     }
   });
+});
+
+Deno.test("client load with a connection per client: the node knows one client id per connection", async () => {
+  const port = freePort();
+  await using _node = await startNode(port);
+  await using load = new Proc("load", "client.ts", [
+    "load",
+    `--node=tcp://127.0.0.1:${port}`,
+    "--clients=30",
+    "--connections=30",
+    "--duration=2",
+    "--warmup=0",
+    "--logout=false",
+    "--log-level=info",
+  ]);
+  const report = await reportOf(load);
+  assert.equal(report.logged_in, 30);
+  // Each simulated client heartbeats as itself, as a game client does: 30 ids, plus the few the
+  // generator's status polls use — not 60 (a second id per connection for its heartbeats).
+  const ids = report.node?.connections ?? 0;
+  assert.ok(ids >= 30 && ids <= 34, `the node knew ${ids} client ids for 30 connections`);
 });
 
 Deno.test("client load exits 1 when no node answers and 2 for bad flags", async () => {
