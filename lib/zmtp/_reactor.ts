@@ -63,7 +63,6 @@ export class Reactor {
   readonly #ready: number[] = [];
   readonly #readyEvents: number[] = [];
   #nextSlot = 1;
-  #sends = 0;
   #recvLength = -1;
   #recvSize = 0n;
   #running: Promise<void> | undefined;
@@ -163,14 +162,8 @@ export class Reactor {
     return n >= 0 ? n : -this.errno();
   }
 
-  /** Calls of {@linkcode send} so far (tests check that a full peer is not retried). */
-  get sends(): number {
-    return this.#sends;
-  }
-
   /** Writes what the kernel takes of `bytes` now: bytes written, or -errno. */
   send(fd: number, bytes: Uint8Array): number {
-    this.#sends++;
     const n = Number(this.#libc.send(fd, bytes, BigInt(bytes.length), MSG_NOSIGNAL));
     return n >= 0 ? n : -this.errno();
   }

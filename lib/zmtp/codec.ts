@@ -221,11 +221,15 @@ export function dealerCommand(name: string, data: Uint8Array): "ready" | Uint8Ar
     case "ERROR":
       throw new ZmtpProtocolError("the peer refused the handshake");
     case "PING":
-      // PING: TTL (2 bytes), then up to 16 bytes of context, echoed in the PONG.
-      return commandFrame("PONG", data.subarray(2));
+      return pongFor(data);
     default:
       return undefined; // PONG and commands a DEALER does not use
   }
+}
+
+/** The PONG answering a PING command's `data`: a TTL (2 bytes), then up to 16 bytes of context it echoes. */
+export function pongFor(data: Uint8Array): Uint8Array {
+  return commandFrame("PONG", data.subarray(2));
 }
 
 /** The metadata properties of a READY command's data. Throws on a malformed one. */

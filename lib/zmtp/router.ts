@@ -21,10 +21,10 @@
  * @module
  */
 import {
-  commandFrame,
   frame,
   hello,
   messageFrames,
+  pongFor,
   readyProperties,
   type ZmtpEvent,
   ZmtpProtocolError,
@@ -43,8 +43,6 @@ export interface ZmtpRouterOptions {
   maxBacklogBytes?: number;
   /** A peer that has not finished its handshake by then is closed, ms (default 30,000, libzmq's). */
   handshakeTimeoutMs?: number;
-  /** Bytes read at a time (one buffer for every connection; default 64 KiB). */
-  readBufferSize?: number;
   /** What a message handler threw, or a peer's protocol error (the connection is closed). */
   onError?: (error: Error) => void;
 }
@@ -258,8 +256,7 @@ export class ZmtpRouter {
       p.ready = true;
       this.#handshaking.delete(p);
     } else if (event.name === "PING") {
-      // PING: TTL (2 bytes), then a context the PONG echoes.
-      p.stream.write(commandFrame("PONG", event.data.subarray(2)));
+      p.stream.write(pongFor(event.data));
     }
   }
 
