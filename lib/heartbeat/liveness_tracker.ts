@@ -41,12 +41,12 @@ export class LivenessTracker<K> {
 
   /** Records traffic from `key` at `now`; starts tracking it if new. */
   touch(key: K, now: number): void {
-    const known = this.#lastSeen.has(key);
-    // Whole milliseconds: a small integer is stored in the map as is, a fraction would be a new
-    // heap number per touch, which thousands of peers keep alive across young-generation
-    // collections.
+    // One lookup: a new key grows the map. Whole milliseconds: a small integer is stored in the
+    // map as is, a fraction would be a new heap number per touch, which thousands of peers keep
+    // alive across young-generation collections.
+    const size = this.#lastSeen.size;
     this.#lastSeen.set(key, Math.floor(now));
-    if (!known) this.#file(key, now);
+    if (this.#lastSeen.size !== size) this.#file(key, now);
   }
 
   /** True when `key` is tracked. */

@@ -12,3 +12,4 @@
  * @module
  */
 export { LivenessTracker, type LivenessTrackerOptions } from "./liveness_tracker.ts";
+export { IdleWheel, type Seen } from "./idle_wheel.ts";

@@ -1,5 +1,8 @@
-import { LivenessTracker } from "../heartbeat/mod.ts";
+import { IdleWheel } from "../heartbeat/mod.ts";
 import type { WireFormat } from "../protocol/mod.ts";
+
+/** A peer id as a map key (see {@linkcode peerToKey}). */
+export type PeerKey = string | number;
 
 /**
  * One client connection (a ZeroMQ peer or a WebSocket): the client ids it carries and what it may
@@ -12,7 +15,7 @@ export interface ConnectionEntry {
   /** The connection's peer id: a ZeroMQ routing id, or a WebSocket's (see `ws_plane.ts`). */
   readonly peer: Uint8Array;
   /** The peer id as a map key. */
-  readonly key: string;
+  readonly key: PeerKey;
   /** The transport it came over (the `transport` label of metrics); set by the node. */
   transport: string;
   /** Client ids bound to this connection now. */
@@ -28,6 +31,8 @@ export interface ConnectionEntry {
   /** Refusals answered in the current second, and when that second began (ms). */
   refusals: number;
   refusalsAt: number;
+  /** When it last sent anything (whole ms): a connection silent for the idle timeout goes. */
+  lastSeen: number;
 }
 
 /** What {@linkcode ClientTable.countByTransport} counts for one transport. */
@@ -64,6 +69,8 @@ export interface ClientEntry {
   readLane: number;
   /** The world view version that holds this client's last write: its reads wait for it. */
   readAfter: number;
+  /** When the client id last sent a request of its own (whole ms): silent too long, it goes. */
+  lastSeen: number;
 }
 
 /** Outcome of {@linkcode ClientTable.admit}. */
@@ -116,9 +123,10 @@ export interface ClientTableOptions {
  */
 export class ClientTable {
   readonly #entries = new Map<string, ClientEntry>();
-  readonly #connections = new Map<string, ConnectionEntry>();
-  readonly #liveness: LivenessTracker<string>;
-  readonly #connectionLiveness: LivenessTracker<string>;
+  readonly #connections = new Map<PeerKey, ConnectionEntry>();
+  /** Client ids and connections by the time they were last heard from. */
+  readonly #idleIds: IdleWheel<ClientEntry>;
+  readonly #idleConnections: IdleWheel<ConnectionEntry>;
   readonly #options: Required<ClientTableOptions>;
   #sessions = 0;
 
@@ -130,8 +138,8 @@ export class ClientTable {
       maxNewUsersPerConnection: Infinity,
       ...options,
     };
-    this.#liveness = new LivenessTracker({ timeoutMs: options.idleTimeoutMs });
-    this.#connectionLiveness = new LivenessTracker({ timeoutMs: options.idleTimeoutMs });
+    this.#idleIds = new IdleWheel({ timeoutMs: options.idleTimeoutMs });
+    this.#idleConnections = new IdleWheel({ timeoutMs: options.idleTimeoutMs });
   }
 
   /** Client ids known, logged in or not. */
@@ -206,10 +214,12 @@ export class ClientTable {
         newUsersAt: now,
         refusals: 0,
         refusalsAt: now,
+        lastSeen: 0,
       };
       this.#connections.set(key, connection);
+      this.#idleConnections.add(connection, now);
     }
-    this.#connectionLiveness.touch(key, now);
+    connection.lastSeen = Math.floor(now);
     connection.work = refill(
       connection.work,
       connection.workAt,
@@ -259,9 +269,11 @@ export class ClientTable {
         workAt: now,
         readLane: -1,
         readAfter: 0,
+        lastSeen: 0,
       };
       connection.clientIds.add(clientId);
       this.#entries.set(clientId, entry);
+      this.#idleIds.add(entry, now);
       fresh = true;
     } else if (entry.connection !== connection) {
       // An id without a session carries nothing to steal: it follows whoever uses it.
@@ -270,7 +282,7 @@ export class ClientTable {
       this.#rebind(entry, connection);
     }
     entry.format = format;
-    this.#liveness.touch(clientId, now);
+    entry.lastSeen = Math.floor(now);
     entry.work = refill(entry.work, entry.workAt, now, o.maxRequestsPerSecond, 1);
     entry.workAt = now;
     if (entry.work < 1) return { type: "rate_limited", entry };
@@ -306,7 +318,7 @@ export class ClientTable {
   /** Moves a client id to `connection` (a resume with its session token from there succeeded). */
   move(entry: ClientEntry, connection: ConnectionEntry, now: number): void {
     if (entry.connection !== connection) this.#rebind(entry, connection);
-    this.#liveness.touch(entry.clientId, now);
+    entry.lastSeen = Math.floor(now);
   }
 
   #rebind(entry: ClientEntry, connection: ConnectionEntry): void {
@@ -334,7 +346,6 @@ export class ClientTable {
     if (!entry) return undefined;
     this.bind(entry, 0);
     this.#entries.delete(clientId);
-    this.#liveness.remove(clientId);
     entry.connection.clientIds.delete(clientId);
     return entry;
   }
@@ -349,14 +360,12 @@ export class ClientTable {
     const connection = this.#connections.get(key);
     if (!connection) return [];
     this.#connections.delete(key);
-    this.#connectionLiveness.remove(key);
     connection.closed = true;
     const out: ClientEntry[] = [];
     for (const clientId of connection.clientIds) {
       const entry = this.#entries.get(clientId);
       if (!entry) continue;
       this.#entries.delete(clientId);
-      this.#liveness.remove(clientId);
       out.push({ ...entry });
       this.bind(entry, 0);
     }
@@ -370,23 +379,22 @@ export class ClientTable {
    */
   expireIdle(now: number, budget = 2000): ClientEntry[] {
     const out: ClientEntry[] = [];
-    for (const clientId of this.#liveness.expire(now, budget)) {
-      const entry = this.#entries.get(clientId);
-      if (!entry) continue;
-      this.#entries.delete(clientId);
-      entry.connection.clientIds.delete(clientId);
+    for (const entry of this.#idleIds.expire(now, this.#holdsEntry, budget)) {
+      this.#entries.delete(entry.clientId);
+      entry.connection.clientIds.delete(entry.clientId);
       out.push({ ...entry });
       this.bind(entry, 0);
     }
-    for (const key of this.#connectionLiveness.expire(now, budget)) {
-      const connection = this.#connections.get(key);
-      if (!connection) continue;
+    for (const connection of this.#idleConnections.expire(now, this.#holdsConnection, budget)) {
       // Its client ids expire on their own clock; the connection goes once it carries none.
-      if (connection.clientIds.size > 0) this.#connectionLiveness.touch(key, now);
-      else this.#connections.delete(key);
+      if (connection.clientIds.size > 0) this.#idleConnections.add(connection, now);
+      else this.#connections.delete(connection.key);
     }
     return out;
   }
+
+  readonly #holdsEntry = (entry: ClientEntry) => this.holds(entry);
+  readonly #holdsConnection = (c: ConnectionEntry) => this.#connections.get(c.key) === c;
 }
 
 /** A bucket's size: `seconds` of `rate`, at least one unit (Infinity when unlimited). */
@@ -402,9 +410,15 @@ function refill(tokens: number, at: number, now: number, rate: number, seconds: 
   return elapsed > 0 ? Math.min(full, tokens + (elapsed * rate) / 1000) : tokens;
 }
 
-/** A peer id as a map key. */
-export function peerToKey(peer: Uint8Array): string {
-  // A WebSocket's 256-byte id in one native call; a ZeroMQ id (5 bytes) is quicker in the loop.
+/**
+ * A peer id as a map key: a ZeroMQ routing id (a 0 byte, then a 32-bit number) as that number — a
+ * small integer hashes and compares without touching memory — any other id as a string.
+ */
+export function peerToKey(peer: Uint8Array): PeerKey {
+  if (peer.length === 5 && peer[0] === 0) {
+    return (peer[1] * 0x1000000) + ((peer[2] << 16) | (peer[3] << 8) | peer[4]);
+  }
+  // A WebSocket's 256-byte id in one native call.
   if (peer.length > 16) return String.fromCharCode.apply(null, peer as unknown as number[]);
   let s = "";
   for (let i = 0; i < peer.length; i++) s += String.fromCharCode(peer[i]);

@@ -309,5 +309,11 @@ Deno.test("peerToKey() tells routing ids apart by every byte", () => {
   assert.notEqual(peerToKey(PEER_1), peerToKey(PEER_2));
   assert.notEqual(peerToKey(new Uint8Array([1])), peerToKey(new Uint8Array([1, 0])));
   assert.equal(peerToKey(new Uint8Array()), "");
-  assert.equal(peerToKey(new Uint8Array([255, 0])).length, 2);
+  assert.equal((peerToKey(new Uint8Array([255, 0])) as string).length, 2);
+  // A ZeroMQ routing id (0, then a 32-bit number) is that number; other ids stay strings.
+  assert.equal(peerToKey(new Uint8Array([0, 0, 0, 0, 7])), 7);
+  assert.equal(peerToKey(new Uint8Array([0, 255, 255, 255, 255])), 0xffffffff);
+  assert.equal(peerToKey(new Uint8Array([0, 1, 2, 3, 4])), 0x01020304);
+  assert.equal(typeof peerToKey(new Uint8Array([1, 0, 0, 0, 7])), "string");
+  assert.equal(typeof peerToKey(new Uint8Array([0, 0, 0, 0, 7, 0])), "string");
 });
