@@ -71,8 +71,21 @@ export function encodeEnvelope(envelope: Envelope, format: WireFormat = "binary"
   if (format === "json") {
     return utf8Encoder.encode(JSON.stringify(envelopeToJson(envelope)));
   }
-  // fromObject turns enum names into numbers; the binary encoder takes numbers only.
-  return EnvelopeType.encode(EnvelopeType.fromObject(envelope as Record<string, unknown>)).finish();
+  // fromObject turns enum names into numbers; the binary encoder takes numbers only. The replies
+  // most sent (queries, writes) hold no enum: their plain objects are encoded as they are, without
+  // the copy fromObject makes of every nested message.
+  const message = hasNoEnum(envelope)
+    ? envelope as protobuf.Message
+    : EnvelopeType.fromObject(envelope as Record<string, unknown>);
+  return EnvelopeType.encode(message).finish();
+}
+
+/** True for the replies whose messages hold no enum field (`proto/gameserver.proto`). */
+function hasNoEnum(e: Envelope): boolean {
+  return (e.queryReply != null || e.aoeReply != null || e.setVelocityReply != null ||
+    e.loginReply != null || e.logoutReply != null) &&
+    e.error == null && e.pong == null &&
+    e.statusReply == null && e.notice == null;
 }
 
 /** The proto3 JSON object of an envelope (lowerCamelCase names, enums by name, defaults omitted). */

@@ -91,6 +91,13 @@ const SAMPLES: Envelope[] = [
   },
   {
     clientId: CLIENT_ID,
+    requestId: 15,
+    aoeReply: { userIds: [4], total: 1 },
+    writeAck: { epoch: 3, masterId: "node-2", seq: 2 ** 40 + 1 },
+    msg: "aoeReply",
+  },
+  {
+    clientId: CLIENT_ID,
     requestId: 16,
     pong: { clientTimeMs: 1, serverTimeMs: 2, nodeId: "node-1", role: "ROLE_MASTER" },
     msg: "pong",
