@@ -10,7 +10,7 @@
  * @module
  */
 import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
-import { GameNode, ReadWorkers } from "../lib/node/mod.ts";
+import { GameNode, ReadWorkers, requestLimits } from "../lib/node/mod.ts";
 import { MasterPlane } from "../lib/node/cluster/mod.ts";
 import { encodeEnvelope } from "../lib/protocol/mod.ts";
 import { mulberry32 } from "../lib/random/mod.ts";
@@ -69,6 +69,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
         cellSize: options.cellSize,
       },
       maxResults: config.world.max_query_results,
+      limits: requestLimits(config),
     })
     : undefined;
   const node = new GameNode({

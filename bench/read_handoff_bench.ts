@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
-import { GameNode, ReadWorkers } from "../lib/node/mod.ts";
+import { GameNode, ReadWorkers, requestLimits } from "../lib/node/mod.ts";
 import { encodeEnvelope } from "../lib/protocol/mod.ts";
 import { mulberry32 } from "../lib/random/mod.ts";
 import { setupLogging } from "../lib/log/mod.ts";
@@ -92,6 +92,7 @@ function main(): void {
     count,
     world: { width: side, height: side, maxUsers: users, maxSpeed: MAX_SPEED },
     maxResults: 1000,
+    limits: requestLimits(defaults(NODE_SCHEMA)),
   });
   const a = makeNode(users, undefined);
   const b = makeNode(users, readers);

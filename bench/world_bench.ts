@@ -42,7 +42,8 @@ import { parseArgs } from "node:util";
 import { mulberry32 } from "../lib/random/mod.ts";
 import { setupLogging } from "../lib/log/mod.ts";
 import { type UserRecord, World } from "../lib/world/mod.ts";
-import { ReadWorkers } from "../lib/node/mod.ts";
+import { defaults, NODE_SCHEMA } from "../lib/config/mod.ts";
+import { ReadWorkers, requestLimits } from "../lib/node/mod.ts";
 import { loadAverage, median } from "./_bench_util.ts";
 import {
   MAX_SPEED,
@@ -108,6 +109,7 @@ function runEngine(scenario: Scenario, users: number, options: RunOptions): RunR
         cellSize: options.cellSize,
       },
       maxResults: OUT_LENGTH,
+      limits: requestLimits(defaults(NODE_SCHEMA)),
     })
     : undefined;
   if (readers) {

@@ -5,19 +5,29 @@
  *
  * @module
  */
-import { encodeEnvelope, type UserState } from "../protocol/mod.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  parseRequest,
+  ProtocolError,
+  type RequestLimits,
+  type UserState,
+} from "../protocol/mod.ts";
 import { WorldViewReader } from "../world/mod.ts";
 import { RING_WAKE, SharedRing } from "./shared_ring.ts";
 import { queryReplySize, type ReplyUsers, writeQueryReply } from "./_query_reply_encoder.ts";
 import {
   emptyReadRequest,
   READ_BATCH,
+  READ_CIRCLE,
+  READ_FRAME,
   READ_RAW,
   READ_RECT,
   readClientId,
   type ReaderSetup,
   type ReadRequest,
   readRequest,
+  REPLY_ERRORS,
   REPLY_HEADER_BYTES,
   REQUEST_HEADER_BYTES,
 } from "./_read_records.ts";
@@ -47,6 +57,7 @@ export function runReader(setup: ReaderSetup, signal: () => void): void {
     total: 0,
   };
   const request: ReadRequest = emptyReadRequest();
+  const scratch = { frame: new Uint8Array(256), id: new Uint8Array(64) };
   let answered = 0;
   const wake = () => {
     // One message per batch of replies: the node's thread clears the flag before it drains.
@@ -80,13 +91,23 @@ export function runReader(setup: ReaderSetup, signal: () => void): void {
       answered++;
       continue;
     }
-    const total = request.kind === READ_RECT
+    // A frame is decoded and validated here; a refusal is answered instead of the query.
+    let id = input.bytes.subarray(request.idAt!, request.idAt! + request.idLength!);
+    let refusal: Refusal | undefined;
+    if (request.kind === READ_FRAME) {
+      refusal = openFrame(input, request, setup.limits, scratch);
+      id = scratch.id.subarray(0, request.clientId.length);
+    }
+    const total = refusal !== undefined
+      ? 0
+      : request.kind === READ_RECT
       ? reader.queryRect(request.a, request.b, request.c, request.d, results)
       : reader.queryCircle(request.a, request.b, request.c, results);
     // JSON (rare) through the codec; binary written straight into the reply ring, no garbage.
     let frame: Uint8Array | undefined;
     let size = 0;
-    if (request.kind === READ_RAW) frame = EMPTY;
+    if (refusal !== undefined) frame = refusal.frame;
+    else if (request.kind === READ_RAW) frame = EMPTY;
     else if (request.format === "json") {
       request.clientId = readClientId(input, request);
       frame = encodeReply(reader, request, results, total);
@@ -97,7 +118,7 @@ export function runReader(setup: ReaderSetup, signal: () => void): void {
       users.money = reader.money;
       users.count = Math.min(total, results.length);
       users.total = total;
-      size = queryReplySize(request.idLength!, request.requestId, users);
+      size = queryReplySize(id.length, request.requestId, users);
     }
     if (frame) size = frame.length;
     let out = output.reserve(REPLY_HEADER_BYTES + size);
@@ -110,9 +131,9 @@ export function runReader(setup: ReaderSetup, signal: () => void): void {
     output.view.setUint32(out, request.ticket, true);
     output.view.setUint32(out + 4, total, true);
     output.view.setUint32(out + 8, reader.version, true);
+    output.view.setUint32(out + 12, refusal?.error ?? 0, true);
     if (frame) output.bytes.set(frame, out + REPLY_HEADER_BYTES);
     else {
-      const id = input.bytes.subarray(request.idAt!, request.idAt! + request.idLength!);
       const target = { bytes: output.bytes, view: output.view, at: out + REPLY_HEADER_BYTES };
       writeQueryReply(target, id, request.requestId, users);
     }
@@ -149,7 +170,68 @@ function answerBatch(
   output.view.setUint32(out, request.ticket, true);
   output.view.setUint32(out + 4, sum >>> 0, true);
   output.view.setUint32(out + 8, reader.version, true);
+  output.view.setUint32(out + 12, 0, true);
   output.commit();
+}
+
+/** A `READ_FRAME` refused: its error reply, and its code's number (see `REPLY_ERRORS`). */
+interface Refusal {
+  frame: Uint8Array;
+  error: number;
+}
+
+/**
+ * Decodes and validates the envelope of the `READ_FRAME` `request` (read from `input`) as the node's
+ * thread would have (`decodeEnvelope`, `parseRequest`), and makes `request` the query it carries,
+ * its client id's bytes in `scratch.id`; a refusal with the same error reply otherwise.
+ */
+function openFrame(
+  input: SharedRing,
+  request: ReadRequest,
+  limits: RequestLimits,
+  scratch: { frame: Uint8Array; id: Uint8Array },
+): Refusal | undefined {
+  const length = request.idLength!;
+  // Out of shared memory first: the decoder's strings cannot come from a SharedArrayBuffer.
+  if (scratch.frame.length < length) scratch.frame = new Uint8Array(2 * length);
+  const bytes = scratch.frame.subarray(0, length);
+  bytes.set(input.bytes.subarray(request.idAt!, request.idAt! + length));
+  let clientId = "";
+  let requestId = 0;
+  try {
+    const envelope = decodeEnvelope(bytes, "binary");
+    clientId = typeof envelope.clientId === "string" ? envelope.clientId : "";
+    requestId = envelope.requestId ?? 0;
+    const query = parseRequest(envelope, limits);
+    if (query.op === "query_circle") {
+      request.kind = READ_CIRCLE;
+      request.a = query.x;
+      request.b = query.y;
+      request.c = query.radius;
+    } else if (query.op === "query_rect") {
+      request.kind = READ_RECT;
+      request.a = query.x1;
+      request.b = query.y1;
+      request.c = query.x2;
+      request.d = query.y2;
+    } else {
+      throw new ProtocolError("INTERNAL", `A reader was handed a ${query.op}`);
+    }
+  } catch (err) {
+    const e = err instanceof ProtocolError ? err : new ProtocolError("INTERNAL", String(err));
+    const frame = encodeEnvelope({
+      clientId,
+      requestId,
+      error: { code: e.code, message: e.message },
+    });
+    request.clientId = clientId;
+    return { frame, error: REPLY_ERRORS.indexOf(e.code) + 1 || REPLY_ERRORS.length };
+  }
+  // A UUID (parseRequest checked it): ASCII, one byte per character.
+  request.clientId = clientId;
+  request.requestId = requestId;
+  for (let i = 0; i < clientId.length; i++) scratch.id[i] = clientId.charCodeAt(i);
+  return undefined;
 }
 
 /** The reply envelope of a query: what GameNode builds from the live world, from the view. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { WireFormat } from "../protocol/mod.ts";
+import type { ErrorCode, RequestLimits, WireFormat } from "../protocol/mod.ts";
 import type { WorldViewsShared } from "../world/mod.ts";
 import type { SharedRing, SharedRingMemory } from "./shared_ring.ts";
 
@@ -23,8 +23,21 @@ export const READ_RAW = 3;
  */
 export const READ_BATCH = 4;
 
-/** Bytes before a reply's frame: ticket, total, view version (u32 each) and padding. */
+/**
+ * A query as its client sent it: the binary envelope follows the header (where a client id goes
+ * otherwise), and the reader decodes and validates it — the node's thread has only peeked at its
+ * ids (`peekEnvelope`) to admit it.
+ */
+export const READ_FRAME = 5;
+
+/** Bytes before a reply's frame: ticket, total, view version and the error (u32 each). */
 export const REPLY_HEADER_BYTES = 16;
+
+/**
+ * The errors a reader can answer a `READ_FRAME` with, by the number in its reply's header (0: no
+ * error, i + 1: `REPLY_ERRORS[i]`): a malformed envelope and an invalid field.
+ */
+export const REPLY_ERRORS: readonly ErrorCode[] = ["BAD_FRAME", "INVALID_ARGUMENT", "INTERNAL"];
 /** Bytes of a request before its client id (or a batch's centres). */
 export const REQUEST_HEADER_BYTES = 56;
 
@@ -35,6 +48,8 @@ export interface ReaderSetup {
   input: SharedRingMemory;
   output: SharedRingMemory;
   maxResults: number;
+  /** The limits `parseRequest` checks a `READ_FRAME`'s fields against. */
+  limits: RequestLimits;
 }
 
 /** One read request, decoded (reused by the reader for every request). */
@@ -50,6 +65,8 @@ export interface ReadRequest {
   c: number;
   d: number;
   clientId: string;
+  /** A `READ_FRAME`'s envelope (then `clientId` is not sent: the frame holds it). */
+  frame?: Uint8Array;
   /** Worker side: where the client id's UTF-8 bytes are in the ring record, and how many. */
   idAt?: number;
   idLength?: number;
@@ -73,6 +90,7 @@ export function emptyReadRequest(): ReadRequest {
 
 /** Puts a request into `ring`; false when the ring is full (or the client id too long for it). */
 export function writeRequest(ring: SharedRing, r: ReadRequest): boolean {
+  if (r.kind === READ_FRAME) return writeFrameRequest(ring, r, r.frame!);
   const id = r.clientId;
   let ascii = id.length <= 1024;
   for (let i = 0; ascii && i < id.length; i++) ascii = id.charCodeAt(i) < 0x80;
@@ -96,6 +114,23 @@ export function writeRequest(ring: SharedRing, r: ReadRequest): boolean {
   const start = at + REQUEST_HEADER_BYTES;
   if (idBytes) bytes.set(idBytes, start);
   else for (let i = 0; i < idLength; i++) bytes[start + i] = id.charCodeAt(i);
+  ring.commit();
+  return true;
+}
+
+/** Puts a `READ_FRAME` request into `ring`, the envelope's bytes after the header. */
+function writeFrameRequest(ring: SharedRing, r: ReadRequest, frame: Uint8Array): boolean {
+  if (REQUEST_HEADER_BYTES + frame.length > ring.maxPayload) return false;
+  const at = ring.reserve(REQUEST_HEADER_BYTES + frame.length);
+  if (at < 0) return false;
+  const v = ring.view;
+  v.setUint32(at, r.ticket, true);
+  v.setUint8(at + 4, READ_FRAME);
+  v.setUint8(at + 5, 0);
+  v.setUint32(at + 8, r.requestId, true);
+  v.setUint32(at + 12, r.minVersion, true);
+  v.setUint32(at + 48, frame.length, true);
+  ring.bytes.set(frame, at + REQUEST_HEADER_BYTES);
   ring.commit();
   return true;
 }

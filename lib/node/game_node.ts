@@ -3,10 +3,14 @@ import {
   detectFormat,
   encodeEnvelope,
   type Envelope,
+  type EnvelopePeek,
   type ErrorCode,
   type NodeLoad,
   parseRequest,
+  peekEnvelope,
   ProtocolError,
+  QUERY_CIRCLE_FIELD,
+  QUERY_RECT_FIELD,
   type Request,
   type RequestLimits,
   type Role,
@@ -30,6 +34,7 @@ import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_u
 import {
   emptyReadRequest,
   READ_CIRCLE,
+  READ_FRAME,
   READ_RECT,
   type ReadRequest,
   type ReadWorkers,
@@ -98,6 +103,9 @@ interface Origin {
   readonly figures: TransportFigures;
   readonly at: number;
 }
+
+/** Largest query frame handed to a reader as it is (a larger one is decoded here first). */
+const MAX_HANDED_FRAME = 4096;
 
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
 const MAX_CHECKSUM_WAITERS = 1024;
@@ -183,6 +191,8 @@ export class GameNode {
   #nextLane = 0;
   /** Reused for every read handed to the readers (they copy it). */
   readonly #read: ReadRequest = emptyReadRequest();
+  /** Reused for every frame peeked at (see `#handOff`). */
+  readonly #peek: EnvelopePeek = { clientId: "", requestId: 0, field: 0 };
   /** The transport of the frame being handled (for replies sent before its origin is known). */
   #figures: TransportFigures;
   /** When the frame being handled arrived. */
@@ -391,6 +401,8 @@ export class GameNode {
       );
       return;
     }
+    // With readers, a binary query is admitted on its peeked ids and decoded by its reader.
+    if (this.#readers && format === "binary" && this.#handOff(peer, frame, connection, now)) return;
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(frame, format);
@@ -410,37 +422,13 @@ export class GameNode {
       this.#replyError(peer, format, clientId, requestId, e.code, e.message);
       return;
     }
-    const result = this.clients.admit(clientId, connection, format, now);
-    if (result.type === "full") {
-      this.#counters.idsRefused++;
-      const message = result.scope === "node"
-        ? "Node is at max_clients"
-        : this.#refusals.idsPerConnection;
-      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", message);
-      return;
-    }
-    if (result.type === "rate_limited") {
-      this.#counters.rateLimited++;
-      const message = this.#refusals.clientRate;
-      this.#replyError(peer, format, clientId, requestId, "RATE_LIMITED", message);
-      return;
-    }
-    const entry = result.entry;
-    const own = result.type === "ok";
-    if (!own) this.#counters.foreign++;
-    else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
-    const origin: Origin = {
+    const origin = this.#admit(
       peer,
-      format,
       connection,
-      entry,
-      own,
-      clientId,
-      requestId,
-      op: request.op,
-      figures,
-      at: now,
-    };
+      { format, clientId, requestId, op: request.op },
+      now,
+    );
+    if (origin === undefined) return;
     try {
       this.#dispatch(origin, request, envelope, now);
     } catch (err) {
@@ -451,6 +439,70 @@ export class GameNode {
       });
       this.#replyError(peer, format, clientId, requestId, "INTERNAL", "Internal error");
     }
+  }
+
+  /**
+   * Admits a request under its client id (see `ClientTable.admit`): its origin, or undefined when
+   * it was refused (and answered).
+   */
+  #admit(
+    peer: Uint8Array,
+    connection: ConnectionEntry,
+    request: { format: WireFormat; clientId: string; requestId: number; op: string },
+    now: number,
+  ): Origin | undefined {
+    const { format, clientId, requestId } = request;
+    const result = this.clients.admit(clientId, connection, format, now);
+    if (result.type === "full") {
+      this.#counters.idsRefused++;
+      const message = result.scope === "node"
+        ? "Node is at max_clients"
+        : this.#refusals.idsPerConnection;
+      this.#replyError(peer, format, clientId, requestId, "UNAVAILABLE", message);
+      return undefined;
+    }
+    if (result.type === "rate_limited") {
+      this.#counters.rateLimited++;
+      const message = this.#refusals.clientRate;
+      this.#replyError(peer, format, clientId, requestId, "RATE_LIMITED", message);
+      return undefined;
+    }
+    const entry = result.entry;
+    const own = result.type === "ok";
+    if (!own) this.#counters.foreign++;
+    else if (result.fresh) logger.debug("Client {clientId} connected", { clientId });
+    return {
+      peer,
+      format,
+      connection,
+      entry,
+      own,
+      clientId,
+      requestId,
+      op: request.op,
+      figures: this.#figures,
+      at: now,
+    };
+  }
+
+  /**
+   * A binary query, handed to a reader frame and all once its peeked ids are admitted: the reader
+   * decodes, validates, answers and encodes it (a malformed one is refused there, after admission).
+   * False: not a plain query (`peekEnvelope`), to be handled the usual way.
+   */
+  #handOff(peer: Uint8Array, frame: Uint8Array, connection: ConnectionEntry, now: number): boolean {
+    const p = this.#peek;
+    if (frame.length > MAX_HANDED_FRAME || !peekEnvelope(frame, p)) return false;
+    if (p.field !== QUERY_CIRCLE_FIELD && p.field !== QUERY_RECT_FIELD) return false;
+    const op = p.field === QUERY_CIRCLE_FIELD ? "query_circle" : "query_rect";
+    const origin = this.#admit(
+      peer,
+      connection,
+      { format: "binary", clientId: p.clientId, requestId: p.requestId, op },
+      now,
+    );
+    if (origin !== undefined) this.#submitRead(origin, READ_FRAME, 0, 0, 0, 0, frame);
+    return true;
   }
 
   /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
@@ -538,7 +590,15 @@ export class GameNode {
    * Hands a query to the client's reader (always the same one, so its replies keep their order),
    * to be answered from the first view that holds the client's last write.
    */
-  #submitRead(origin: Origin, kind: number, a: number, b: number, c: number, d: number): void {
+  #submitRead(
+    origin: Origin,
+    kind: number,
+    a: number,
+    b: number,
+    c: number,
+    d: number,
+    frame?: Uint8Array,
+  ): void {
     const readers = this.#readers!;
     const entry = origin.entry;
     if (entry.readLane < 0) entry.readLane = this.#nextLane++ % readers.count;
@@ -555,6 +615,7 @@ export class GameNode {
     read.b = b;
     read.c = c;
     read.d = d;
+    read.frame = frame;
     readers.submit(entry.readLane, read);
   }
 
@@ -562,13 +623,22 @@ export class GameNode {
    * A reader's answer: its work is charged, its frame (encoded by the reader in the request's
    * format) sent where the query came from over the same send path as any reply, and timed.
    */
-  readonly #readReply = (ticket: number, total: number, _version: number, frame: Uint8Array) => {
+  readonly #readReply = (
+    ticket: number,
+    total: number,
+    _version: number,
+    frame: Uint8Array,
+    error: ErrorCode | undefined,
+  ) => {
     const origin = this.#reads.get(ticket);
     if (origin === undefined) return;
     this.#reads.delete(ticket);
-    this.#chargeQuery(origin, total);
+    if (error === undefined) this.#chargeQuery(origin, total);
+    else this.#countError(error);
     if (!this.#send(origin.peer, frame, origin.format)) this.#counters.dropped++;
-    this.#timed(origin);
+    // A refused frame counts as one that did not parse, as on the node's thread.
+    if (error === undefined) this.#timed(origin);
+    else this.requests.answered(origin.figures, UNPARSED_OP, performance.now() - origin.at);
   };
 
   /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */

@@ -3,7 +3,7 @@ import type { NodeConfig } from "../config/mod.ts";
 import { bindClientPort, type ClientSocket } from "./client_port.ts";
 import { log } from "../log/mod.ts";
 import { type HttpPlane, serveRoutes } from "../http/mod.ts";
-import { GameNode, worldOptionsOf } from "./game_node.ts";
+import { GameNode, requestLimits, worldOptionsOf } from "./game_node.ts";
 import { ClusterCoordinator } from "./cluster/mod.ts";
 import { SinglePlane } from "./single_plane.ts";
 import { ReadWorkers } from "./read_workers.ts";
@@ -440,5 +440,6 @@ function startReaders(config: NodeConfig): ReadWorkers | undefined {
     count,
     world: worldOptionsOf(config),
     maxResults: config.world.max_query_results,
+    limits: requestLimits(config),
   });
 }

@@ -5,11 +5,13 @@
  *
  * @module
  */
+import type { ErrorCode, RequestLimits } from "../protocol/mod.ts";
 import { type WorldOptions, WorldViews } from "../world/mod.ts";
 import { RING_WAKE, SharedRing } from "./shared_ring.ts";
 import {
   type ReaderSetup,
   type ReadRequest,
+  REPLY_ERRORS,
   REPLY_HEADER_BYTES,
   writeBatch,
   writeRequest,
@@ -19,6 +21,7 @@ export {
   emptyReadRequest,
   READ_BATCH,
   READ_CIRCLE,
+  READ_FRAME,
   READ_RAW,
   READ_RECT,
   type ReadRequest,
@@ -29,12 +32,16 @@ const INPUT_BYTES = 1 << 20;
 /** Bytes of each reply ring (a reply must fit in half of it). */
 const OUTPUT_BYTES = 16 << 20;
 
-/** Gets each answered read: its ticket, the users it matched, the view version and the reply frame. */
+/**
+ * Gets each answered read: its ticket, the users it matched, the view version and the reply frame;
+ * `error` when the frame is an error reply instead (a `READ_FRAME` that did not decode or validate).
+ */
 export type ReadReplyFn = (
   ticket: number,
   total: number,
   version: number,
   frame: Uint8Array,
+  error: ErrorCode | undefined,
 ) => void;
 
 /** Options of {@linkcode ReadWorkers.start}. */
@@ -45,6 +52,8 @@ export interface ReadWorkersOptions {
   world: WorldOptions;
   /** Most users one reply lists (`world.max_query_results`). */
   maxResults: number;
+  /** What a `READ_FRAME`'s fields are checked against (the node's `requestLimits`). */
+  limits: RequestLimits;
 }
 
 /**
@@ -91,6 +100,7 @@ export class ReadWorkers implements AsyncDisposable {
         input: input.memory,
         output: output.memory,
         maxResults: options.maxResults,
+        limits: options.limits,
       };
       worker.postMessage(setup);
       readers.#workers.push(worker);
@@ -111,7 +121,8 @@ export class ReadWorkers implements AsyncDisposable {
     this.#outstanding++;
     const waiting = this.#waiting[lane];
     if (waiting.length > 0 || !writeRequest(this.#inputs[lane], request)) {
-      waiting.push({ ...request });
+      // Copied: the caller reuses its record, and a frame may sit in a transport's read buffer.
+      waiting.push({ ...request, frame: request.frame?.slice() });
     }
   }
 
@@ -167,11 +178,13 @@ export class ReadWorkers implements AsyncDisposable {
       const ticket = v.getUint32(at, true);
       const total = v.getUint32(at + 4, true);
       const version = v.getUint32(at + 8, true);
+      const code = v.getUint32(at + 12, true);
+      const error = code === 0 ? undefined : REPLY_ERRORS[code - 1] ?? "INTERNAL";
       const frame = out.bytes.slice(at + REPLY_HEADER_BYTES, at + out.length);
       out.release();
       this.#outstanding--;
       n++;
-      this.onReply(ticket, total, version, frame);
+      this.onReply(ticket, total, version, frame, error);
     }
     const waiting = this.#waiting[lane];
     if (waiting.length > 0) {

@@ -3,7 +3,7 @@ import { defaults, NODE_SCHEMA, type NodeConfig } from "../config/mod.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, type WireFormat } from "../protocol/mod.ts";
 import { mulberry32, type Rng } from "../random/mod.ts";
 import { World } from "../world/mod.ts";
-import { GameNode } from "./game_node.ts";
+import { GameNode, requestLimits } from "./game_node.ts";
 import { ReadWorkers } from "./read_workers.ts";
 
 const CLIENTS = 40;
@@ -27,6 +27,7 @@ function startReaders(config: NodeConfig, count: number): ReadWorkers {
     count,
     world: { width: w.width, height: w.height, maxUsers: w.max_users, maxSpeed: w.max_speed },
     maxResults: w.max_query_results,
+    limits: requestLimits(config),
   });
 }
 
@@ -60,7 +61,9 @@ function testNode(readers?: ReadWorkers, clients = CLIENTS) {
     );
     return id;
   };
-  return { node, sent, send, config };
+  const sendRaw = (c: number, frame: Uint8Array) =>
+    node.handleFrame(new Uint8Array([c]), [frame], 0);
+  return { node, sent, send, sendRaw, config };
 }
 
 /** One random query body. */
@@ -126,6 +129,62 @@ Deno.test("seeded operations give the same query replies, tick by tick, with 0 a
   }
 });
 
+Deno.test("a query that does not decode or validate gets the same error from a reader", () => {
+  const readers = startReaders(testConfig(), 1);
+  try {
+    const alone = testNode();
+    const read = testNode(readers);
+    const id = "00000000-0000-4000-8000-000000000001";
+    const good = encodeEnvelope({
+      clientId: id,
+      requestId: 9,
+      queryCircle: { x: 1, y: 2, radius: 3 },
+    });
+    // The envelope's own fields are plain (the node's thread admits it on them); what is wrong is
+    // inside the query, which only the reader decodes.
+    const frames = [
+      encodeEnvelope({ clientId: id, requestId: 1, queryCircle: { x: 1, y: 2, radius: 1e9 } }),
+      encodeEnvelope({ clientId: id, requestId: 2, queryCircle: { x: NaN, y: 2, radius: 3 } }),
+      encodeEnvelope({ clientId: id, requestId: 3, queryRect: { x1: 0, y1: 0, x2: Infinity } }),
+      // query_circle (field 14) holding 3 bytes of a truncated double.
+      new Uint8Array([...good.subarray(0, 40), 0x72, 3, 0x09, 0, 0]),
+      good,
+    ];
+    // Every one goes to the reader (its ids peeked), none is decoded on the node's thread.
+    let handed = 0;
+    const inner = readers.onReply;
+    readers.onReply = (ticket, total, version, frame, error) => {
+      handed++;
+      inner(ticket, total, version, frame, error);
+    };
+    for (const n of [alone, read]) {
+      for (const frame of frames) n.sendRaw(1, frame);
+    }
+    assert.ok(readers.waitIdle(10_000), "the reader answers");
+    assert.equal(handed, frames.length);
+    const a = alone.sent.get(1)!.map((f) => decodeEnvelope(f));
+    const b = read.sent.get(1)!.map((f) => decodeEnvelope(f));
+    assert.deepEqual(b, a);
+    assert.deepEqual(a.map((e) => e.error?.code ?? e.msg), [
+      "INVALID_ARGUMENT",
+      "INVALID_ARGUMENT",
+      "INVALID_ARGUMENT",
+      "BAD_FRAME",
+      "queryReply",
+    ]);
+    assert.equal(read.node.counters.errors, 4);
+    assert.equal(read.node.counters.errors, alone.node.counters.errors);
+    // Counted alike: errors by code, and replies by op (a refused frame as one that did not parse).
+    const figures = (n: typeof read) => ({
+      errors: [...n.node.requests.errors()],
+      ops: [...n.node.requests.of("zmq").durations.keys()].sort(),
+    });
+    assert.deepEqual(figures(read), figures(alone));
+  } finally {
+    readers.close();
+  }
+});
+
 Deno.test("readers answer from whole ticks while the node goes on writing and ticking", () => {
   const readers = startReaders(testConfig(), 2);
   try {
@@ -140,9 +199,9 @@ Deno.test("readers answer from whole ticks while the node goes on writing and ti
     const queries = new Map<number, { body: Envelope; oldest: number }>();
     const versions = new Map<number, number>();
     const inner = readers.onReply;
-    readers.onReply = (ticket, total, version, frame) => {
+    readers.onReply = (ticket, total, version, frame, error) => {
       versions.set(decodeEnvelope(frame).requestId ?? 0, version);
-      inner(ticket, total, version, frame);
+      inner(ticket, total, version, frame, error);
     };
     const rng = mulberry32(5);
     for (let tick = 0; tick < 240; tick++) {

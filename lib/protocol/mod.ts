@@ -23,5 +23,6 @@ export {
 } from "./codec.ts";
 export { ProtocolError } from "./errors.ts";
 export { type RoleName, roleName } from "./role.ts";
+export { type EnvelopePeek, peekEnvelope, QUERY_CIRCLE_FIELD, QUERY_RECT_FIELD } from "./peek.ts";
 export { isUuid, parseRequest, type Request, type RequestLimits, WRITE_OPS } from "./request.ts";
 export type * from "./_gen/gameserver_proto.ts";
