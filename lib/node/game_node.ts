@@ -3,14 +3,11 @@ import {
   detectFormat,
   encodeEnvelope,
   type Envelope,
-  type EnvelopePeek,
   type ErrorCode,
   type NodeLoad,
   parseRequest,
-  peekEnvelope,
   ProtocolError,
   QUERY_CIRCLE_FIELD,
-  QUERY_RECT_FIELD,
   type Request,
   type RequestLimits,
   type Role,
@@ -31,14 +28,8 @@ import { applyWrite, type WriteTarget } from "./_apply_write.ts";
 import { queryReply } from "./_replies.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
-import {
-  emptyReadRequest,
-  READ_CIRCLE,
-  READ_FRAME,
-  READ_RECT,
-  type ReadRequest,
-  type ReadWorkers,
-} from "./read_workers.ts";
+import { READ_CIRCLE, READ_FRAME, READ_RECT, type ReadWorkers } from "./read_workers.ts";
+import { ReadHandoff } from "./_read_handoff.ts";
 import {
   RequestMetrics,
   type Transport,
@@ -104,8 +95,8 @@ interface Origin {
   readonly at: number;
 }
 
-/** Largest query frame handed to a reader as it is (a larger one is decoded here first). */
-const MAX_HANDED_FRAME = 4096;
+/** The numbers of a query handed over as its frame (the reader reads them from it). */
+const NO_NUMBERS = { a: 0, b: 0, c: 0, d: 0 };
 
 /** Status requests with a checksum waiting for the next one at most (beyond: RATE_LIMITED). */
 const MAX_CHECKSUM_WAITERS = 1024;
@@ -184,15 +175,8 @@ export class GameNode {
   #now: number;
   #tick = 0;
   readonly #tickMonitor: TickMonitor;
-  readonly #readers: ReadWorkers | undefined;
-  /** Reads handed to the readers, by ticket: where each reply goes. */
-  readonly #reads = new Map<number, Origin>();
-  #nextTicket = 1;
-  #nextLane = 0;
-  /** Reused for every read handed to the readers (they copy it). */
-  readonly #read: ReadRequest = emptyReadRequest();
-  /** Reused for every frame peeked at (see `#handOff`). */
-  readonly #peek: EnvelopePeek = { clientId: "", requestId: 0, field: 0 };
+  /** Queries go to reader workers through it (none: answered here). */
+  readonly #handoff: ReadHandoff<Origin> | undefined;
   /** The transport of the frame being handled (for replies sent before its origin is known). */
   #figures: TransportFigures;
   /** When the frame being handled arrived. */
@@ -237,10 +221,9 @@ export class GameNode {
     this.#checksums = new ChecksumBatch(c.clients.checksum_interval_ms, MAX_CHECKSUM_WAITERS);
     this.#startedAt = now;
     this.#now = now;
-    this.#readers = options.readers;
-    if (this.#readers) {
-      this.#readers.onReply = this.#readReply;
-      this.state.attachViews(this.#readers.views);
+    if (options.readers) {
+      this.#handoff = new ReadHandoff(options.readers, this.#readAnswer);
+      this.state.attachViews(options.readers.views);
     }
   }
 
@@ -402,7 +385,15 @@ export class GameNode {
       return;
     }
     // With readers, a binary query is admitted on its peeked ids and decoded by its reader.
-    if (this.#readers && format === "binary" && this.#handOff(peer, frame, connection, now)) return;
+    const query = this.#handoff && format === "binary" ? this.#handoff.peekQuery(frame) : undefined;
+    if (query !== undefined) {
+      // The reader decodes and validates it (a malformed one is refused there, after admission).
+      const op = query.field === QUERY_CIRCLE_FIELD ? "query_circle" : "query_rect";
+      const { clientId, requestId } = query;
+      const origin = this.#admit(peer, connection, { format, clientId, requestId, op }, now);
+      if (origin !== undefined) this.#handoff!.submit(origin, READ_FRAME, NO_NUMBERS, frame);
+      return;
+    }
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(frame, format);
@@ -485,26 +476,6 @@ export class GameNode {
     };
   }
 
-  /**
-   * A binary query, handed to a reader frame and all once its peeked ids are admitted: the reader
-   * decodes, validates, answers and encodes it (a malformed one is refused there, after admission).
-   * False: not a plain query (`peekEnvelope`), to be handled the usual way.
-   */
-  #handOff(peer: Uint8Array, frame: Uint8Array, connection: ConnectionEntry, now: number): boolean {
-    const p = this.#peek;
-    if (frame.length > MAX_HANDED_FRAME || !peekEnvelope(frame, p)) return false;
-    if (p.field !== QUERY_CIRCLE_FIELD && p.field !== QUERY_RECT_FIELD) return false;
-    const op = p.field === QUERY_CIRCLE_FIELD ? "query_circle" : "query_rect";
-    const origin = this.#admit(
-      peer,
-      connection,
-      { format: "binary", clientId: p.clientId, requestId: p.requestId, op },
-      now,
-    );
-    if (origin !== undefined) this.#submitRead(origin, READ_FRAME, 0, 0, 0, 0, frame);
-    return true;
-  }
-
   /** Answers a message refused before it was looked at: its ids when it decodes, else none. */
   #refuse(
     peer: Uint8Array,
@@ -544,8 +515,9 @@ export class GameNode {
         else this.#reply(origin, { statusReply: this.statusReply(now) });
         return;
       case "query_rect": {
-        if (this.#readers) {
-          this.#submitRead(origin, READ_RECT, request.x1, request.y1, request.x2, request.y2);
+        if (this.#handoff) {
+          const { x1: a, y1: b, x2: c, y2: d } = request;
+          this.#handoff.submit(origin, READ_RECT, { a, b, c, d });
           return;
         }
         const total = this.state.world.queryRect(
@@ -560,8 +532,13 @@ export class GameNode {
         return;
       }
       case "query_circle": {
-        if (this.#readers) {
-          this.#submitRead(origin, READ_CIRCLE, request.x, request.y, request.radius, 0);
+        if (this.#handoff) {
+          this.#handoff.submit(origin, READ_CIRCLE, {
+            a: request.x,
+            b: request.y,
+            c: request.radius,
+            d: 0,
+          });
           return;
         }
         const total = this.state.world.queryCircle(
@@ -587,54 +564,18 @@ export class GameNode {
   }
 
   /**
-   * Hands a query to the client's reader (always the same one, so its replies keep their order),
-   * to be answered from the first view that holds the client's last write.
-   */
-  #submitRead(
-    origin: Origin,
-    kind: number,
-    a: number,
-    b: number,
-    c: number,
-    d: number,
-    frame?: Uint8Array,
-  ): void {
-    const readers = this.#readers!;
-    const entry = origin.entry;
-    if (entry.readLane < 0) entry.readLane = this.#nextLane++ % readers.count;
-    const ticket = this.#nextTicket++;
-    this.#reads.set(ticket, origin);
-    const read = this.#read;
-    read.ticket = ticket;
-    read.kind = kind;
-    read.format = origin.format;
-    read.clientId = origin.clientId;
-    read.requestId = origin.requestId;
-    read.minVersion = entry.readAfter;
-    read.a = a;
-    read.b = b;
-    read.c = c;
-    read.d = d;
-    read.frame = frame;
-    readers.submit(entry.readLane, read);
-  }
-
-  /**
    * A reader's answer: its work is charged, its frame (encoded by the reader in the request's
    * format) sent where the query came from over the same send path as any reply, and timed.
    */
-  readonly #readReply = (
-    ticket: number,
+  readonly #readAnswer = (
+    origin: Origin,
     total: number,
-    _version: number,
     frame: Uint8Array,
     error: ErrorCode | undefined,
   ) => {
-    const origin = this.#reads.get(ticket);
-    if (origin === undefined) return;
-    this.#reads.delete(ticket);
     if (error === undefined) this.#chargeQuery(origin, total);
     else this.#countError(error);
+    if (error === "BAD_FRAME") this.#counters.badFrames++;
     if (!this.#send(origin.peer, frame, origin.format)) this.#counters.dropped++;
     // A refused frame counts as one that did not parse, as on the node's thread.
     if (error === undefined) this.#timed(origin);
@@ -747,7 +688,9 @@ export class GameNode {
     };
     if (login) entry.loginInFlight = true;
     // Here the write changes the live world: this client's reads wait for the view that holds it.
-    if (this.#readers && this.authoritative) entry.readAfter = this.#readers.views.version + 1;
+    if (this.#handoff && this.authoritative) {
+      entry.readAfter = this.#handoff.readers.views.version + 1;
+    }
     try {
       this.#perform(origin, request, envelope, userId, respond);
     } catch (err) {

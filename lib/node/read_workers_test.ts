@@ -174,6 +174,8 @@ Deno.test("a query that does not decode or validate gets the same error from a r
     ]);
     assert.equal(read.node.counters.errors, 4);
     assert.equal(read.node.counters.errors, alone.node.counters.errors);
+    assert.equal(read.node.counters.badFrames, 1);
+    assert.equal(read.node.counters.badFrames, alone.node.counters.badFrames);
     // Counted alike: errors by code, and replies by op (a refused frame as one that did not parse).
     const figures = (n: typeof read) => ({
       errors: [...n.node.requests.errors()],
