@@ -36,6 +36,8 @@ export interface RunOptions {
   cellSize?: number;
   /** Reader worker threads answering the queries beside the step (0: none, queries after it). */
   readWorkers?: number;
+  /** The node row without its queries (what they cost: compare with a run that has them). */
+  withoutQueries?: boolean;
 }
 
 /** What one run measured. */

@@ -146,7 +146,7 @@ export function runNodeTick(scenario: Scenario, users: number, options: RunOptio
       frames.push([encodeEnvelope({ ...body, clientId: ids[u], requestId: requestId++ })]);
       owners.push(peerOf(u));
     };
-    for (queryDue += rates.queries; queryDue >= 1; queryDue--) {
+    for (queryDue += options.withoutQueries ? 0 : rates.queries; queryDue >= 1; queryDue--) {
       const u = Math.floor(rng() * users);
       node.state.world.getUser(userIds[u], position);
       add(u, { queryCircle: { x: position.x, y: position.y, radius: RADIUS_M } });

@@ -35,6 +35,8 @@
  *   deno task bench:world --quick    about ten seconds: 8,000 users per row, three runs each
  *   flags: --scenario=uniform|town   --row=engine|node   --users=N (one count, no search)
  *          --runs=N   --ticks=N   --warmup=N   --cell-size=M   --seed=S
+ *          --read-workers=N (queries answered by N reader workers)
+ *          --without-queries (the node row without its queries: what they cost)
  *
  * @module
  */
@@ -324,6 +326,7 @@ function main(): number {
       "cell-size": { type: "string" },
       seed: { type: "string" },
       "read-workers": { type: "string" },
+      "without-queries": { type: "boolean", default: false },
     },
   });
   const quick = values.quick;
@@ -334,6 +337,7 @@ function main(): number {
     seed: Number(values.seed ?? 1),
     cellSize: values["cell-size"] === undefined ? undefined : Number(values["cell-size"]),
     readWorkers: Number(values["read-workers"] ?? 0),
+    withoutQueries: values["without-queries"],
   };
   const scenarios =
     (values.scenario === undefined ? ["uniform", "town"] : [values.scenario]) as Scenario[];
@@ -350,9 +354,9 @@ function main(): number {
     } ms, ${options.ticks} measured ticks after ${options.warmup} ` +
       `warm-up, ${options.runs} run(s) per count judged on the median p99, radius ${RADIUS_M} m, ` +
       `${USERS_PER_CIRCLE} users per circle, maxSpeed ${MAX_SPEED} m/s, cellSize ` +
-      `${options.cellSize ?? "default"}, ${options.readWorkers} read worker(s), no forced GC${
-        quick ? ", quick" : ""
-      }; load average ${loadAtStart}`,
+      `${options.cellSize ?? "default"}, ${options.readWorkers} read worker(s)${
+        options.withoutQueries ? ", node row without its queries" : ""
+      }, no forced GC${quick ? ", quick" : ""}; load average ${loadAtStart}`,
   );
   console.log(HEADER);
 

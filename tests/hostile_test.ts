@@ -13,7 +13,7 @@ import { DEMO_PUBLIC_KEY } from "../lib/config/mod.ts";
 import { TestPump } from "./support/transport/test_pump.ts";
 import { RawDealer } from "./support/transport/raw_zmtp.ts";
 import { TestCluster } from "./_cluster.ts";
-import { eventually, freePort, Proc } from "./_harness.ts";
+import { eventually, freePort, Proc, TEST_READ_WORKERS } from "./_harness.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -348,8 +348,10 @@ Deno.test("a connection that does not read cannot pin the node's memory", async 
     assert.ok(honest.replies.every((r) => r.envelope.pong), "the honest pings got pongs");
     const status = await node.status();
     // Per connection at most send_hwm (100) replies in ZeroMQ plus max_backlog_bytes (1 MiB):
-    // ~9.5 MB of 85 KB replies; 10 connections ≈ 95 MB, and some room for the JS heap.
-    const bound = 160 * 1024 * 1024;
+    // ~9.5 MB of 85 KB replies; 10 connections ≈ 95 MB, and some room for the JS heap. A reader
+    // worker (GAMESERVER_TEST_READ_WORKERS) adds its own isolate (18–20 MB idle, measured) and
+    // fills its 16 MiB reply ring under such a flood: 48 MB each.
+    const bound = (160 + 48 * TEST_READ_WORKERS) * 1024 * 1024;
     console.log(
       `RSS ${Math.round(base / 1048576)} MB before, at most ${
         Math.round(most / 1048576)
