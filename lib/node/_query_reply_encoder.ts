@@ -102,3 +102,26 @@ export function writeQueryReply(
   bytes[at++] = 0x18; // 3: total
   return writeVarint(bytes, at, users.total);
 }
+
+/**
+ * The binary reply envelope of a query for `clientId` (`encodeEnvelope()`'s bytes) in a new array:
+ * a node thread's own query replies, without message objects.
+ */
+export function encodeQueryReply(
+  clientId: string,
+  requestId: number,
+  users: ReplyUsers,
+): Uint8Array {
+  let ascii = true;
+  for (let i = 0; ascii && i < clientId.length; i++) ascii = clientId.charCodeAt(i) < 0x80;
+  let id: Uint8Array;
+  if (ascii) {
+    id = new Uint8Array(clientId.length);
+    for (let i = 0; i < clientId.length; i++) id[i] = clientId.charCodeAt(i);
+  } else {
+    id = new TextEncoder().encode(clientId);
+  }
+  const bytes = new Uint8Array(queryReplySize(id.length, requestId, users));
+  writeQueryReply({ bytes, view: new DataView(bytes.buffer), at: 0 }, id, requestId, users);
+  return bytes;
+}

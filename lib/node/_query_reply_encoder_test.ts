@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { encodeEnvelope } from "../protocol/mod.ts";
 import { mulberry32 } from "../random/mod.ts";
-import { queryReplySize, type ReplyUsers, writeQueryReply } from "./_query_reply_encoder.ts";
+import {
+  encodeQueryReply,
+  queryReplySize,
+  type ReplyUsers,
+  writeQueryReply,
+} from "./_query_reply_encoder.ts";
 
 Deno.test("writeQueryReply() writes encodeEnvelope()'s bytes", () => {
   const rng = mulberry32(4);
@@ -45,5 +50,7 @@ Deno.test("writeQueryReply() writes encodeEnvelope()'s bytes", () => {
     );
     assert.equal(end, 8 + size);
     assert.deepEqual([...bytes.subarray(8, end)], [...expected]);
+    // The whole-frame form the node thread sends for its own queries: the same bytes.
+    assert.deepEqual([...encodeQueryReply(clientId, requestId, users)], [...expected]);
   }
 });

@@ -26,6 +26,7 @@ import { LingeringUsers } from "./lingering_users.ts";
 import { TickMonitor } from "./tick_monitor.ts";
 import { applyWrite, type WriteTarget } from "./_apply_write.ts";
 import { queryReply } from "./_replies.ts";
+import { encodeQueryReply, type ReplyUsers } from "./_query_reply_encoder.ts";
 import { type RefusalMessages, refusalMessages } from "./_refusal_messages.ts";
 import { BYTES_PER_UNIT, checksumUnits, frameUnits, queryUnits } from "./_work_units.ts";
 import { READ_CIRCLE, READ_FRAME, READ_RECT, type ReadWorkers } from "./read_workers.ts";
@@ -175,6 +176,8 @@ export class GameNode {
   #now: number;
   #tick = 0;
   readonly #tickMonitor: TickMonitor;
+  /** Where `#replyQuery` finds the users it lists (reused). */
+  readonly #replyUsers: ReplyUsers;
   /** Queries go to reader workers through it (none: answered here). */
   readonly #handoff: ReadHandoff<Origin> | undefined;
   /** The transport of the frame being handled (for replies sent before its origin is known). */
@@ -210,6 +213,15 @@ export class GameNode {
     this.#figures = this.requests.of(ZMQ_TRANSPORT);
     this.#limits = requestLimits(c);
     this.#results = new Uint32Array(c.world.max_query_results);
+    this.#replyUsers = {
+      ids: new Uint32Array(0),
+      pos: new Float64Array(0),
+      vel: new Float64Array(0),
+      money: new Float64Array(0),
+      positions: new Uint32Array(c.world.max_query_results),
+      count: 0,
+      total: 0,
+    };
     this.#writeTarget = {
       state: this.state,
       random: options.random ?? Math.random,
@@ -528,7 +540,7 @@ export class GameNode {
           this.#results,
         );
         this.#chargeQuery(origin, total);
-        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
+        this.#replyQuery(origin, total);
         return;
       }
       case "query_circle": {
@@ -548,7 +560,7 @@ export class GameNode {
           this.#results,
         );
         this.#chargeQuery(origin, total);
-        this.#reply(origin, { queryReply: queryReply(this.state.world, this.#results, total) });
+        this.#replyQuery(origin, total);
         return;
       }
       case "discover":
@@ -581,6 +593,31 @@ export class GameNode {
     if (error === undefined) this.#timed(origin);
     else this.requests.answered(origin.figures, UNPARSED_OP, performance.now() - origin.at);
   };
+
+  /**
+   * The reply to a query answered here, its users' ids in `#results`: binary written straight from
+   * the world's arrays (the readers' encoder: `encodeEnvelope()`'s bytes, no message objects), JSON
+   * through the codec.
+   */
+  #replyQuery(origin: Origin, total: number): void {
+    const world = this.state.world;
+    const users = this.#replyUsers;
+    const n = Math.min(total, this.#results.length);
+    if (origin.format === "binary" && world.positionsOf(this.#results, n, users.positions)) {
+      const { ids, pos, vel, money } = world.records;
+      users.ids = ids;
+      users.pos = pos;
+      users.vel = vel;
+      users.money = money;
+      users.count = n;
+      users.total = total;
+      const frame = encodeQueryReply(origin.clientId, origin.requestId, users);
+      if (!this.#send(origin.peer, frame, "binary")) this.#counters.dropped++;
+      this.#timed(origin);
+      return;
+    }
+    this.#reply(origin, { queryReply: queryReply(world, this.#results, total) });
+  }
 
   /** Charges a query's (or aoe's) work: the users it matched and the ones its reply lists. */
   #chargeQuery(origin: Origin, total: number): void {

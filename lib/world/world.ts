@@ -206,6 +206,28 @@ export class World {
   }
 
   /**
+   * The pool arrays (ids; x, y pairs; vx, vy pairs; money) as they are now, for writing a reply
+   * straight from them (with {@linkcode positionsOf}). Read-only, and valid only until the world
+   * next changes: a growing pool replaces them.
+   */
+  get records(): { ids: Uint32Array; pos: Float64Array; vel: Float64Array; money: Float64Array } {
+    return { ids: this.#ids, pos: this.#pos, vel: this.#vel, money: this.#money };
+  }
+
+  /**
+   * Writes into `out` the pool position of each of the first `n` of `ids` (ids a query just
+   * returned); false, with `out` partly written, when one of them is not in the world.
+   */
+  positionsOf(ids: Uint32Array, n: number, out: Uint32Array): boolean {
+    for (let i = 0; i < n; i++) {
+      const p = this.#index.get(ids[i]);
+      if (p < 0) return false;
+      out[i] = p;
+    }
+    return true;
+  }
+
+  /**
    * Advances time by `dt` seconds: every moving user goes to p + v·dt; one that leaves the world
    * is clamped to the edge and that velocity component is negated (bounce). Users whose cell
    * changes are then moved to their new cell's block. Allocates nothing, except in the rare step

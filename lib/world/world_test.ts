@@ -131,6 +131,30 @@ Deno.test("queryCircle() returns the users inside the circle", async (t) => {
   });
 });
 
+Deno.test("positionsOf() and records give a query's users from the pool arrays", () => {
+  const world = new World({ width: 100, height: 100, maxUsers: 10, maxSpeed: 10 });
+  world.addUser(7, 10, 20);
+  world.addUser(9, 30, 40);
+  world.setVelocity(9, 1, -1);
+  const out = new Uint32Array(10);
+  const total = world.queryCircle(20, 30, 50, out);
+  assert.equal(total, 2);
+  const positions = new Uint32Array(2);
+  assert.equal(world.positionsOf(out, total, positions), true);
+  const { ids, pos, vel, money } = world.records;
+  for (let i = 0; i < total; i++) {
+    const p = positions[i];
+    const u = world.getUser(out[i])!;
+    assert.deepEqual(
+      { id: ids[p], x: pos[2 * p], y: pos[2 * p + 1], vx: vel[2 * p], vy: vel[2 * p + 1] },
+      { id: u.id, x: u.x, y: u.y, vx: u.vx, vy: u.vy },
+    );
+    assert.equal(money[p], u.money);
+  }
+  world.removeUser(9);
+  assert.equal(world.positionsOf(out, total, positions), false, "an id no longer in the world");
+});
+
 Deno.test("queries report the total when out is too small to hold every id", () => {
   const world = new World({ width: 100, height: 100, maxUsers: 50, maxSpeed: 1 });
   for (let id = 1; id <= 30; id++) world.addUser(id, id, id);
