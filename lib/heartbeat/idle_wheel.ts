@@ -1,4 +1,10 @@
-import type { LivenessTrackerOptions } from "./liveness_tracker.ts";
+/** Options of {@linkcode IdleWheel} (and of `LivenessTracker`, which files its peers in one). */
+export interface LivenessTrackerOptions {
+  /** A peer silent this long (ms) is expired. */
+  timeoutMs: number;
+  /** Buckets per timeout: more buckets, earlier detection (default 8, so at most timeout/8 late). */
+  buckets?: number;
+}
 
 /** Something that carries the time it was last heard from (whole ms; its owner sets it). */
 export interface Seen {
@@ -6,7 +12,8 @@ export interface Seen {
 }
 
 /**
- * {@linkcode LivenessTracker}'s lazy timer wheel for objects that carry their own last-seen time:
+ * A lazy timer wheel for objects that carry their own last-seen time (`LivenessTracker` files its
+ * peers' records in one; the client table files its entries directly):
  * traffic is recorded by setting `item.lastSeen` — no map lookup, which on a node with 30,000
  * clients was two hash-table misses per request. Items are filed once in time buckets; `expire()`
  * looks only at buckets that are due, files again what was heard from since, and drops what its
@@ -27,10 +34,22 @@ export class IdleWheel<T extends Seen> {
     this.#width = Math.max(1, options.timeoutMs / (options.buckets ?? 8));
   }
 
+  /** The timeout in ms. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   /** Starts watching `item`, heard from at `now` (sets its `lastSeen`). */
   add(item: T, now: number): void {
     item.lastSeen = Math.floor(now);
     this.#file(item, item.lastSeen);
+  }
+
+  /** Forgets every item. */
+  clear(): void {
+    this.#buckets.clear();
+    this.#nextBucket = Number.NaN;
+    this.#cursor = 0;
   }
 
   /**
