@@ -39,44 +39,30 @@ export function peekEnvelope(frame: Uint8Array, out: EnvelopePeek): boolean {
   let requestId = 0;
   let field = 0;
   while (i < n) {
-    // Tag: a varint of at most 5 bytes, as protobufjs reads it.
-    let tag = 0;
-    let shift = 0;
-    for (;;) {
-      if (i >= n || shift > 28) return false;
-      const b = frame[i++];
-      tag = (tag | ((b & 0x7f) << shift)) >>> 0;
-      if (b < 0x80) break;
-      shift += 7;
-    }
+    const tag = readUint32(frame, i);
+    if (tag < 0) return false;
+    i = varintEnd;
     const f = tag >>> 3;
     const wire = tag & 7;
     if (f === 0) return false;
     if (wire === 0) {
-      let value = 0;
-      shift = 0;
-      for (;;) {
-        if (i >= n) return false;
-        const b = frame[i++];
-        if (shift <= 28) value = (value | ((b & 0x7f) << shift)) >>> 0;
-        if (b < 0x80) break;
-        shift += 7;
+      if (f === 1 || isMsgField(f)) return false;
+      if (f === 2) {
         // The request id's varint must end within 5 bytes (protobufjs skips past longer ones).
-        if (f === 2 && shift > 28) return false;
-        if (shift > 63) return false;
+        requestId = readUint32(frame, i);
+        if (requestId < 0) return false;
+        i = varintEnd;
+      } else {
+        // Another field's varint, skipped: at most 10 bytes.
+        let k = 0;
+        for (; k < 10 && i < n && frame[i] >= 0x80; k++) i++;
+        if (k === 10 || i >= n) return false;
+        i++;
       }
-      if (f === 2) requestId = value;
-      else if (f === 1 || isMsgField(f)) return false;
     } else if (wire === 2) {
-      let length = 0;
-      shift = 0;
-      for (;;) {
-        if (i >= n || shift > 28) return false;
-        const b = frame[i++];
-        length = (length | ((b & 0x7f) << shift)) >>> 0;
-        if (b < 0x80) break;
-        shift += 7;
-      }
+      const length = readUint32(frame, i);
+      if (length < 0) return false;
+      i = varintEnd;
       if (length > n - i) return false;
       if (f === 1) {
         idStart = i;
@@ -101,6 +87,27 @@ export function peekEnvelope(frame: Uint8Array, out: EnvelopePeek): boolean {
   out.requestId = requestId;
   out.field = field;
   return true;
+}
+
+/** Where the varint {@linkcode readUint32} read last ended. */
+let varintEnd = 0;
+
+/**
+ * The varint at `at` of `bytes` as protobufjs reads a tag or a length (at most 5 bytes, the low 32
+ * bits), its end in `varintEnd`; -1 when it runs past the end or longer.
+ */
+function readUint32(bytes: Uint8Array, at: number): number {
+  let value = 0;
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (at >= bytes.length) return -1;
+    const b = bytes[at++];
+    value = (value | ((b & 0x7f) << shift)) >>> 0;
+    if (b < 0x80) {
+      varintEnd = at;
+      return value;
+    }
+  }
+  return -1;
 }
 
 /** True when `bytes[start, end)` is a UUID in its 8-4-4-4-12 hex form (either case), as `isUuid`. */
